@@ -1,0 +1,156 @@
+//! `expertsteer generate`.
+
+use super::options::ModelOpts;
+use clap::{Args, ValueEnum};
+use expertsteer::generate::{generate, prompt_tokens, GenerateParams};
+use expertsteer::llama::{Model, Positions, SamplerParams};
+use expertsteer::steer::{self, SteerPath, Steering};
+use expertsteer::{npy, Error, Result};
+use std::io::Write;
+use std::path::PathBuf;
+
+#[derive(Args, Debug)]
+pub struct GenerateArgs {
+    #[command(flatten)]
+    pub model: ModelOpts,
+    /// The prompt text.
+    #[arg(long, short)]
+    pub prompt: String,
+    /// Wrap the prompt in the model's chat template as a user turn.
+    #[arg(long)]
+    pub chat: bool,
+    /// Most new tokens.
+    #[arg(long, short = 'n', default_value_t = 96)]
+    pub max_tokens: usize,
+    /// Sampling temperature; 0 = greedy (deterministic).
+    #[arg(long, default_value_t = 0.0)]
+    pub temperature: f32,
+    /// Top-k cut-off when sampling (0 = off).
+    #[arg(long, default_value_t = 40)]
+    pub top_k: i32,
+    /// Top-p (nucleus) cut-off when sampling (1 = off).
+    #[arg(long, default_value_t = 0.95)]
+    pub top_p: f32,
+    /// Seed of the sampler; the same seed repeats the same text.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u32,
+    /// Steering vectors from a llama.cpp control-vector GGUF
+    /// (tensors `direction.N`, added to layer N).
+    #[arg(long)]
+    pub steer: Option<PathBuf>,
+    /// Layer (0-based block) for a --vector; repeat in pairs with --vector.
+    #[arg(long = "layer")]
+    pub layers: Vec<usize>,
+    /// A vector (.npy or raw little-endian .f32, n_embd floats) added at the
+    /// matching --layer.
+    #[arg(long = "vector")]
+    pub vectors: Vec<PathBuf>,
+    /// Multiplies every steering vector.
+    #[arg(long, default_value_t = 1.0, allow_hyphen_values = true)]
+    pub strength: f32,
+    /// Steer only generated tokens; the prompt is read unsteered (callback path).
+    #[arg(long)]
+    pub generated_only: bool,
+    /// Mechanism: auto picks llama.cpp's control vector when it can.
+    #[arg(long, value_enum, default_value_t = PathChoice::Auto)]
+    pub path: PathChoice,
+    /// Also print the unsteered continuation first, for comparison.
+    #[arg(long)]
+    pub compare: bool,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum PathChoice {
+    Auto,
+    Cvec,
+    Callback,
+}
+
+/// Collects the steering requested by the flags (empty when none).
+pub fn steering_from_args(a: &GenerateArgs, model: &Model) -> Result<Steering> {
+    let mut s = Steering {
+        positions: if a.generated_only {
+            Positions::GeneratedOnly
+        } else {
+            Positions::All
+        },
+        ..Default::default()
+    };
+    if let Some(path) = &a.steer {
+        let cv = gguf_tools::ControlVector::read_cvec(path)?;
+        if cv.n_embd != model.n_embd() {
+            return Err(Error::Input(format!(
+                "{} holds vectors of {} values, the model's n_embd is {}",
+                path.display(),
+                cv.n_embd,
+                model.n_embd()
+            )));
+        }
+        s.vectors.extend(cv.directions);
+    }
+    if a.layers.len() != a.vectors.len() {
+        return Err(Error::Input(format!(
+            "give --layer and --vector in pairs ({} layers, {} vectors)",
+            a.layers.len(),
+            a.vectors.len()
+        )));
+    }
+    for (&l, p) in a.layers.iter().zip(&a.vectors) {
+        let v = npy::read_vector(p)?;
+        let slot = s.vectors.entry(l).or_insert_with(|| vec![0.0; v.len()]);
+        if slot.len() != v.len() {
+            return Err(Error::Input(format!(
+                "{} has {} values, the model's n_embd is {}",
+                p.display(),
+                v.len(),
+                slot.len()
+            )));
+        }
+        slot.iter_mut().zip(&v).for_each(|(a, b)| *a += b);
+    }
+    Ok(s.scaled(a.strength))
+}
+
+pub fn run(a: GenerateArgs) -> Result<()> {
+    let model = a.model.load()?;
+    let steering = steering_from_args(&a, &model)?;
+    let mut ctx = a.model.context(&model)?;
+    let prompt = prompt_tokens(&model, &a.prompt, a.chat)?;
+    let params = GenerateParams {
+        max_tokens: a.max_tokens,
+        sampler: SamplerParams {
+            temperature: a.temperature,
+            top_k: a.top_k,
+            top_p: a.top_p,
+            seed: a.seed,
+        },
+    };
+    let mut stdout = std::io::stdout();
+    let mut echo = |t: &str| {
+        let _ = stdout.write_all(t.as_bytes());
+        let _ = stdout.flush();
+    };
+    if a.compare || steering.vectors.is_empty() {
+        if a.compare {
+            println!("--- unsteered ---");
+        }
+        generate(&mut ctx, &prompt, &params, &mut echo)?;
+        println!();
+    }
+    if steering.vectors.is_empty() {
+        return Ok(());
+    }
+    let path = match a.path {
+        PathChoice::Auto => None,
+        PathChoice::Cvec => Some(SteerPath::ControlVector),
+        PathChoice::Callback => Some(SteerPath::Callback),
+    };
+    let used = steer::apply(&mut ctx, &steering, path)?;
+    if a.compare {
+        let layers: Vec<String> = steering.vectors.keys().map(|l| l.to_string()).collect();
+        println!("--- steered (layers {}, {used:?}) ---", layers.join(","));
+    }
+    generate(&mut ctx, &prompt, &params, &mut echo)?;
+    println!();
+    Ok(())
+}

@@ -1,0 +1,46 @@
+//! Command definitions (clap) and dispatch.
+
+mod capture;
+mod demo;
+mod generate;
+mod inspect;
+mod models;
+mod options;
+
+use clap::{Parser, Subcommand};
+use expertsteer::Result;
+
+/// Steer small GGUF models in llama.cpp with vectors — from an expert model
+/// (ExpertSteer), from contrast prompts, or from any control vector.
+#[derive(Parser, Debug)]
+#[command(name = "expertsteer", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Generate text, optionally steered (streams tokens to stdout).
+    Generate(generate::GenerateArgs),
+    /// Capture last-token hidden states of prompts at chosen layers (.npy).
+    Capture(capture::CaptureArgs),
+    /// List or fetch the built-in default models.
+    Models(models::ModelsArgs),
+    /// Show a model's shape and whether `l_out` steering works on it.
+    Inspect(inspect::InspectArgs),
+    /// The main job on the default model: build a vector from two contrast
+    /// prompts, then generate unsteered and steered side by side.
+    Demo(demo::DemoArgs),
+}
+
+/// Runs one parsed command.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Generate(a) => generate::run(a),
+        Command::Capture(a) => capture::run(a),
+        Command::Models(a) => models::run(a),
+        Command::Inspect(a) => inspect::run(a),
+        Command::Demo(a) => demo::run(a),
+    }
+}

@@ -1,0 +1,135 @@
+//! Text generation with optional steering, streaming tokens as they come.
+
+use crate::llama::{Batch, Context, LlamaError, Model, Result, Sampler, SamplerParams, Token};
+
+/// What to generate.
+#[derive(Debug, Clone)]
+pub struct GenerateParams {
+    /// Most new tokens.
+    pub max_tokens: usize,
+    pub sampler: SamplerParams,
+}
+
+impl Default for GenerateParams {
+    fn default() -> Self {
+        GenerateParams {
+            max_tokens: 64,
+            sampler: SamplerParams::default(),
+        }
+    }
+}
+
+/// A finished generation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Generation {
+    pub tokens: Vec<Token>,
+    pub text: String,
+}
+
+/// Tokens for `prompt`: wrapped in the model's chat template as a user turn
+/// when `chat` is set, else plain text with the model's BOS.
+pub fn prompt_tokens(model: &Model, prompt: &str, chat: bool) -> Result<Vec<Token>> {
+    if chat {
+        let text = model.apply_chat_template(&[("user", prompt)], true)?;
+        model.tokenize(&text, true, true)
+    } else {
+        model.tokenize(prompt, true, false)
+    }
+}
+
+/// Generates after `prompt` on a fresh sequence 0 of `ctx`. Steering
+/// installed on `ctx` applies; with generated-only positions, the prompt is
+/// decoded unsteered and steering switches on for the generated tokens.
+/// `on_text` receives each complete UTF-8 piece as it is produced.
+pub fn generate(
+    ctx: &mut Context<'_>,
+    prompt: &[Token],
+    params: &GenerateParams,
+    on_text: &mut dyn FnMut(&str),
+) -> Result<Generation> {
+    let model = ctx.model();
+    if prompt.is_empty() {
+        return Err(LlamaError::Invalid("empty prompt".into()));
+    }
+    let n_ctx = ctx.params().n_ctx as usize;
+    if prompt.len() + params.max_tokens > n_ctx {
+        return Err(LlamaError::Invalid(format!(
+            "prompt ({} tokens) + max tokens ({}) exceed the context ({n_ctx})",
+            prompt.len(),
+            params.max_tokens
+        )));
+    }
+    ctx.clear_memory();
+    ctx.set_generation_phase(false);
+    let n_batch = ctx.params().n_batch as usize;
+    let mut batch = Batch::new(n_batch.max(1), 1);
+    for (c, chunk) in prompt.chunks(n_batch).enumerate() {
+        batch.clear();
+        let last_chunk = (c + 1) * n_batch >= prompt.len();
+        batch.push_sequence(chunk, c * n_batch, 0, last_chunk)?;
+        ctx.decode(&batch)?;
+    }
+    let mut sampler = Sampler::new(&params.sampler);
+    let mut out = Vec::new();
+    let mut pending: Vec<u8> = Vec::new();
+    let mut text = String::new();
+    let mut idx = batch.len() - 1;
+    ctx.set_generation_phase(true);
+    for k in 0..params.max_tokens {
+        let t = sampler.sample(ctx, idx)?;
+        if model.is_eog(t) {
+            break;
+        }
+        out.push(t);
+        pending.extend(model.token_bytes(t));
+        flush_utf8(&mut pending, &mut text, on_text);
+        if k + 1 == params.max_tokens {
+            break;
+        }
+        batch.clear();
+        batch.push(t, prompt.len() + k, &[0], true)?;
+        ctx.decode(&batch)?;
+        idx = 0;
+    }
+    if !pending.is_empty() {
+        let rest = String::from_utf8_lossy(&pending).into_owned();
+        on_text(&rest);
+        text.push_str(&rest);
+    }
+    ctx.set_generation_phase(false);
+    Ok(Generation { tokens: out, text })
+}
+
+/// Moves the longest valid UTF-8 prefix of `pending` into `text`.
+fn flush_utf8(pending: &mut Vec<u8>, text: &mut String, on_text: &mut dyn FnMut(&str)) {
+    let valid = match std::str::from_utf8(pending) {
+        Ok(s) => s.len(),
+        Err(e) if e.error_len().is_some() => pending.len(),
+        Err(e) => e.valid_up_to(),
+    };
+    if valid == 0 {
+        return;
+    }
+    let piece = String::from_utf8_lossy(&pending[..valid]).into_owned();
+    on_text(&piece);
+    text.push_str(&piece);
+    pending.drain(..valid);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::flush_utf8;
+
+    #[test]
+    fn split_utf8_characters_wait_for_their_last_byte() {
+        let mut pending = vec![b'a', 0xC3];
+        let mut text = String::new();
+        let mut seen = Vec::new();
+        flush_utf8(&mut pending, &mut text, &mut |s| seen.push(s.to_string()));
+        assert_eq!(text, "a");
+        pending.push(0xA9);
+        flush_utf8(&mut pending, &mut text, &mut |s| seen.push(s.to_string()));
+        assert_eq!(text, "aé");
+        assert_eq!(seen, vec!["a", "é"]);
+    }
+}

@@ -1,0 +1,356 @@
+//! An inference context: decode, logits, sequence memory, steering.
+
+use super::hook::{eval_callback, HookState};
+use super::{check_vector, Batch, HookPlan, LlamaError, Model, Result};
+use llama_cpp_sys_2 as sys;
+use std::collections::BTreeMap;
+use std::ffi::c_void;
+
+/// How to build a context. Sizes are in tokens.
+#[derive(Debug, Clone)]
+pub struct ContextParams {
+    /// Context length shared by all sequences (unified KV cache).
+    pub n_ctx: u32,
+    /// Most tokens one `decode` call may submit.
+    pub n_batch: u32,
+    /// Most tokens computed in one graph run. Changing it alone changes
+    /// logits slightly, so reproducibility needs it fixed.
+    pub n_ubatch: u32,
+    /// Most distinct sequences alive at once.
+    pub n_seq_max: u32,
+    /// CPU threads for generation and for batches.
+    pub threads: i32,
+    /// Install the eval callback (needed for capture and callback steering).
+    /// A hook that asks for nothing leaves logits bit-identical, but costs a
+    /// name check per graph node, so plain inference can leave it off.
+    pub hook: bool,
+}
+
+impl Default for ContextParams {
+    fn default() -> Self {
+        ContextParams {
+            n_ctx: 2048,
+            n_batch: 512,
+            n_ubatch: 512,
+            n_seq_max: 1,
+            threads: default_threads(),
+            hook: true,
+        }
+    }
+}
+
+/// Threads that use the machine without oversubscribing it.
+pub fn default_threads() -> i32 {
+    std::thread::available_parallelism()
+        .map(|n| n.get().min(8) as i32)
+        .unwrap_or(1)
+}
+
+/// A llama.cpp context over a borrowed [`Model`].
+pub struct Context<'m> {
+    raw: *mut sys::llama_context,
+    model: &'m Model,
+    /// Boxed hook state handed to llama.cpp as `cb_eval_user_data`; freed
+    /// after the context in Drop.
+    hook: *mut HookState,
+    params: ContextParams,
+    last_outputs: Vec<bool>,
+}
+
+impl<'m> Context<'m> {
+    /// Creates a context for `model`.
+    pub fn new(model: &'m Model, params: ContextParams) -> Result<Self> {
+        if params.n_ctx == 0 || params.n_batch == 0 || params.n_ubatch == 0 {
+            return Err(LlamaError::Invalid(
+                "n_ctx, n_batch and n_ubatch must be positive".into(),
+            ));
+        }
+        if params.threads < 1 {
+            return Err(LlamaError::Invalid("threads must be at least 1".into()));
+        }
+        let hook = if params.hook {
+            Box::into_raw(Box::new(HookState::new(model.n_layer(), model.n_embd())))
+        } else {
+            std::ptr::null_mut()
+        };
+        // SAFETY: default params are plain data.
+        let mut cp = unsafe { sys::llama_context_default_params() };
+        cp.n_ctx = params.n_ctx;
+        cp.n_batch = params.n_batch;
+        cp.n_ubatch = params.n_ubatch.min(params.n_batch);
+        cp.n_seq_max = params.n_seq_max.max(1);
+        cp.n_threads = params.threads;
+        cp.n_threads_batch = params.threads;
+        // One stream keeps ubatches in batch order, which capture relies on.
+        cp.kv_unified = true;
+        cp.no_perf = true;
+        if !hook.is_null() {
+            cp.cb_eval = Some(eval_callback);
+            cp.cb_eval_user_data = hook as *mut c_void;
+        }
+        // SAFETY: the model outlives the context (lifetime 'm); `hook` (if
+        // any) lives until after llama_free in Drop.
+        let raw = unsafe { sys::llama_init_from_model(model.raw(), cp) };
+        if raw.is_null() {
+            if !hook.is_null() {
+                // SAFETY: `hook` came from Box::into_raw above and was not
+                // kept by llama.cpp, which failed.
+                drop(unsafe { Box::from_raw(hook) });
+            }
+            return Err(LlamaError::ContextFailed(format!(
+                "n_ctx {} n_batch {} n_seq_max {} (out of memory or unsupported)",
+                params.n_ctx, params.n_batch, params.n_seq_max
+            )));
+        }
+        Ok(Context {
+            raw,
+            model,
+            hook,
+            params,
+            last_outputs: Vec::new(),
+        })
+    }
+
+    /// The model this context runs.
+    pub fn model(&self) -> &'m Model {
+        self.model
+    }
+
+    /// The parameters the context was built with.
+    pub fn params(&self) -> &ContextParams {
+        &self.params
+    }
+
+    /// Changes the CPU thread count.
+    pub fn set_threads(&mut self, threads: i32) {
+        let t = threads.max(1);
+        self.params.threads = t;
+        // SAFETY: `raw` is a live context.
+        unsafe { sys::llama_set_n_threads(self.raw, t, t) }
+    }
+
+    fn hook_mut(&mut self) -> Result<&mut HookState> {
+        if self.hook.is_null() {
+            return Err(LlamaError::Invalid(
+                "this context was created without the eval hook (ContextParams::hook)".into(),
+            ));
+        }
+        // SAFETY: `hook` is our live box; `&mut self` guarantees no decode
+        // (the only other user, via the callback) is running.
+        Ok(unsafe { &mut *self.hook })
+    }
+
+    /// Replaces what the eval callback does from the next decode on.
+    /// Validates layers, vector lengths and finiteness first.
+    pub fn set_hook_plan(&mut self, plan: &HookPlan) -> Result<()> {
+        let (n_layer, n_embd) = (self.model.n_layer(), self.model.n_embd());
+        for &l in plan.capture.iter().chain(plan.add.keys()) {
+            if l >= n_layer {
+                return Err(LlamaError::LayerOutOfRange { layer: l, n_layer });
+            }
+        }
+        for (&l, v) in &plan.add {
+            check_vector(l, v, n_embd)?;
+        }
+        self.hook_mut()?.set_plan(plan);
+        Ok(())
+    }
+
+    /// Removes every capture and added vector from the hook (if installed).
+    pub fn clear_hook_plan(&mut self) {
+        if let Ok(h) = self.hook_mut() {
+            h.set_plan(&HookPlan::default());
+        }
+    }
+
+    /// Marks later decodes as generated tokens (for `Positions::GeneratedOnly`).
+    pub fn set_generation_phase(&mut self, on: bool) {
+        if let Ok(h) = self.hook_mut() {
+            h.set_generation_phase(on);
+        }
+    }
+
+    /// Captured rows per layer since the plan was set (`n_embd` floats per
+    /// row, in decode and batch order); clears them.
+    pub fn take_captures(&mut self) -> Vec<Vec<f32>> {
+        match self.hook_mut() {
+            Ok(h) => h.captures.iter_mut().map(std::mem::take).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Runs the model on `batch`. Steering and capture happen here.
+    pub fn decode(&mut self, batch: &Batch) -> Result<()> {
+        if batch.is_empty() {
+            return Err(LlamaError::Decode("empty batch".into()));
+        }
+        if batch.len() > self.params.n_batch as usize {
+            return Err(LlamaError::Decode(format!(
+                "batch of {} tokens exceeds n_batch {}",
+                batch.len(),
+                self.params.n_batch
+            )));
+        }
+        let n_ubatch = self.params.n_ubatch.min(self.params.n_batch) as usize;
+        if !self.hook.is_null() {
+            let h = self.hook_mut()?;
+            h.prepare_decode(batch.outputs(), batch.first_seqs());
+            if let Some(e) = h.error.take() {
+                return Err(LlamaError::Hook(e));
+            }
+            if h.captures_anything() && batch.len() > n_ubatch {
+                return Err(LlamaError::Hook(format!(
+                    "capture needs the batch ({} tokens) to fit in one ubatch ({n_ubatch})",
+                    batch.len()
+                )));
+            }
+        }
+        // SAFETY: `raw` is live; the batch's arrays are valid for its
+        // `n_tokens` entries; the hook state is not borrowed during the call.
+        let rc = unsafe { sys::llama_decode(self.raw, batch.raw()) };
+        self.last_outputs.clear();
+        self.last_outputs.extend_from_slice(batch.outputs());
+        match rc {
+            0 => {}
+            1 => {
+                return Err(LlamaError::Decode(format!(
+                    "no room in the context (n_ctx {}); use a larger context or fewer tokens",
+                    self.params.n_ctx
+                )))
+            }
+            2 => return Err(LlamaError::Decode("aborted".into())),
+            -1 => {
+                return Err(LlamaError::Decode(
+                    "invalid batch (positions or sequence ids)".into(),
+                ))
+            }
+            c => return Err(LlamaError::Decode(format!("llama_decode returned {c}"))),
+        }
+        if !self.hook.is_null() {
+            let arch = self.model.arch().to_string();
+            let h = self.hook_mut()?;
+            if let Some(e) = h.error.take() {
+                return Err(LlamaError::Hook(e));
+            }
+            if let Some(layer) = h.wanted_layers().find(|&l| !h.seen[l]) {
+                return Err(LlamaError::NoLayerOutput { layer, arch });
+            }
+        }
+        Ok(())
+    }
+
+    /// Logits (n_vocab floats) of batch entry `i` of the last decode; the
+    /// entry must have been marked as output.
+    pub fn logits(&self, i: usize) -> Result<&[f32]> {
+        if !self.last_outputs.get(i).copied().unwrap_or(false) {
+            return Err(LlamaError::Invalid(format!(
+                "batch entry {i} was not marked as output in the last decode"
+            )));
+        }
+        // SAFETY: entry `i` produced logits in the last decode; llama.cpp
+        // returns NULL for an invalid index, which we check.
+        let p = unsafe { sys::llama_get_logits_ith(self.raw, i as i32) };
+        if p.is_null() {
+            return Err(LlamaError::Invalid(format!("no logits for entry {i}")));
+        }
+        // SAFETY: the row holds n_vocab floats and stays valid until the next
+        // decode, which needs `&mut self` and so ends this borrow first.
+        Ok(unsafe { std::slice::from_raw_parts(p, self.model.n_vocab()) })
+    }
+
+    fn memory(&self) -> sys::llama_memory_t {
+        // SAFETY: `raw` is live; the memory handle belongs to it.
+        unsafe { sys::llama_get_memory(self.raw) }
+    }
+
+    /// Forgets every sequence (the KV cache is emptied).
+    pub fn clear_memory(&mut self) {
+        // SAFETY: valid memory handle of a live context.
+        unsafe { sys::llama_memory_clear(self.memory(), true) }
+    }
+
+    /// Removes positions `[p0, p1)` of `seq` (`None` = open end).
+    pub fn seq_remove(&mut self, seq: i32, p0: Option<usize>, p1: Option<usize>) -> bool {
+        let p0 = p0.map_or(-1, |p| p as i32);
+        let p1 = p1.map_or(-1, |p| p as i32);
+        // SAFETY: valid memory handle; any ids/positions are accepted.
+        unsafe { sys::llama_memory_seq_rm(self.memory(), seq, p0, p1) }
+    }
+
+    /// Copies all cached positions of `src` into `dst` (a cheap prefix share).
+    pub fn seq_copy(&mut self, src: i32, dst: i32) {
+        // SAFETY: valid memory handle; -1/-1 means the whole sequence.
+        unsafe { sys::llama_memory_seq_cp(self.memory(), src, dst, -1, -1) }
+    }
+
+    /// Sets llama.cpp's control vector: `vectors[K]` (n_embd floats, K ≥ 1)
+    /// is added to `l_out-K` at every position. Replaces any earlier one.
+    pub fn set_control_vector(&mut self, vectors: &BTreeMap<usize, Vec<f32>>) -> Result<()> {
+        let (n_layer, n_embd) = (self.model.n_layer(), self.model.n_embd());
+        if vectors.is_empty() {
+            self.clear_control_vector();
+            return Ok(());
+        }
+        let mut data = vec![0f32; n_embd * (n_layer - 1)];
+        for (&l, v) in vectors {
+            if l == 0 {
+                return Err(LlamaError::CvecBlockZero);
+            }
+            if l >= n_layer {
+                return Err(LlamaError::LayerOutOfRange { layer: l, n_layer });
+            }
+            check_vector(l, v, n_embd)?;
+            data[(l - 1) * n_embd..l * n_embd].copy_from_slice(v);
+        }
+        let first = *vectors.keys().next().unwrap_or(&1) as i32;
+        let last = *vectors.keys().next_back().unwrap_or(&1) as i32;
+        // SAFETY: `data` holds n_embd × (n_layer-1) floats and `len` says so;
+        // llama.cpp copies it before returning.
+        let rc = unsafe {
+            sys::llama_set_adapter_cvec(
+                self.raw,
+                data.as_ptr(),
+                data.len(),
+                n_embd as i32,
+                first,
+                last,
+            )
+        };
+        if rc != 0 {
+            return Err(LlamaError::CvecRejected(rc));
+        }
+        Ok(())
+    }
+
+    /// Removes the control vector.
+    pub fn clear_control_vector(&mut self) {
+        // SAFETY: NULL data with range -1..-1 is llama.cpp's documented clear.
+        unsafe {
+            sys::llama_set_adapter_cvec(
+                self.raw,
+                std::ptr::null(),
+                0,
+                self.model.n_embd() as i32,
+                -1,
+                -1,
+            );
+        }
+    }
+
+    pub(crate) fn raw(&self) -> *mut sys::llama_context {
+        self.raw
+    }
+}
+
+impl Drop for Context<'_> {
+    fn drop(&mut self) {
+        // SAFETY: `raw` is freed once; the hook box is freed after the
+        // context, so the callback can never see a dangling pointer.
+        unsafe {
+            sys::llama_free(self.raw);
+            if !self.hook.is_null() {
+                drop(Box::from_raw(self.hook));
+            }
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! Safe wrappers around llama.cpp (through `llama-cpp-sys-2`).
+//!
+//! This module is the only place in the crate that uses `unsafe`; every
+//! block carries a `// SAFETY:` comment. Everything above it is safe Rust.
+//!
+//! Layers are 0-based transformer blocks throughout: layer `i` is the tensor
+//! llama.cpp names `l_out-i`, the residual stream after block `i`.
+
+mod backend;
+mod batch;
+mod context;
+mod gguf_native;
+mod hook;
+mod model;
+mod sampler;
+
+pub use backend::init_backend;
+pub use batch::Batch;
+pub use context::{default_threads, Context, ContextParams};
+pub use gguf_native::read_control_vector_native;
+pub use hook::{CaptureRows, HookPlan, Positions};
+pub use model::{Model, ModelParams, Token};
+pub use sampler::{Sampler, SamplerParams};
+
+use thiserror::Error;
+
+/// Everything that can go wrong below the safe layer, phrased for the user.
+#[derive(Debug, Error)]
+pub enum LlamaError {
+    #[error("model file {path} does not exist")]
+    MissingFile { path: String },
+    #[error("{path} is not a loadable GGUF model: {reason}")]
+    BadModelFile { path: String, reason: String },
+    #[error("llama.cpp could not load {path} (see the log with EXPERTSTEER_LOG=1)")]
+    LoadFailed { path: String },
+    #[error("llama.cpp could not create a context: {0}")]
+    ContextFailed(String),
+    #[error("tokenization failed: {0}")]
+    Tokenize(String),
+    #[error("decode failed: {0}")]
+    Decode(String),
+    #[error("layer {layer} is out of range: the model has blocks 0..{n_layer}")]
+    LayerOutOfRange { layer: usize, n_layer: usize },
+    #[error("vector for layer {layer} has {got} values, the model's n_embd is {n_embd}")]
+    VectorLength {
+        layer: usize,
+        got: usize,
+        n_embd: usize,
+    },
+    #[error("vector for layer {layer} holds a non-finite value at index {index}")]
+    NonFinite { layer: usize, index: usize },
+    #[error(
+        "this model's graph never names l_out-{layer} (architecture {arch}): \
+         hidden-state steering and capture are not supported for it"
+    )]
+    NoLayerOutput { layer: usize, arch: String },
+    #[error("llama.cpp's control-vector path cannot steer block 0; use the callback path")]
+    CvecBlockZero,
+    #[error("llama.cpp rejected the control vector (code {0})")]
+    CvecRejected(i32),
+    #[error("eval callback failed: {0}")]
+    Hook(String),
+    #[error("chat template: {0}")]
+    ChatTemplate(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Result type of the safe llama.cpp layer.
+pub type Result<T> = std::result::Result<T, LlamaError>;
+
+/// Checks a per-layer vector before it reaches llama.cpp: right length, all finite.
+pub(crate) fn check_vector(layer: usize, v: &[f32], n_embd: usize) -> Result<()> {
+    if v.len() != n_embd {
+        return Err(LlamaError::VectorLength {
+            layer,
+            got: v.len(),
+            n_embd,
+        });
+    }
+    if let Some(index) = v.iter().position(|x| !x.is_finite()) {
+        return Err(LlamaError::NonFinite { layer, index });
+    }
+    Ok(())
+}

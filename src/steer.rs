@@ -1,0 +1,85 @@
+//! Applying steering vectors at inference (METHOD.md step 4).
+//!
+//! Two paths give the same numbers: llama.cpp's control vector (static,
+//! all positions, blocks 1.., fastest) and our eval callback (any block,
+//! generated-only positions). [`apply`] picks the control vector whenever
+//! the request allows it.
+
+use crate::llama::{Context, HookPlan, LlamaError, Positions, Result};
+use std::collections::BTreeMap;
+
+/// Vectors to add, already scaled: layer (0-based block) → n_embd floats.
+#[derive(Debug, Clone, Default)]
+pub struct Steering {
+    pub vectors: BTreeMap<usize, Vec<f32>>,
+    pub positions: Positions,
+}
+
+/// Which mechanism carries the steering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SteerPath {
+    /// `llama_set_adapter_cvec`.
+    ControlVector,
+    /// The eval callback.
+    Callback,
+}
+
+impl Steering {
+    /// The fastest path that can do what is asked.
+    pub fn best_path(&self) -> SteerPath {
+        if self.positions == Positions::All && !self.vectors.contains_key(&0) {
+            SteerPath::ControlVector
+        } else {
+            SteerPath::Callback
+        }
+    }
+
+    /// Multiplies every vector by `factor`.
+    pub fn scaled(&self, factor: f32) -> Steering {
+        Steering {
+            vectors: self
+                .vectors
+                .iter()
+                .map(|(&l, v)| (l, v.iter().map(|x| x * factor).collect()))
+                .collect(),
+            positions: self.positions,
+        }
+    }
+}
+
+/// Installs `steering` on `ctx` (replacing earlier steering) through
+/// `path`, or the best path when None. Returns the path used.
+pub fn apply(
+    ctx: &mut Context<'_>,
+    steering: &Steering,
+    path: Option<SteerPath>,
+) -> Result<SteerPath> {
+    let path = path.unwrap_or_else(|| steering.best_path());
+    match path {
+        SteerPath::ControlVector => {
+            if steering.positions != Positions::All {
+                return Err(LlamaError::Invalid(
+                    "control vectors steer every position; generated-only needs the callback"
+                        .into(),
+                ));
+            }
+            ctx.clear_hook_plan();
+            ctx.set_control_vector(&steering.vectors)?;
+        }
+        SteerPath::Callback => {
+            ctx.clear_control_vector();
+            ctx.set_hook_plan(&HookPlan {
+                add: steering.vectors.clone(),
+                positions: steering.positions,
+                ..Default::default()
+            })?;
+        }
+    }
+    Ok(path)
+}
+
+/// Removes all steering from `ctx`.
+pub fn clear(ctx: &mut Context<'_>) {
+    ctx.clear_control_vector();
+    ctx.clear_hook_plan();
+}
