@@ -225,13 +225,12 @@ fn capture_of_many_sequences_in_one_batch_matches_one_at_a_time() {
     .unwrap();
     assert_eq!(a.data.len(), 3 * 3 * model.n_embd());
     for t in 0..3 {
-        for k in 0..3 {
+        for (k, layer) in layers.iter().enumerate() {
             let d = max_abs_diff(a.row(t, k), b.row(t, k));
             let scale = b.row(t, k).iter().map(|x| x.abs()).fold(0.0, f32::max);
             assert!(
                 d <= 1e-3 * scale.max(1.0),
-                "text {t} layer {} differs by {d}",
-                layers[k]
+                "text {t} layer {layer} differs by {d}"
             );
         }
     }

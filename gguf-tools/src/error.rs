@@ -61,7 +61,7 @@ pub enum GgufError {
 
     /// A count (tensors, keys, array elements) is larger than the file could
     /// possibly hold, or larger than the format's limit.
-    #[error("{file}: implausible {what} {count} at byte offset {offset}: at most {max} can fit")]
+    #[error("{file}: {what} {count} at byte offset {offset} is impossible: at most {max} fit in the rest of the file and the format limit (truncated or corrupt file?)")]
     TooManyItems {
         /// The file concerned.
         file: String,

@@ -13,12 +13,12 @@
 //!   `attention.head_count_kv`, `attention.layer_norm_rms_epsilon`,
 //!   `rope.dimension_count` (must equal `n_embd / n_head` for llama),
 //!   `rope.freq_base`, `vocab_size`.
-//! * A SentencePiece-style ("llama") byte vocabulary of 259 tokens: `<unk>`
-//!   (0, type UNKNOWN), `<s>` (1, CONTROL), `</s>` (2, CONTROL), then
-//!   `<0x00>` ..= `<0xFF>` (3..=258, type BYTE). llama.cpp's SPM tokenizer
-//!   falls back to these byte tokens for every character it cannot merge,
-//!   so any text tokenizes (one token per UTF-8 byte, plus the `▁` space
-//!   prefix as three bytes), and every token detokenizes to its byte.
+//! * A SentencePiece-style ("llama") byte vocabulary of 260 tokens: `<unk>`
+//!   (0, type UNKNOWN), `<s>` (1, CONTROL), `</s>` (2, CONTROL),
+//!   `<0x00>` ..= `<0xFF>` (3..=258, type BYTE) and `▁` (259, NORMAL).
+//!   llama.cpp's SPM tokenizer replaces spaces with `▁` (token 259) and
+//!   falls back to the byte tokens for every other character, so any text
+//!   tokenizes (one token per UTF-8 byte) and detokenizes back exactly.
 //! * Tensors, shapes in ggml order (`ne[0]` first), all F32:
 //!   `token_embd.weight [n_embd, n_vocab]`, `output_norm.weight [n_embd]`,
 //!   `output.weight [n_embd, n_vocab]`, and per block `N`:
@@ -40,14 +40,15 @@ use crate::error::{GgufError, Result};
 use crate::value::{Array, Value};
 use crate::writer::GgufWriter;
 
-/// Number of tokens in the fixture vocabulary (3 specials + 256 bytes).
-pub const FIXTURE_N_VOCAB: u32 = 259;
+/// Number of tokens in the fixture vocabulary (3 specials, 256 bytes, `▁`).
+pub const FIXTURE_N_VOCAB: u32 = 260;
 /// Half-width of the uniform distribution of the random weights.
 pub const WEIGHT_SCALE: f32 = 0.08;
 /// `llama.attention.layer_norm_rms_epsilon` of the fixture.
 pub const RMS_EPS: f32 = 1e-5;
 
 /// llama.cpp token types (`enum llama_token_type` in `llama.h`).
+const TOKEN_TYPE_NORMAL: i32 = 1;
 const TOKEN_TYPE_UNKNOWN: i32 = 2;
 const TOKEN_TYPE_CONTROL: i32 = 3;
 const TOKEN_TYPE_BYTE: i32 = 6;
@@ -91,7 +92,7 @@ impl SplitMix64 {
 /// let fx = LlamaFixture { n_embd: 32, n_head: 2, n_head_kv: 2, ..LlamaFixture::default() };
 /// let file = GgufFile::parse(&fx.to_bytes()?)?;
 /// assert_eq!(file.architecture(), Some("llama"));
-/// assert_eq!(file.tensor("token_embd.weight").unwrap().dims, vec![32, 259]);
+/// assert_eq!(file.tensor("token_embd.weight").unwrap().dims, vec![32, 260]);
 /// # Ok::<(), gguf_tools::GgufError>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,6 +136,10 @@ pub fn fixture_vocab() -> (Vec<String>, Vec<i32>, Vec<f32>) {
         tokens.push(format!("<0x{byte:02X}>"));
         types.push(TOKEN_TYPE_BYTE);
     }
+    // SentencePiece's escaped space: without it a space would become the
+    // three byte tokens of U+2581 and detokenize as "▁" instead of " ".
+    tokens.push("\u{2581}".to_owned());
+    types.push(TOKEN_TYPE_NORMAL);
     let scores = vec![0.0; tokens.len()];
     (tokens, types, scores)
 }
@@ -332,6 +337,7 @@ mod tests {
         assert_eq!(scores.len(), tokens.len());
         assert_eq!(tokens[3 + 0x0A], "<0x0A>");
         assert_eq!(tokens[258], "<0xFF>");
+        assert_eq!(tokens[259], "\u{2581}");
         let unique: std::collections::HashSet<_> = tokens.iter().collect();
         assert_eq!(unique.len(), tokens.len());
     }

@@ -39,7 +39,7 @@ enum Command {
     },
     /// Write a tiny random-weight llama model that llama.cpp can load.
     ///
-    /// The vocabulary is 259 byte-level SentencePiece tokens, so any text
+    /// The vocabulary is 260 byte-level SentencePiece tokens, so any text
     /// tokenizes. All weights are F32 and deterministic given --seed.
     Fixture {
         /// Where to write the model.

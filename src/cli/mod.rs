@@ -1,5 +1,6 @@
 //! Command definitions (clap) and dispatch.
 
+mod bench;
 mod capture;
 mod demo;
 mod generate;
@@ -29,6 +30,8 @@ enum Command {
     Models(models::ModelsArgs),
     /// Show a model's shape and whether `l_out` steering works on it.
     Inspect(inspect::InspectArgs),
+    /// Speed of steering paths side by side (tokens/s and ratios).
+    Bench(bench::BenchArgs),
     /// The main job on the default model: build a vector from two contrast
     /// prompts, then generate unsteered and steered side by side.
     Demo(demo::DemoArgs),
@@ -42,5 +45,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Models(a) => models::run(a),
         Command::Inspect(a) => inspect::run(a),
         Command::Demo(a) => demo::run(a),
+        Command::Bench(a) => bench::run(a),
     }
 }

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Everything expertsteer needs on a fresh Debian/Ubuntu machine: the C/C++
+# toolchain bits that llama.cpp's build and bindgen need, a release build
+# (llama.cpp compiles once, ~2-10 min on 2 cores), and the default model.
+# Safe to run again: each step is skipped when already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_pkgs=()
+command -v cmake >/dev/null 2>&1 || need_pkgs+=(cmake)
+ls /usr/lib/x86_64-linux-gnu/libclang-14.so* /usr/lib/*/libclang-14.so* >/dev/null 2>&1 || need_pkgs+=(libclang1-14)
+ls /usr/lib/llvm-14/lib/clang/*/include/stdbool.h >/dev/null 2>&1 || need_pkgs+=(libclang-common-14-dev)
+command -v python3 >/dev/null 2>&1 || need_pkgs+=(python3 python3-pip)
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  echo "setup: installing ${need_pkgs[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}"
+fi
+python3 -m pip --version >/dev/null 2>&1 || { echo "setup: python3 needs pip (apt-get install python3-pip)"; exit 1; }
+command -v cargo >/dev/null 2>&1 || { echo "setup: a Rust toolchain (cargo) is required: https://rustup.rs"; exit 1; }
+
+echo "setup: cargo build --release --workspace"
+cargo build --release --workspace
+echo "setup: fetching the default model"
+./target/release/expertsteer models fetch smollm2-135m-instruct
