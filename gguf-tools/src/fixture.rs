@@ -84,7 +84,7 @@ impl SplitMix64 {
 
 /// Parameters of a tiny llama model. [`Default`] gives the standard fixture:
 /// `n_embd 64, n_layer 2, n_head 4, n_head_kv 4, n_ff 128, n_ctx_train 256,
-/// seed 1` (about 450 KB).
+/// seed 1` (about 470 KB).
 ///
 /// ```
 /// use gguf_tools::{GgufFile, LlamaFixture};
@@ -99,7 +99,9 @@ impl SplitMix64 {
 pub struct LlamaFixture {
     /// Embedding size; must be a multiple of `n_head` with an even head size.
     pub n_embd: u32,
-    /// Number of transformer blocks (1..=512).
+    /// Number of transformer blocks (1..=512). Use at least 2 to test
+    /// control vectors: llama.cpp cannot steer block 0, so a 1-block model
+    /// has no steerable layer.
     pub n_layer: u32,
     /// Number of attention heads.
     pub n_head: u32,

@@ -26,7 +26,17 @@ fn text(b: &[u8]) -> String {
 fn fixture_then_info() {
     let path = dir().join("tiny.gguf");
     let p = path.to_str().unwrap();
-    let out = bin(&["fixture", "--out", p, "--n-embd", "48", "--n-layer", "3", "--seed", "9"]);
+    let out = bin(&[
+        "fixture",
+        "--out",
+        p,
+        "--n-embd",
+        "48",
+        "--n-layer",
+        "3",
+        "--seed",
+        "9",
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("wrote"));
 
@@ -34,7 +44,10 @@ fn fixture_then_info() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let s = text(&out.stdout);
     assert!(s.contains("GGUF version:  3"), "{s}");
-    assert!(s.contains("general.architecture (string) = \"llama\""), "{s}");
+    assert!(
+        s.contains("general.architecture (string) = \"llama\""),
+        "{s}"
+    );
     assert!(s.contains("llama.embedding_length (u32) = 48"), "{s}");
     assert!(s.contains("tokenizer.ggml.tokens (array) = [string; 260] [\"<unk>\", \"<s>\", \"</s>\", ... 257 more]"), "{s}");
     assert!(s.contains("blk.2.ffn_down.weight"), "{s}");
@@ -87,7 +100,11 @@ fn bad_input_fails_once_with_context() {
 
     let out = bin(&["fixture", "--out", p, "--n-embd", "50"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("n_embd 50"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("n_embd 50"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]

@@ -66,7 +66,10 @@ fn file_has_the_layout_llama_cpp_loads() {
     );
     assert_eq!(file.get("controlvector.layer_count"), Some(&Value::I32(4)));
     let names: Vec<&str> = file.tensors().iter().map(|t| t.name.as_str()).collect();
-    assert_eq!(names, ["direction.1", "direction.2", "direction.7", "direction.511"]);
+    assert_eq!(
+        names,
+        ["direction.1", "direction.2", "direction.7", "direction.511"]
+    );
     for t in file.tensors() {
         assert_eq!(t.ggml_type, GgmlType::F32);
         assert_eq!(t.dims, vec![48]);
@@ -99,7 +102,10 @@ fn nan_and_infinity_are_rejected_when_writing() {
         }
         let path = tempfile("nan.gguf");
         let _ = std::fs::remove_file(&path);
-        assert!(matches!(cv.write_cvec(&path), Err(GgufError::NonFinite { .. })));
+        assert!(matches!(
+            cv.write_cvec(&path),
+            Err(GgufError::NonFinite { .. })
+        ));
         assert!(!path.exists(), "nothing is written for an invalid vector");
     }
 }
@@ -118,11 +124,10 @@ fn raw_cvec(tensors: &[(&str, &[u64], &[f32])]) -> Vec<u8> {
 
 #[test]
 fn nan_is_rejected_when_reading() {
-    let bytes = raw_cvec(&[("direction.1", &[3], &[0.0, 1.0, 2.0]), (
-        "direction.2",
-        &[3],
-        &[0.0, f32::NAN, 2.0],
-    )]);
+    let bytes = raw_cvec(&[
+        ("direction.1", &[3], &[0.0, 1.0, 2.0]),
+        ("direction.2", &[3], &[0.0, f32::NAN, 2.0]),
+    ]);
     let e = ControlVector::from_gguf_bytes(&bytes).unwrap_err();
     assert!(
         matches!(e, GgufError::NonFinite { ref tensor, index: 1, .. } if tensor == "direction.2"),
@@ -134,7 +139,10 @@ fn nan_is_rejected_when_reading() {
 fn invalid_direction(bytes: &[u8], needle: &str) {
     match ControlVector::from_gguf_bytes(bytes) {
         Err(GgufError::InvalidDirection { reason, .. }) => {
-            assert!(reason.contains(needle), "'{reason}' should mention '{needle}'")
+            assert!(
+                reason.contains(needle),
+                "'{reason}' should mention '{needle}'"
+            )
         }
         other => panic!("expected InvalidDirection ({needle}), got {other:?}"),
     }
@@ -143,16 +151,34 @@ fn invalid_direction(bytes: &[u8], needle: &str) {
 #[test]
 fn malformed_directions_are_rejected() {
     invalid_direction(
-        &raw_cvec(&[("direction.1", &[4], &[0.0; 4]), ("direction.2", &[5], &[0.0; 5])]),
+        &raw_cvec(&[
+            ("direction.1", &[4], &[0.0; 4]),
+            ("direction.2", &[5], &[0.0; 5]),
+        ]),
         "earlier directions have 4",
     );
-    invalid_direction(&raw_cvec(&[("direction.0", &[4], &[0.0; 4])]), "layer index 0");
-    invalid_direction(&raw_cvec(&[("direction.x", &[4], &[0.0; 4])]), "not a decimal");
-    invalid_direction(&raw_cvec(&[("direction.600", &[4], &[0.0; 4])]), "above 511");
-    invalid_direction(&raw_cvec(&[("blk.1.weight", &[4], &[0.0; 4])]), "direction.K");
+    invalid_direction(
+        &raw_cvec(&[("direction.0", &[4], &[0.0; 4])]),
+        "layer index 0",
+    );
+    invalid_direction(
+        &raw_cvec(&[("direction.x", &[4], &[0.0; 4])]),
+        "not a decimal",
+    );
+    invalid_direction(
+        &raw_cvec(&[("direction.600", &[4], &[0.0; 4])]),
+        "above 511",
+    );
+    invalid_direction(
+        &raw_cvec(&[("blk.1.weight", &[4], &[0.0; 4])]),
+        "direction.K",
+    );
     invalid_direction(&raw_cvec(&[("direction.1", &[2, 2], &[0.0; 4])]), "not 1-D");
     invalid_direction(
-        &raw_cvec(&[("direction.1", &[4], &[0.0; 4]), ("direction.01", &[4], &[0.0; 4])]),
+        &raw_cvec(&[
+            ("direction.1", &[4], &[0.0; 4]),
+            ("direction.01", &[4], &[0.0; 4]),
+        ]),
         "second tensor",
     );
     let mut w = GgufWriter::new();
@@ -163,13 +189,18 @@ fn malformed_directions_are_rejected() {
 
 #[test]
 fn trailing_unit_dims_and_f16_are_accepted() {
-    let cv = ControlVector::from_gguf_bytes(&raw_cvec(&[("direction.3", &[4, 1], &[1.0, 2.0, 3.0, 4.0])]))
-        .unwrap();
+    let cv = ControlVector::from_gguf_bytes(&raw_cvec(&[(
+        "direction.3",
+        &[4, 1],
+        &[1.0, 2.0, 3.0, 4.0],
+    )]))
+    .unwrap();
     assert_eq!(cv.n_embd, 4);
     assert_eq!(cv.directions[&3], vec![1.0, 2.0, 3.0, 4.0]);
 
     let mut w = GgufWriter::new();
-    w.add_tensor_f16("direction.2", &[2], &[0.5, -1.25]).unwrap();
+    w.add_tensor_f16("direction.2", &[2], &[0.5, -1.25])
+        .unwrap();
     let cv = ControlVector::from_gguf_bytes(&w.to_bytes().unwrap()).unwrap();
     assert_eq!(cv.directions[&2], vec![0.5, -1.25]);
 }
@@ -198,10 +229,16 @@ fn invalid_vectors_are_rejected_when_writing() {
     ));
     let mut cv = ControlVector::new(4);
     cv.directions.insert(1, vec![0.0; 3]);
-    assert!(matches!(cv.to_gguf_bytes(), Err(GgufError::InvalidDirection { .. })));
+    assert!(matches!(
+        cv.to_gguf_bytes(),
+        Err(GgufError::InvalidDirection { .. })
+    ));
     let mut cv = ControlVector::new(4);
     cv.directions.insert(0, vec![0.0; 4]);
-    assert!(matches!(cv.to_gguf_bytes(), Err(GgufError::InvalidDirection { .. })));
+    assert!(matches!(
+        cv.to_gguf_bytes(),
+        Err(GgufError::InvalidDirection { .. })
+    ));
     assert!(matches!(
         ControlVector::new(0).validate("x"),
         Err(GgufError::InvalidInput { .. })

@@ -40,7 +40,7 @@ impl Raw {
         self.u32(type_id).u64(offset)
     }
     fn pad_to(&mut self, align: usize) -> &mut Raw {
-        while self.0.len() % align != 0 {
+        while !self.0.len().is_multiple_of(align) {
             self.0.push(0);
         }
         self
@@ -71,10 +71,16 @@ fn small_valid_file() -> Vec<u8> {
     let mut w = GgufWriter::new();
     w.add_metadata("general.architecture", Value::from("llama"))
         .unwrap();
-    w.add_metadata("k.arr", Value::Array(gguf_tools::Array::String(vec!["ab".into(), "c".into()])))
-        .unwrap();
-    w.add_metadata("k.u32s", Value::Array(gguf_tools::Array::U32(vec![1, 2, 3])))
-        .unwrap();
+    w.add_metadata(
+        "k.arr",
+        Value::Array(gguf_tools::Array::String(vec!["ab".into(), "c".into()])),
+    )
+    .unwrap();
+    w.add_metadata(
+        "k.u32s",
+        Value::Array(gguf_tools::Array::U32(vec![1, 2, 3])),
+    )
+    .unwrap();
     w.add_metadata("k.f", Value::F64(1.5)).unwrap();
     w.add_tensor_f32("a", &[3], &[1.0, 2.0, 3.0]).unwrap();
     w.add_tensor_f32("b", &[4, 2], &[0.5; 8]).unwrap(); // 32 bytes: no padding
@@ -129,7 +135,9 @@ fn every_prefix_of_a_valid_file_errors_without_panicking() {
 fn prefix_errors_name_the_field() {
     let full = small_valid_file();
     // Cut inside the version field.
-    assert!(matches!(err(&full[..6]), GgufError::Truncated { offset: 4, ref what, .. } if what == "version"));
+    assert!(
+        matches!(err(&full[..6]), GgufError::Truncated { offset: 4, ref what, .. } if what == "version")
+    );
     // Cut right after the name of tensor 'b'.
     let name_b = full
         .windows(9)
@@ -165,7 +173,10 @@ fn files_missing_only_the_final_padding_are_tolerated() {
         assert_eq!(parse(&full[..len]).is_ok(), len >= data_end, "{len}");
     }
     assert_eq!(
-        parse(&full[..data_end]).unwrap().read_tensor_f32("x").unwrap(),
+        parse(&full[..data_end])
+            .unwrap()
+            .read_tensor_f32("x")
+            .unwrap(),
         vec![1.0, 2.0]
     );
 }
@@ -176,7 +187,11 @@ fn absurd_tensor_count_is_rejected_before_allocating() {
     r.zeros(64);
     match err(&r.0) {
         GgufError::TooManyItems {
-            what, count, max, offset, ..
+            what,
+            count,
+            max,
+            offset,
+            ..
         } => {
             assert_eq!(what, "tensor count");
             assert_eq!(count, 1 << 60);
@@ -191,7 +206,9 @@ fn absurd_tensor_count_is_rejected_before_allocating() {
 fn absurd_kv_count_is_rejected() {
     let mut r = Raw::header(3, 0, u64::MAX);
     r.zeros(64);
-    assert!(matches!(err(&r.0), GgufError::TooManyItems { ref what, .. } if what.contains("key-value")));
+    assert!(
+        matches!(err(&r.0), GgufError::TooManyItems { ref what, .. } if what.contains("key-value"))
+    );
 }
 
 #[test]
@@ -209,15 +226,26 @@ fn absurd_string_lengths_are_rejected() {
     // String value length 2^62.
     let mut r = Raw::header(3, 0, 1);
     r.str("key").u32(8).u64(1 << 62).zeros(32);
-    assert!(matches!(err(&r.0), GgufError::StringTooLong { ref what, .. } if what.contains("'key'")));
+    assert!(
+        matches!(err(&r.0), GgufError::StringTooLong { ref what, .. } if what.contains("'key'"))
+    );
     // Tensor name length 2^62.
     let mut r = Raw::header(3, 1, 0);
     r.u64(1 << 62).zeros(32);
-    assert!(matches!(err(&r.0), GgufError::StringTooLong { ref what, .. } if what.contains("tensor 0")));
+    assert!(
+        matches!(err(&r.0), GgufError::StringTooLong { ref what, .. } if what.contains("tensor 0"))
+    );
     // A plausible length that runs past the end is a truncation.
     let mut r = Raw::header(3, 0, 1);
     r.u64(100).bytes(b"short-string");
-    assert!(matches!(err(&r.0), GgufError::Truncated { needed: 100, available: 12, .. }));
+    assert!(matches!(
+        err(&r.0),
+        GgufError::Truncated {
+            needed: 100,
+            available: 12,
+            ..
+        }
+    ));
 }
 
 #[test]
@@ -239,26 +267,50 @@ fn absurd_array_lengths_are_rejected() {
 fn bad_value_types_are_rejected() {
     let mut r = Raw::header(3, 0, 1);
     r.str("k").u32(13).zeros(8);
-    assert!(matches!(err(&r.0), GgufError::InvalidValueType { type_id: 13, nested: false, .. }));
+    assert!(matches!(
+        err(&r.0),
+        GgufError::InvalidValueType {
+            type_id: 13,
+            nested: false,
+            ..
+        }
+    ));
     let mut r = Raw::header(3, 0, 1);
     r.str("k").u32(9).u32(9).u64(1).zeros(16);
-    assert!(matches!(err(&r.0), GgufError::InvalidValueType { type_id: 9, nested: true, .. }));
+    assert!(matches!(
+        err(&r.0),
+        GgufError::InvalidValueType {
+            type_id: 9,
+            nested: true,
+            ..
+        }
+    ));
     let mut r = Raw::header(3, 0, 1);
     r.str("k").u32(9).u32(77).u64(1).zeros(16);
-    assert!(matches!(err(&r.0), GgufError::InvalidValueType { type_id: 77, .. }));
+    assert!(matches!(
+        err(&r.0),
+        GgufError::InvalidValueType { type_id: 77, .. }
+    ));
 }
 
 #[test]
 fn bad_keys_are_rejected() {
     let mut r = Raw::header(3, 0, 2);
     r.str("k").u32(0).bytes(&[1]).str("k").u32(0).bytes(&[2]);
-    assert!(matches!(err(&r.0), GgufError::InvalidMetadata { ref reason, .. } if reason.contains("more than once")));
+    assert!(
+        matches!(err(&r.0), GgufError::InvalidMetadata { ref reason, .. } if reason.contains("more than once"))
+    );
     let mut r = Raw::header(3, 0, 1);
     r.str("").u32(0).bytes(&[1]).zeros(8);
-    assert!(matches!(err(&r.0), GgufError::InvalidMetadata { ref reason, .. } if reason.contains("empty")));
+    assert!(
+        matches!(err(&r.0), GgufError::InvalidMetadata { ref reason, .. } if reason.contains("empty"))
+    );
     let mut r = Raw::header(3, 0, 1);
     r.u64(2).bytes(&[0xff, 0xfe]).u32(0).bytes(&[1]).zeros(8);
-    assert!(matches!(err(&r.0), GgufError::InvalidUtf8 { offset: 32, .. }));
+    assert!(matches!(
+        err(&r.0),
+        GgufError::InvalidUtf8 { offset: 32, .. }
+    ));
 }
 
 #[test]
@@ -282,14 +334,18 @@ fn bad_alignment_is_rejected() {
 fn five_dimensions_are_rejected() {
     let mut r = Raw::header(3, 1, 0);
     r.tensor("t", &[1, 1, 1, 1, 1], 0, 0).pad_to(32).zeros(32);
-    assert!(matches!(err(&r.0), GgufError::TooManyDims { n_dims: 5, ref tensor, .. } if tensor == "t"));
+    assert!(
+        matches!(err(&r.0), GgufError::TooManyDims { n_dims: 5, ref tensor, .. } if tensor == "t")
+    );
 }
 
 #[test]
 fn negative_dimension_is_rejected() {
     let mut r = Raw::header(3, 1, 0);
     r.tensor("t", &[4, -1], 0, 0).pad_to(32).zeros(32);
-    assert!(matches!(err(&r.0), GgufError::InvalidShape { ref reason, .. } if reason.contains("negative")));
+    assert!(
+        matches!(err(&r.0), GgufError::InvalidShape { ref reason, .. } if reason.contains("negative"))
+    );
 }
 
 #[test]
@@ -304,7 +360,10 @@ fn tensor_offset_beyond_the_file_is_rejected() {
             data_len,
             ..
         } => {
-            assert_eq!((tensor.as_str(), offset, size, data_len), ("t", 1 << 20, 16, 16));
+            assert_eq!(
+                (tensor.as_str(), offset, size, data_len),
+                ("t", 1 << 20, 16, 16)
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -338,22 +397,38 @@ fn unknown_and_misused_types_are_rejected() {
         assert!(matches!(err(&r.0), GgufError::UnknownGgmlType { type_id, .. } if type_id == id));
     }
     let mut r = Raw::header(3, 1, 0);
-    r.tensor("q", &[33], GgmlType::Q4_0.id(), 0).pad_to(32).zeros(64);
-    assert!(matches!(err(&r.0), GgufError::InvalidShape { ref reason, .. } if reason.contains("block size")));
+    r.tensor("q", &[33], GgmlType::Q4_0.id(), 0)
+        .pad_to(32)
+        .zeros(64);
+    assert!(
+        matches!(err(&r.0), GgufError::InvalidShape { ref reason, .. } if reason.contains("block size"))
+    );
 }
 
 #[test]
 fn misaligned_offset_is_rejected() {
     let mut r = Raw::header(3, 1, 0);
     r.tensor("t", &[1], 0, 4).pad_to(32).zeros(64);
-    assert!(matches!(err(&r.0), GgufError::MisalignedTensor { offset: 4, alignment: 32, .. }));
+    assert!(matches!(
+        err(&r.0),
+        GgufError::MisalignedTensor {
+            offset: 4,
+            alignment: 32,
+            ..
+        }
+    ));
 }
 
 #[test]
 fn bad_tensor_names_are_rejected() {
     let mut r = Raw::header(3, 2, 0);
-    r.tensor("t", &[1], 0, 0).tensor("t", &[1], 0, 32).pad_to(32).zeros(64);
-    assert!(matches!(err(&r.0), GgufError::InvalidTensorName { ref reason, .. } if reason.contains("more than one")));
+    r.tensor("t", &[1], 0, 0)
+        .tensor("t", &[1], 0, 32)
+        .pad_to(32)
+        .zeros(64);
+    assert!(
+        matches!(err(&r.0), GgufError::InvalidTensorName { ref reason, .. } if reason.contains("more than one"))
+    );
     let mut r = Raw::header(3, 1, 0);
     r.tensor(&"n".repeat(64), &[1], 0, 0).pad_to(32).zeros(64);
     assert!(matches!(err(&r.0), GgufError::InvalidTensorName { .. }));
@@ -362,17 +437,30 @@ fn bad_tensor_names_are_rejected() {
 #[test]
 fn tensor_reads_check_name_and_type() {
     let mut w = GgufWriter::new();
-    w.add_tensor_raw("q", &[32], GgmlType::Q8_0, vec![0; 34]).unwrap();
+    w.add_tensor_raw("q", &[32], GgmlType::Q8_0, vec![0; 34])
+        .unwrap();
     let file = parse(&w.to_bytes().unwrap()).unwrap();
-    assert!(matches!(file.read_tensor_f32("q"), Err(GgufError::UnsupportedTensorType { .. })));
-    assert!(matches!(file.read_tensor_f32("nope"), Err(GgufError::TensorNotFound { .. })));
+    assert!(matches!(
+        file.read_tensor_f32("q"),
+        Err(GgufError::UnsupportedTensorType { .. })
+    ));
+    assert!(matches!(
+        file.read_tensor_f32("nope"),
+        Err(GgufError::TensorNotFound { .. })
+    ));
     let bytes = w.to_bytes().unwrap();
     let meta_only = GgufFile::from_reader(&bytes[..], bytes.len() as u64, "r").unwrap();
     assert_eq!(meta_only.tensors().len(), 1);
-    assert!(matches!(meta_only.read_tensor_bytes("q"), Err(GgufError::InvalidInput { .. })));
+    assert!(matches!(
+        meta_only.read_tensor_bytes("q"),
+        Err(GgufError::InvalidInput { .. })
+    ));
     // A reader that ends before the length it claimed: truncation, no panic.
     let short = GgufFile::from_reader(&bytes[..20], bytes.len() as u64, "r");
-    assert!(matches!(short, Err(GgufError::Truncated { offset: 16, .. })), "{short:?}");
+    assert!(
+        matches!(short, Err(GgufError::Truncated { offset: 16, .. })),
+        "{short:?}"
+    );
 }
 
 #[test]
@@ -416,5 +504,8 @@ fn random_corruption_never_panics() {
             }
         }
     }
-    assert!(errors > 100, "corruption should usually be detected ({errors})");
+    assert!(
+        errors > 100,
+        "corruption should usually be detected ({errors})"
+    );
 }

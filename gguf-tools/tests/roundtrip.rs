@@ -31,9 +31,15 @@ fn every_value() -> Vec<(String, Value)> {
         ("a.i16", Array::I16(vec![-32768, 7])),
         ("a.u32", Array::U32(vec![1, 2, 3, u32::MAX])),
         ("a.i32", Array::I32(vec![-5, 5])),
-        ("a.f32", Array::F32(vec![1.5, f32::MIN_POSITIVE, f32::INFINITY])),
+        (
+            "a.f32",
+            Array::F32(vec![1.5, f32::MIN_POSITIVE, f32::INFINITY]),
+        ),
         ("a.bool", Array::Bool(vec![true, false, true])),
-        ("a.string", Array::String(vec!["a".into(), "".into(), "<0x0A>".into()])),
+        (
+            "a.string",
+            Array::String(vec!["a".into(), "".into(), "<0x0A>".into()]),
+        ),
         ("a.u64", Array::U64(vec![u64::MAX, 0])),
         ("a.i64", Array::I64(vec![i64::MIN, i64::MAX])),
         ("a.f64", Array::F64(vec![-1e300, 2.5])),
@@ -42,7 +48,11 @@ fn every_value() -> Vec<(String, Value)> {
     scalars
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
-        .chain(arrays.into_iter().map(|(k, a)| (k.to_owned(), Value::Array(a))))
+        .chain(
+            arrays
+                .into_iter()
+                .map(|(k, a)| (k.to_owned(), Value::Array(a))),
+        )
         .collect()
 }
 
@@ -86,7 +96,8 @@ fn build() -> (GgufWriter, Tensors) {
         w.add_metadata(k, v).expect("metadata");
     }
     w.add_tensor_f32("one_d", &[5], &t.f32_1d).expect("1d");
-    w.add_tensor_f32("four_d", &[2, 3, 4, 5], &t.f32_4d).expect("4d");
+    w.add_tensor_f32("four_d", &[2, 3, 4, 5], &t.f32_4d)
+        .expect("4d");
     w.add_tensor_f16("half", &[4], &t.f16_src).expect("f16");
     w.add_tensor_raw("quant", &[64], GgmlType::Q8_0, t.q8.clone())
         .expect("q8");
@@ -128,7 +139,10 @@ fn check(file: &GgufFile, t: &Tensors) {
     assert_eq!(half[1], -2.0);
     assert_eq!(half[2], 65504.0);
     assert_eq!(half[3], 2f32.powi(-23)); // 1e-7 rounds to the f16 subnormal 2 * 2^-24
-    assert_eq!(file.tensor("half").map(|t| t.ggml_type), Some(GgmlType::F16));
+    assert_eq!(
+        file.tensor("half").map(|t| t.ggml_type),
+        Some(GgmlType::F16)
+    );
 
     assert_eq!(file.read_tensor_bytes("quant").expect("quant"), t.q8);
     assert_eq!(file.tensor("quant").map(|t| t.n_bytes), Some(68));
@@ -138,7 +152,11 @@ fn check(file: &GgufFile, t: &Tensors) {
 fn every_type_round_trips_in_memory() {
     let (w, t) = build();
     let bytes = w.to_bytes().expect("serialise");
-    assert_eq!(bytes.len() % 32, 0, "file ends on an aligned, padded boundary");
+    assert_eq!(
+        bytes.len() % 32,
+        0,
+        "file ends on an aligned, padded boundary"
+    );
     let file = GgufFile::parse(&bytes).expect("parse");
     check(&file, &t);
     // Writing what was read gives the same bytes.
@@ -163,7 +181,10 @@ fn every_type_round_trips_through_a_file() {
     w.write_file(&path).expect("write");
     let file = GgufFile::open(&path).expect("open");
     check(&file, &t);
-    assert_eq!(file.file_size(), std::fs::metadata(&path).expect("stat").len());
+    assert_eq!(
+        file.file_size(),
+        std::fs::metadata(&path).expect("stat").len()
+    );
     assert!(!dir.join("all.gguf.partial").exists());
 }
 
@@ -180,7 +201,8 @@ fn version_2_files_are_read() {
 #[test]
 fn custom_alignment_is_honoured() {
     let mut w = GgufWriter::new();
-    w.add_metadata("general.alignment", Value::U32(256)).expect("align");
+    w.add_metadata("general.alignment", Value::U32(256))
+        .expect("align");
     w.add_tensor_f32("a", &[3], &[1.0, 2.0, 3.0]).expect("a");
     w.add_tensor_f32("b", &[1], &[4.0]).expect("b");
     let bytes = w.to_bytes().expect("serialise");
@@ -214,7 +236,12 @@ fn writer_rejects_bad_input() {
     assert!(invalid(w.add_tensor_f32("t", &[3], &[1.0, 2.0])));
     assert!(invalid(w.add_tensor_f32("t", &[1, 1, 1, 1, 1], &[1.0])));
     assert!(invalid(w.add_tensor_f32(&"x".repeat(64), &[1], &[1.0])));
-    assert!(invalid(w.add_tensor_raw("q", &[33], GgmlType::Q4_0, vec![0; 18])));
+    assert!(invalid(w.add_tensor_raw(
+        "q",
+        &[33],
+        GgmlType::Q4_0,
+        vec![0; 18]
+    )));
     assert!(invalid(w.add_tensor_f32("", &[1], &[1.0])));
     w.add_tensor_f32("t", &[1], &[1.0]).expect("ok");
     assert!(invalid(w.add_tensor_f32("t", &[1], &[1.0])));
@@ -228,10 +255,7 @@ fn value_type_names_are_stable() {
 
 /// A fresh directory under the system temp dir for one test.
 fn tempdir(tag: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "gguf-tools-test-{tag}-{}",
-        std::process::id()
-    ));
+    let dir = std::env::temp_dir().join(format!("gguf-tools-test-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("mkdir");
     dir
