@@ -22,14 +22,37 @@ impl Captured {
     }
 }
 
-/// Captures the last-token state of every text at `layers`, packing as
-/// many texts into one decode as the context allows (`n_seq_max`
-/// sequences, `n_ubatch` tokens). `progress(done, total)` is called after
-/// each decode. The context's steering (if any) applies.
+/// How a text's token states become one vector per layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub enum Pooling {
+    /// The last token's row (METHOD.md's default).
+    #[default]
+    Last,
+    /// The mean over the text's tokens.
+    Mean,
+}
+
+/// Captures the last-token state of every text at `layers` (see
+/// [`capture_states`]).
 pub fn capture_last_token(
     ctx: &mut Context<'_>,
     texts: &[String],
     layers: &[usize],
+    chat: bool,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Captured> {
+    capture_states(ctx, texts, layers, Pooling::Last, chat, progress)
+}
+
+/// Captures one pooled state per text at `layers`, packing as many texts
+/// into one decode as the context allows (`n_seq_max` sequences,
+/// `n_ubatch` tokens). `progress(done, total)` is called after each decode.
+/// A control vector set on the context applies; the hook plan is replaced.
+pub fn capture_states(
+    ctx: &mut Context<'_>,
+    texts: &[String],
+    layers: &[usize],
+    pooling: Pooling,
     chat: bool,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Captured> {
@@ -39,7 +62,10 @@ pub fn capture_last_token(
     let max_seqs = ctx.params().n_seq_max.max(1) as usize;
     ctx.set_hook_plan(&HookPlan {
         capture: layers.to_vec(),
-        capture_rows: CaptureRows::LastOfEachSeq,
+        capture_rows: match pooling {
+            Pooling::Last => CaptureRows::LastOfEachSeq,
+            Pooling::Mean => CaptureRows::All,
+        },
         ..Default::default()
     })?;
     let tokenized: Vec<_> = texts
@@ -48,7 +74,7 @@ pub fn capture_last_token(
         .collect::<Result<_>>()?;
     if let Some((i, t)) = tokenized.iter().enumerate().find(|(_, t)| t.len() > cap) {
         return Err(LlamaError::Invalid(format!(
-            "text {} has {} tokens, more than one batch ({cap}); raise --batch",
+            "text {} has {} tokens, more than one batch ({cap}); raise the batch size",
             i + 1,
             t.len()
         )));
@@ -66,24 +92,44 @@ pub fn capture_last_token(
             if tokenized[next].is_empty() {
                 return Err(LlamaError::Invalid(format!("text {} is empty", next + 1)));
             }
-            batch.push_sequence(&tokenized[next], 0, (next - first) as i32, true)?;
+            let every = pooling == Pooling::Mean;
+            for (k, &t) in tokenized[next].iter().enumerate() {
+                let last = k + 1 == tokenized[next].len();
+                batch.push(t, k, &[(next - first) as i32], every || last)?;
+            }
             next += 1;
         }
         ctx.clear_memory();
         ctx.decode(&batch)?;
         let caps = ctx.take_captures();
+        let lens: Vec<usize> = tokenized[first..next].iter().map(|t| t.len()).collect();
+        let want_rows = match pooling {
+            Pooling::Last => lens.len(),
+            Pooling::Mean => lens.iter().sum(),
+        };
         for (k, &l) in layers.iter().enumerate() {
             let rows = &caps[l];
-            if rows.len() != (next - first) * n_embd {
+            if rows.len() != want_rows * n_embd {
                 return Err(LlamaError::Hook(format!(
-                    "layer {l}: captured {} rows for {} texts",
-                    rows.len() / n_embd,
-                    next - first
+                    "layer {l}: captured {} rows, expected {want_rows}",
+                    rows.len() / n_embd
                 )));
             }
-            for (s, row) in rows.chunks_exact(n_embd).enumerate() {
+            let mut row_start = 0;
+            for (s, &len) in lens.iter().enumerate() {
                 let off = ((first + s) * layers.len() + k) * n_embd;
-                data[off..off + n_embd].copy_from_slice(row);
+                let out = &mut data[off..off + n_embd];
+                match pooling {
+                    Pooling::Last => out.copy_from_slice(&rows[s * n_embd..(s + 1) * n_embd]),
+                    Pooling::Mean => {
+                        let seq_rows = &rows[row_start * n_embd..(row_start + len) * n_embd];
+                        for r in seq_rows.chunks_exact(n_embd) {
+                            out.iter_mut().zip(r).for_each(|(o, x)| *o += x);
+                        }
+                        out.iter_mut().for_each(|o| *o /= len as f32);
+                        row_start += len;
+                    }
+                }
             }
         }
         progress(next, tokenized.len());
@@ -98,31 +144,8 @@ pub fn capture_last_token(
     })
 }
 
-/// Whether the model's graph names `l_out-N` for every block, found by
-/// running one token with a capture of all layers.
+/// Whether the model's graph names `l_out-N` for every block (probed once
+/// per model by running one token; see [`Model::supports_layer_steering`]).
 pub fn supports_layer_steering(model: &crate::llama::Model) -> Result<bool> {
-    let mut ctx = Context::new(
-        model,
-        crate::llama::ContextParams {
-            n_ctx: 64,
-            n_batch: 8,
-            n_ubatch: 8,
-            n_seq_max: 1,
-            threads: 1,
-            hook: true,
-        },
-    )?;
-    ctx.set_hook_plan(&HookPlan {
-        capture: (0..model.n_layer()).collect(),
-        capture_rows: CaptureRows::All,
-        ..Default::default()
-    })?;
-    let tokens = model.tokenize("a", true, false)?;
-    let mut batch = Batch::new(tokens.len().max(1), 1);
-    batch.push_sequence(&tokens, 0, 0, true)?;
-    match ctx.decode(&batch) {
-        Ok(()) => Ok(true),
-        Err(LlamaError::NoLayerOutput { .. }) => Ok(false),
-        Err(e) => Err(e),
-    }
+    model.supports_layer_steering()
 }

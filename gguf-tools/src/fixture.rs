@@ -146,6 +146,108 @@ pub fn fixture_vocab() -> (Vec<String>, Vec<i32>, Vec<f32>) {
     (tokens, types, scores)
 }
 
+/// The `InvalidInput` error for fixture parameters llama.cpp would refuse.
+pub(crate) fn invalid_params(reason: String) -> GgufError {
+    GgufError::InvalidInput {
+        file: "<fixture>".to_owned(),
+        reason,
+    }
+}
+
+/// Checks the sizes every fixture architecture shares: all positive,
+/// `n_layer` within llama.cpp's `LLAMA_MAX_LAYERS`, `n_embd` a multiple of
+/// `n_head`, and small enough for a test. `whole` is printed in the error
+/// about non-positive sizes.
+pub(crate) fn check_common_sizes(
+    whole: &dyn std::fmt::Debug,
+    n_embd: u32,
+    n_layer: u32,
+    n_head: u32,
+    n_ff: u32,
+    n_ctx_train: u32,
+) -> Result<()> {
+    if n_embd == 0 || n_head == 0 || n_ff == 0 {
+        return Err(invalid_params(format!(
+            "all sizes must be positive: {whole:?}"
+        )));
+    }
+    if n_layer == 0 || n_layer > 512 {
+        return Err(invalid_params(format!(
+            "n_layer {n_layer} must be in 1..=512 (llama.cpp's LLAMA_MAX_LAYERS)"
+        )));
+    }
+    if n_ctx_train == 0 {
+        return Err(invalid_params("n_ctx_train must be positive".to_owned()));
+    }
+    if !n_embd.is_multiple_of(n_head) {
+        return Err(invalid_params(format!(
+            "n_embd {n_embd} is not a multiple of n_head {n_head}"
+        )));
+    }
+    if n_embd > 8192 || n_ff > 32768 {
+        return Err(invalid_params(format!(
+            "n_embd {n_embd} (max 8192) or n_ff {n_ff} (max 32768) is too large for a test fixture"
+        )));
+    }
+    Ok(())
+}
+
+/// Writes `general.architecture`, `general.name` and `general.file_type =
+/// 0` (all F32).
+pub(crate) fn add_general(w: &mut GgufWriter, arch: &str, name: &str) -> Result<()> {
+    w.add_metadata("general.architecture", Value::from(arch))?;
+    w.add_metadata("general.name", Value::from(name))?;
+    w.add_metadata("general.file_type", Value::U32(0))
+}
+
+/// Writes the `tokenizer.ggml.*` keys of the byte-level SentencePiece
+/// vocabulary from [`fixture_vocab`] (BOS added, EOS not).
+pub(crate) fn add_fixture_vocab(w: &mut GgufWriter) -> Result<()> {
+    let (tokens, types, scores) = fixture_vocab();
+    w.add_metadata("tokenizer.ggml.model", Value::from("llama"))?;
+    w.add_metadata("tokenizer.ggml.tokens", Array::String(tokens))?;
+    w.add_metadata("tokenizer.ggml.scores", Array::F32(scores))?;
+    w.add_metadata("tokenizer.ggml.token_type", Array::I32(types))?;
+    w.add_metadata("tokenizer.ggml.unknown_token_id", Value::U32(0))?;
+    w.add_metadata("tokenizer.ggml.bos_token_id", Value::U32(1))?;
+    w.add_metadata("tokenizer.ggml.eos_token_id", Value::U32(2))?;
+    w.add_metadata("tokenizer.ggml.add_bos_token", Value::Bool(true))?;
+    w.add_metadata("tokenizer.ggml.add_eos_token", Value::Bool(false))
+}
+
+/// Adds a fixture's F32 tensors to a writer: random weights drawn in call
+/// order from one SplitMix64 stream (so a file is a pure function of its
+/// seed and the order of calls), and constant norms and biases.
+pub(crate) struct TensorFiller<'w> {
+    w: &'w mut GgufWriter,
+    rng: SplitMix64,
+}
+
+impl<'w> TensorFiller<'w> {
+    /// A filler writing into `w`, its stream seeded with `seed`.
+    pub(crate) fn new(w: &'w mut GgufWriter, seed: u64) -> Self {
+        TensorFiller {
+            w,
+            rng: SplitMix64::new(seed),
+        }
+    }
+
+    /// A tensor of uniform values in `[-WEIGHT_SCALE, WEIGHT_SCALE)`.
+    pub(crate) fn random(&mut self, name: &str, dims: &[u64]) -> Result<()> {
+        let n = dims.iter().product::<u64>() as usize;
+        let data: Vec<f32> = (0..n)
+            .map(|_| self.rng.next_symmetric(WEIGHT_SCALE))
+            .collect();
+        self.w.add_tensor_f32(name, dims, &data)
+    }
+
+    /// A tensor with every element `value`; draws nothing from the stream.
+    pub(crate) fn constant(&mut self, name: &str, dims: &[u64], value: f32) -> Result<()> {
+        let n = dims.iter().product::<u64>() as usize;
+        self.w.add_tensor_f32(name, dims, &vec![value; n])
+    }
+}
+
 impl LlamaFixture {
     /// Head size (`n_embd / n_head`).
     pub fn head_dim(&self) -> u32 {
@@ -154,47 +256,30 @@ impl LlamaFixture {
 
     /// Checks that llama.cpp would accept these parameters.
     pub fn validate(&self) -> Result<()> {
-        let fail = |reason: String| {
-            Err(GgufError::InvalidInput {
-                file: "<fixture>".to_owned(),
-                reason,
-            })
-        };
-        if self.n_embd == 0 || self.n_head == 0 || self.n_head_kv == 0 || self.n_ff == 0 {
-            return fail(format!("all sizes must be positive: {self:?}"));
+        if self.n_head_kv == 0 {
+            return Err(invalid_params(format!(
+                "all sizes must be positive: {self:?}"
+            )));
         }
-        if self.n_layer == 0 || self.n_layer > 512 {
-            return fail(format!(
-                "n_layer {} must be in 1..=512 (llama.cpp's LLAMA_MAX_LAYERS)",
-                self.n_layer
-            ));
-        }
-        if self.n_ctx_train == 0 {
-            return fail("n_ctx_train must be positive".to_owned());
-        }
-        if !self.n_embd.is_multiple_of(self.n_head) {
-            return fail(format!(
-                "n_embd {} is not a multiple of n_head {}",
-                self.n_embd, self.n_head
-            ));
-        }
+        check_common_sizes(
+            self,
+            self.n_embd,
+            self.n_layer,
+            self.n_head,
+            self.n_ff,
+            self.n_ctx_train,
+        )?;
         if !self.head_dim().is_multiple_of(2) {
-            return fail(format!(
+            return Err(invalid_params(format!(
                 "head size n_embd/n_head = {} must be even for RoPE",
                 self.head_dim()
-            ));
+            )));
         }
         if !self.n_head.is_multiple_of(self.n_head_kv) {
-            return fail(format!(
+            return Err(invalid_params(format!(
                 "n_head {} is not a multiple of n_head_kv {}",
                 self.n_head, self.n_head_kv
-            ));
-        }
-        if self.n_embd > 8192 || self.n_ff > 32768 {
-            return fail(format!(
-                "n_embd {} (max 8192) or n_ff {} (max 32768) is too large for a test fixture",
-                self.n_embd, self.n_ff
-            ));
+            )));
         }
         Ok(())
     }
@@ -208,9 +293,7 @@ impl LlamaFixture {
         let n_embd_kv = u64::from(self.head_dim() * self.n_head_kv);
 
         let mut w = GgufWriter::new();
-        w.add_metadata("general.architecture", Value::from("llama"))?;
-        w.add_metadata("general.name", Value::from("gguf-tools tiny llama fixture"))?;
-        w.add_metadata("general.file_type", Value::U32(0))?;
+        add_general(&mut w, "llama", "gguf-tools tiny llama fixture")?;
         w.add_metadata("llama.vocab_size", Value::U32(FIXTURE_N_VOCAB))?;
         w.add_metadata("llama.context_length", Value::U32(self.n_ctx_train))?;
         w.add_metadata("llama.embedding_length", Value::U32(self.n_embd))?;
@@ -224,53 +307,22 @@ impl LlamaFixture {
         )?;
         w.add_metadata("llama.rope.dimension_count", Value::U32(self.head_dim()))?;
         w.add_metadata("llama.rope.freq_base", Value::F32(10000.0))?;
+        add_fixture_vocab(&mut w)?;
 
-        let (tokens, types, scores) = fixture_vocab();
-        w.add_metadata("tokenizer.ggml.model", Value::from("llama"))?;
-        w.add_metadata("tokenizer.ggml.tokens", Array::String(tokens))?;
-        w.add_metadata("tokenizer.ggml.scores", Array::F32(scores))?;
-        w.add_metadata("tokenizer.ggml.token_type", Array::I32(types))?;
-        w.add_metadata("tokenizer.ggml.unknown_token_id", Value::U32(0))?;
-        w.add_metadata("tokenizer.ggml.bos_token_id", Value::U32(1))?;
-        w.add_metadata("tokenizer.ggml.eos_token_id", Value::U32(2))?;
-        w.add_metadata("tokenizer.ggml.add_bos_token", Value::Bool(true))?;
-        w.add_metadata("tokenizer.ggml.add_eos_token", Value::Bool(false))?;
-
-        let mut rng = SplitMix64::new(self.seed);
-        let mut random = |w: &mut GgufWriter, name: &str, dims: &[u64]| -> Result<()> {
-            let n = dims.iter().product::<u64>() as usize;
-            let data: Vec<f32> = (0..n).map(|_| rng.next_symmetric(WEIGHT_SCALE)).collect();
-            w.add_tensor_f32(name, dims, &data)
-        };
-        let ones = |w: &mut GgufWriter, name: &str| -> Result<()> {
-            w.add_tensor_f32(name, &[n_embd], &vec![1.0; n_embd as usize])
-        };
-
-        random(&mut w, "token_embd.weight", &[n_embd, n_vocab])?;
-        ones(&mut w, "output_norm.weight")?;
-        random(&mut w, "output.weight", &[n_embd, n_vocab])?;
+        let mut t = TensorFiller::new(&mut w, self.seed);
+        t.random("token_embd.weight", &[n_embd, n_vocab])?;
+        t.constant("output_norm.weight", &[n_embd], 1.0)?;
+        t.random("output.weight", &[n_embd, n_vocab])?;
         for b in 0..self.n_layer {
-            ones(&mut w, &format!("blk.{b}.attn_norm.weight"))?;
-            random(&mut w, &format!("blk.{b}.attn_q.weight"), &[n_embd, n_embd])?;
-            random(
-                &mut w,
-                &format!("blk.{b}.attn_k.weight"),
-                &[n_embd, n_embd_kv],
-            )?;
-            random(
-                &mut w,
-                &format!("blk.{b}.attn_v.weight"),
-                &[n_embd, n_embd_kv],
-            )?;
-            random(
-                &mut w,
-                &format!("blk.{b}.attn_output.weight"),
-                &[n_embd, n_embd],
-            )?;
-            ones(&mut w, &format!("blk.{b}.ffn_norm.weight"))?;
-            random(&mut w, &format!("blk.{b}.ffn_gate.weight"), &[n_embd, n_ff])?;
-            random(&mut w, &format!("blk.{b}.ffn_up.weight"), &[n_embd, n_ff])?;
-            random(&mut w, &format!("blk.{b}.ffn_down.weight"), &[n_ff, n_embd])?;
+            t.constant(&format!("blk.{b}.attn_norm.weight"), &[n_embd], 1.0)?;
+            t.random(&format!("blk.{b}.attn_q.weight"), &[n_embd, n_embd])?;
+            t.random(&format!("blk.{b}.attn_k.weight"), &[n_embd, n_embd_kv])?;
+            t.random(&format!("blk.{b}.attn_v.weight"), &[n_embd, n_embd_kv])?;
+            t.random(&format!("blk.{b}.attn_output.weight"), &[n_embd, n_embd])?;
+            t.constant(&format!("blk.{b}.ffn_norm.weight"), &[n_embd], 1.0)?;
+            t.random(&format!("blk.{b}.ffn_gate.weight"), &[n_embd, n_ff])?;
+            t.random(&format!("blk.{b}.ffn_up.weight"), &[n_embd, n_ff])?;
+            t.random(&format!("blk.{b}.ffn_down.weight"), &[n_ff, n_embd])?;
         }
         Ok(w)
     }

@@ -1,5 +1,5 @@
 //! Inspect GGUF files, read and write llama.cpp control vectors, and write
-//! tiny random-weight llama models for tests.
+//! tiny random-weight llama and BERT models for tests.
 //!
 //! * [`GgufFile`] reads GGUF v2/v3 files safely: every count and length is
 //!   checked against the file size before use, and every malformed input
@@ -10,6 +10,9 @@
 //!   layers).
 //! * [`LlamaFixture`] writes a small llama model that llama.cpp loads and
 //!   runs, with a byte-level vocabulary.
+//! * [`BertFixture`] writes a small BERT encoder with the same vocabulary:
+//!   an architecture whose llama.cpp graph never names `l_out-N`, for
+//!   testing that steering refuses it.
 //!
 //! # Example
 //!
@@ -34,6 +37,7 @@
 pub mod cvec;
 pub mod error;
 pub mod fixture;
+pub mod fixture_no_lout;
 pub mod ggml_type;
 pub mod half;
 pub mod reader;
@@ -44,6 +48,7 @@ pub mod writer;
 pub use cvec::ControlVector;
 pub use error::{GgufError, Result};
 pub use fixture::LlamaFixture;
+pub use fixture_no_lout::BertFixture;
 pub use ggml_type::GgmlType;
 pub use reader::{GgufFile, GgufHeader, TensorInfo};
 pub use value::{Array, Value, ValueType};

@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use gguf_tools::report::{cvec_report, info_report};
-use gguf_tools::{ControlVector, GgufFile, LlamaFixture, Result};
+use gguf_tools::{BertFixture, ControlVector, GgufError, GgufFile, LlamaFixture, Result};
 
 /// Inspect GGUF files and llama.cpp control vectors, and write tiny test
 /// models.
@@ -37,7 +37,7 @@ enum Command {
         /// The control vector GGUF file.
         file: PathBuf,
     },
-    /// Write a tiny random-weight llama model that llama.cpp can load.
+    /// Write a tiny random-weight model that llama.cpp can load.
     ///
     /// The vocabulary is 260 byte-level SentencePiece tokens, so any text
     /// tokenizes. All weights are F32 and deterministic given --seed.
@@ -45,6 +45,10 @@ enum Command {
         /// Where to write the model.
         #[arg(long)]
         out: PathBuf,
+        /// Architecture: a llama decoder, or a BERT encoder (whose graph
+        /// never names l_out-N, so steering must refuse it).
+        #[arg(long, value_enum, default_value_t = FixtureArch::Llama)]
+        arch: FixtureArch,
         /// Embedding size (a multiple of --n-head with an even head size).
         #[arg(long, default_value_t = 64)]
         n_embd: u32,
@@ -55,6 +59,7 @@ enum Command {
         #[arg(long, default_value_t = 4)]
         n_head: u32,
         /// Key/value heads (must divide --n-head); defaults to --n-head.
+        /// Llama only.
         #[arg(long)]
         n_head_kv: Option<u32>,
         /// Feed-forward hidden size; defaults to 2 * --n-embd.
@@ -67,6 +72,15 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+}
+
+/// Architectures `gguf-tools fixture` can write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum FixtureArch {
+    /// A llama decoder that names l_out-N.
+    Llama,
+    /// A BERT encoder that never names l_out-N.
+    Bert,
 }
 
 /// Prints to stdout without panicking when the reader has gone away
@@ -92,6 +106,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Fixture {
             out,
+            arch,
             n_embd,
             n_layer,
             n_head,
@@ -100,18 +115,47 @@ fn run(cli: Cli) -> Result<()> {
             n_ctx_train,
             seed,
         } => {
-            let fx = LlamaFixture {
-                n_embd,
-                n_layer,
-                n_head,
-                n_head_kv: n_head_kv.unwrap_or(n_head),
-                n_ff: n_ff.unwrap_or(n_embd.saturating_mul(2)),
-                n_ctx_train,
-                seed,
+            let n_ff = n_ff.unwrap_or(n_embd.saturating_mul(2));
+            let described = match arch {
+                FixtureArch::Llama => {
+                    let fx = LlamaFixture {
+                        n_embd,
+                        n_layer,
+                        n_head,
+                        n_head_kv: n_head_kv.unwrap_or(n_head),
+                        n_ff,
+                        n_ctx_train,
+                        seed,
+                    };
+                    fx.write(&out)?;
+                    format!("{fx:?}")
+                }
+                FixtureArch::Bert => {
+                    if n_head_kv.is_some() {
+                        return Err(GgufError::InvalidInput {
+                            file: out.display().to_string(),
+                            reason: "--n-head-kv applies only to --arch llama \
+                                     (BERT has no grouped-query attention)"
+                                .to_owned(),
+                        });
+                    }
+                    let fx = BertFixture {
+                        n_embd,
+                        n_layer,
+                        n_head,
+                        n_ff,
+                        n_ctx_train,
+                        seed,
+                    };
+                    fx.write(&out)?;
+                    format!("{fx:?}")
+                }
             };
-            fx.write(&out)?;
             let size = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
-            emit(&format!("wrote {} ({size} bytes): {fx:?}\n", out.display()));
+            emit(&format!(
+                "wrote {} ({size} bytes): {described}\n",
+                out.display()
+            ));
         }
     }
     Ok(())

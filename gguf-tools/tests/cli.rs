@@ -56,6 +56,41 @@ fn fixture_then_info() {
 }
 
 #[test]
+fn fixture_arch_bert_writes_an_encoder() {
+    let path = dir().join("tiny-bert.gguf");
+    let p = path.to_str().unwrap();
+    let out = bin(&["fixture", "--arch", "bert", "--out", p, "--n-layer", "3"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("BertFixture"),
+        "{}",
+        text(&out.stdout)
+    );
+    let file = gguf_tools::GgufFile::open(&path).unwrap();
+    assert_eq!(file.architecture(), Some("bert"));
+    assert_eq!(
+        file.tensor("blk.2.ffn_up.weight").map(|t| t.dims.clone()),
+        Some(vec![64, 128])
+    );
+    assert!(file.tensor("output.weight").is_none());
+
+    // Llama-only options and unknown architectures are refused.
+    let out = bin(&["fixture", "--arch", "bert", "--out", p, "--n-head-kv", "2"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("--n-head-kv"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        bin(&["fixture", "--arch", "gpt9", "--out", p])
+            .status
+            .code(),
+        Some(2)
+    );
+}
+
+#[test]
 fn cvec_info_lists_layers_and_norms() {
     let path = dir().join("cv.gguf");
     let mut cv = ControlVector::new(2);

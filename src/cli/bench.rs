@@ -7,7 +7,9 @@
 
 use super::options::ModelOpts;
 use clap::Args;
-use expertsteer::llama::{Batch, Context, ContextParams, Model, ModelParams, Sampler, SamplerParams, Token};
+use expertsteer::llama::{
+    Batch, Context, ContextParams, Model, ModelParams, Sampler, SamplerParams, Token,
+};
 use expertsteer::steer::{self, SteerPath, Steering};
 use expertsteer::{models, Result};
 use std::time::Instant;
@@ -73,7 +75,12 @@ pub fn run(a: BenchArgs) -> Result<()> {
             gpu_layers: a.gpu_layers,
         };
         let path = models::resolve(&opts.model)?;
-        let model = Model::load(&path, &ModelParams { gpu_layers: a.gpu_layers })?;
+        let model = Model::load(
+            &path,
+            &ModelParams {
+                gpu_layers: a.gpu_layers,
+            },
+        )?;
         bench_model(&model, &a)?;
     }
     Ok(())
@@ -93,7 +100,9 @@ fn bench_model(model: &Model, a: &BenchArgs) -> Result<()> {
     let mut hooked = Context::new(model, p(true))?;
     let n = model.n_embd();
     let small = |seed: usize| -> Vec<f32> {
-        (0..n).map(|i| (((i * 31 + seed * 17) % 97) as f32 / 97.0 - 0.5) * 0.01).collect()
+        (0..n)
+            .map(|i| (((i * 31 + seed * 17) % 97) as f32 / 97.0 - 0.5) * 0.01)
+            .collect()
     };
     let mid = model.n_layer() / 2;
     let one = Steering {
@@ -136,7 +145,12 @@ fn bench_model(model: &Model, a: &BenchArgs) -> Result<()> {
             tg[k].push(tgs);
         }
     }
-    println!("\n{} ({} blocks x {})", model.description(), model.n_layer(), n);
+    println!(
+        "\n{} ({} blocks x {})",
+        model.description(),
+        model.n_layer(),
+        n
+    );
     println!("| configuration | prompt tok/s | ratio | generation tok/s | ratio |");
     println!("|---|---|---|---|---|");
     let (pp0, tg0) = (median(&pp[0]), median(&tg[0]));

@@ -5,6 +5,7 @@ use clap::{Args, ValueEnum};
 use expertsteer::generate::{generate, prompt_tokens, GenerateParams};
 use expertsteer::llama::{Model, Positions, SamplerParams};
 use expertsteer::steer::{self, SteerPath, Steering};
+use expertsteer::steerfile::SteerFile;
 use expertsteer::{npy, Error, Result};
 use std::io::Write;
 use std::path::PathBuf;
@@ -34,8 +35,8 @@ pub struct GenerateArgs {
     /// Seed of the sampler; the same seed repeats the same text.
     #[arg(long, default_value_t = 42)]
     pub seed: u32,
-    /// Steering vectors from a llama.cpp control-vector GGUF
-    /// (tensors `direction.N`, added to layer N).
+    /// A steering file from `expertsteer fit` (.steer), or a llama.cpp
+    /// control-vector GGUF (tensors `direction.N`, added to layer N).
     #[arg(long)]
     pub steer: Option<PathBuf>,
     /// Layer (0-based block) for a --vector; repeat in pairs with --vector.
@@ -45,9 +46,11 @@ pub struct GenerateArgs {
     /// matching --layer.
     #[arg(long = "vector")]
     pub vectors: Vec<PathBuf>,
-    /// Multiplies every steering vector.
-    #[arg(long, default_value_t = 1.0, allow_hyphen_values = true)]
-    pub strength: f32,
+    /// Strength. For a .steer file: c in s_j = c · r_j, relative to each
+    /// layer's mean hidden-state norm (default: the file's). For control
+    /// vectors and --vector: a multiplier (default 1).
+    #[arg(long, allow_hyphen_values = true)]
+    pub strength: Option<f32>,
     /// Steer only generated tokens; the prompt is read unsteered (callback path).
     #[arg(long)]
     pub generated_only: bool,
@@ -77,16 +80,27 @@ pub fn steering_from_args(a: &GenerateArgs, model: &Model) -> Result<Steering> {
         ..Default::default()
     };
     if let Some(path) = &a.steer {
-        let cv = gguf_tools::ControlVector::read_cvec(path)?;
-        if cv.n_embd != model.n_embd() {
-            return Err(Error::Input(format!(
-                "{} holds vectors of {} values, the model's n_embd is {}",
-                path.display(),
-                cv.n_embd,
-                model.n_embd()
-            )));
-        }
-        s.vectors.extend(cv.directions);
+        let from_file = if SteerFile::is_steer_file(path) {
+            let f = SteerFile::read(path)?;
+            f.check_model(model)?;
+            f.steering(a.strength, s.positions).vectors
+        } else {
+            let cv = gguf_tools::ControlVector::read_cvec(path)?;
+            if cv.n_embd != model.n_embd() {
+                return Err(Error::Input(format!(
+                    "{} holds vectors of {} values, the model's n_embd is {}",
+                    path.display(),
+                    cv.n_embd,
+                    model.n_embd()
+                )));
+            }
+            let m = a.strength.unwrap_or(1.0);
+            cv.directions
+                .into_iter()
+                .map(|(l, v)| (l, v.into_iter().map(|x| x * m).collect()))
+                .collect()
+        };
+        s.vectors.extend(from_file);
     }
     if a.layers.len() != a.vectors.len() {
         return Err(Error::Input(format!(
@@ -96,7 +110,8 @@ pub fn steering_from_args(a: &GenerateArgs, model: &Model) -> Result<Steering> {
         )));
     }
     for (&l, p) in a.layers.iter().zip(&a.vectors) {
-        let v = npy::read_vector(p)?;
+        let m = a.strength.unwrap_or(1.0);
+        let v: Vec<f32> = npy::read_vector(p)?.into_iter().map(|x| x * m).collect();
         let slot = s.vectors.entry(l).or_insert_with(|| vec![0.0; v.len()]);
         if slot.len() != v.len() {
             return Err(Error::Input(format!(
@@ -108,7 +123,7 @@ pub fn steering_from_args(a: &GenerateArgs, model: &Model) -> Result<Steering> {
         }
         slot.iter_mut().zip(&v).for_each(|(a, b)| *a += b);
     }
-    Ok(s.scaled(a.strength))
+    Ok(s)
 }
 
 pub fn run(a: GenerateArgs) -> Result<()> {

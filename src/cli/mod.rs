@@ -2,11 +2,13 @@
 
 mod bench;
 mod capture;
+mod data;
 mod demo;
 mod generate;
 mod inspect;
 mod models;
 mod options;
+mod show;
 
 use clap::{Parser, Subcommand};
 use expertsteer::Result;
@@ -30,6 +32,12 @@ enum Command {
     Models(models::ModelsArgs),
     /// Show a model's shape and whether `l_out` steering works on it.
     Inspect(inspect::InspectArgs),
+    /// Build labelled data sets from benchmarks shipped in registry packages.
+    Data(data::DataArgs),
+    /// Print a steering file's contents.
+    Show(show::ShowArgs),
+    /// Write a steering file as a llama.cpp control-vector GGUF.
+    ExportCvec(show::ExportArgs),
     /// Speed of steering paths side by side (tokens/s and ratios).
     Bench(bench::BenchArgs),
     /// The main job on the default model: build a vector from two contrast
@@ -46,5 +54,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Inspect(a) => inspect::run(a),
         Command::Demo(a) => demo::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Data(a) => data::run(a),
+        Command::Show(a) => show::show(a),
+        Command::ExportCvec(a) => show::export(a),
     }
 }

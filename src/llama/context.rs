@@ -240,8 +240,15 @@ impl<'m> Context<'m> {
     }
 
     /// Logits (n_vocab floats) of batch entry `i` of the last decode; the
-    /// entry must have been marked as output.
+    /// entry must have been marked as output. Encoder models have none.
     pub fn logits(&self, i: usize) -> Result<&[f32]> {
+        if !self.model.is_causal() {
+            return Err(LlamaError::Invalid(format!(
+                "{} is not a causal language model (architecture {}): it has no next-token logits",
+                self.model.path().display(),
+                self.model.arch()
+            )));
+        }
         if !self.last_outputs.get(i).copied().unwrap_or(false) {
             return Err(LlamaError::Invalid(format!(
                 "batch entry {i} was not marked as output in the last decode"
@@ -291,6 +298,13 @@ impl<'m> Context<'m> {
             self.clear_control_vector();
             return Ok(());
         }
+        if !self.model.supports_layer_steering()? {
+            let layer = *vectors.keys().next().unwrap_or(&1);
+            return Err(LlamaError::NoLayerOutput {
+                layer,
+                arch: self.model.arch().to_string(),
+            });
+        }
         let mut data = vec![0f32; n_embd * (n_layer - 1)];
         for (&l, v) in vectors {
             if l == 0 {
@@ -339,6 +353,43 @@ impl<'m> Context<'m> {
 
     pub(crate) fn raw(&self) -> *mut sys::llama_context {
         self.raw
+    }
+}
+
+impl Model {
+    /// Whether llama.cpp's graph for this model names `l_out-N` for every
+    /// block, which both steering paths need (control vectors are applied
+    /// at the same point). Probed once by running one token with a capture
+    /// of all layers on a small context; the answer is remembered.
+    pub fn supports_layer_steering(&self) -> Result<bool> {
+        if let Some(&known) = self.layer_steering.get() {
+            return Ok(known);
+        }
+        let mut ctx = Context::new(
+            self,
+            ContextParams {
+                n_ctx: 64,
+                n_batch: 8,
+                n_ubatch: 8,
+                n_seq_max: 1,
+                threads: 1,
+                hook: true,
+            },
+        )?;
+        ctx.set_hook_plan(&HookPlan {
+            capture: (0..self.n_layer()).collect(),
+            capture_rows: super::CaptureRows::All,
+            ..Default::default()
+        })?;
+        let tokens = self.tokenize("a", true, false)?;
+        let mut batch = Batch::new(tokens.len().max(1), 1);
+        batch.push_sequence(&tokens, 0, 0, true)?;
+        let answer = match ctx.decode(&batch) {
+            Ok(()) => true,
+            Err(LlamaError::NoLayerOutput { .. }) => false,
+            Err(e) => return Err(e),
+        };
+        Ok(*self.layer_steering.get_or_init(|| answer))
     }
 }
 

@@ -27,6 +27,8 @@ pub struct Model {
     vocab: *const sys::llama_vocab,
     path: PathBuf,
     arch: String,
+    /// Memo of the `l_out` probe (see `supports_layer_steering`).
+    pub(crate) layer_steering: std::sync::OnceLock<bool>,
 }
 
 // SAFETY: llama.cpp's model is read-only after loading and documented as
@@ -66,6 +68,7 @@ impl Model {
             vocab,
             path: path.to_path_buf(),
             arch: String::new(),
+            layer_steering: std::sync::OnceLock::new(),
         };
         model.arch = model
             .meta("general.architecture")
@@ -81,6 +84,13 @@ impl Model {
     /// `general.architecture` (e.g. `llama`, `gemma3`, `qwen2`).
     pub fn arch(&self) -> &str {
         &self.arch
+    }
+
+    /// False for encoder/embedding models (`{arch}.attention.causal = false`),
+    /// which produce no next-token logits.
+    pub fn is_causal(&self) -> bool {
+        self.meta(&format!("{}.attention.causal", self.arch))
+            .is_none_or(|v| v != "false" && v != "0")
     }
 
     /// Number of transformer blocks (layers are `0..n_layer`).

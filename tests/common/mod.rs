@@ -27,6 +27,8 @@ pub fn scratch(name: &str) -> PathBuf {
 
 /// A tiny random-weight llama GGUF written by gguf-tools.
 pub fn fixture(n_embd: usize, n_layer: usize) -> PathBuf {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let p = scratch("fixtures").join(format!("tiny-{n_embd}x{n_layer}.gguf"));
     if !p.exists() {
         let f = gguf_tools::LlamaFixture {

