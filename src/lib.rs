@@ -35,6 +35,7 @@ pub mod generate;
 pub mod llama;
 pub mod models;
 pub mod npy;
+pub mod plot;
 pub mod registry;
 pub mod steer;
 pub mod steerfile;
