@@ -31,6 +31,7 @@ pub mod capture_store;
 pub mod contrast;
 pub mod data;
 pub mod error;
+pub mod eval;
 pub mod generate;
 pub mod llama;
 pub mod models;

@@ -1,0 +1,4 @@
+//! Evaluation: does steering help on real multiple-choice benchmarks?
+
+pub mod score;
+pub mod stats;
