@@ -90,7 +90,7 @@ mod tests {
     #[test]
     fn mcnemar_matches_the_binomial_tail() {
         // 10 discordant pairs split 8/2: p = 2 * P(X <= 2), X ~ Bin(10, .5) = 2 * 56/1024.
-        let a: Vec<bool> = (0..20).map(|i| i < 8 || i >= 12).collect();
+        let a: Vec<bool> = (0..20).map(|i| !(8..12).contains(&i)).collect();
         let b: Vec<bool> = (0..20).map(|i| (8..10).contains(&i) || i >= 12).collect();
         let (oa, ob, p) = mcnemar(&a, &b);
         assert_eq!((oa, ob), (8, 2));
