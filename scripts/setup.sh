@@ -25,5 +25,5 @@ command -v cargo >/dev/null 2>&1 || { echo "setup: a Rust toolchain (cargo) is r
 
 echo "setup: cargo build --release --workspace"
 cargo build --release --workspace
-echo "setup: fetching the default model"
-./target/release/expertsteer models fetch smollm2-135m-instruct
+echo "setup: fetching the default model and the test expert (Gemma 3 270M)"
+./target/release/expertsteer models fetch smollm2-135m-instruct gemma3-270m

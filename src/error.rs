@@ -12,6 +12,8 @@ pub enum Error {
     #[error(transparent)]
     Npy(#[from] crate::npy::NpyError),
     #[error(transparent)]
+    Num(#[from] crate::num_error::NumError),
+    #[error(transparent)]
     Gguf(#[from] gguf_tools::GgufError),
     #[error("{path}: {source}")]
     Io {

@@ -26,18 +26,26 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod align;
+pub mod baselines;
 pub mod capture;
 pub mod capture_store;
 pub mod contrast;
 pub mod data;
 pub mod error;
 pub mod eval;
+pub mod fit;
 pub mod generate;
+pub mod linalg;
 pub mod llama;
 pub mod models;
 pub mod npy;
+pub mod num_error;
+pub mod pairing;
 pub mod plot;
 pub mod registry;
+pub mod rfm;
+pub mod rng;
 pub mod steer;
 pub mod steerfile;
 

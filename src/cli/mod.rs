@@ -4,6 +4,7 @@ mod bench;
 mod capture;
 mod data;
 mod demo;
+mod fit;
 mod generate;
 mod inspect;
 mod models;
@@ -34,6 +35,8 @@ enum Command {
     Inspect(inspect::InspectArgs),
     /// Build labelled data sets from benchmarks shipped in registry packages.
     Data(data::DataArgs),
+    /// Make a steering file: ExpertSteer (expert → target) or a self-steering baseline.
+    Fit(fit::FitArgs),
     /// Print a steering file's contents.
     Show(show::ShowArgs),
     /// Write a steering file as a llama.cpp control-vector GGUF.
@@ -55,6 +58,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Demo(a) => demo::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Data(a) => data::run(a),
+        Command::Fit(a) => fit::run(a),
         Command::Show(a) => show::show(a),
         Command::ExportCvec(a) => show::export(a),
     }

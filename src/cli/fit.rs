@@ -1,0 +1,261 @@
+//! `expertsteer fit`: steps 0-3 of ExpertSteer (or a self-steering
+//! baseline) from labelled data to a steering file.
+
+use super::options::parse_layers;
+use clap::{Args, ValueEnum};
+use expertsteer::align::AlignMethod;
+use expertsteer::capture::Pooling;
+use expertsteer::data::{self, read_dataset};
+use expertsteer::fit::{run_fit, FitConfig};
+use expertsteer::pairing::PairBy;
+use expertsteer::steerfile::Method;
+use expertsteer::{models, plot, Error, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::PathBuf;
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum MethodArg {
+    /// ExpertSteer: expert states → align → MI pairing → RFM.
+    Expertsteer,
+    /// Mean difference of the target's own states.
+    Caa,
+    /// Top principal component of paired differences (repeng's pca_diff).
+    PcaDiff,
+    /// RFM on the target's own states.
+    SelfRfm,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum AlignArg {
+    /// The paper's affine auto-encoder trained with Adam.
+    Ae,
+    /// The exact minimiser of the same loss (PCA); fast.
+    ClosedForm,
+    /// Ridge map into the paired target layer, fitted on generic texts.
+    Paired,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum PairArg {
+    Highest,
+    Lowest,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum PoolArg {
+    Last,
+    Mean,
+}
+
+#[derive(Args, Debug)]
+pub struct FitArgs {
+    /// Expert model: registry name or GGUF path (ExpertSteer only).
+    #[arg(long)]
+    pub expert: Option<String>,
+    /// Target model: registry name or GGUF path.
+    #[arg(long, default_value = models::DEFAULT_MODEL)]
+    pub target: String,
+    /// Labelled data (JSON Lines; see `expertsteer data build`).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Output steering file.
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long, value_enum, default_value_t = MethodArg::Expertsteer)]
+    pub method: MethodArg,
+    #[arg(long, value_enum, default_value_t = AlignArg::ClosedForm)]
+    pub align: AlignArg,
+    /// Steer the target layers whose best expert layer has the highest (or lowest) MI.
+    #[arg(long, value_enum, default_value_t = PairArg::Highest)]
+    pub pair_by: PairArg,
+    /// Number of target layers to steer (K).
+    #[arg(long, default_value_t = 4)]
+    pub layers: usize,
+    /// Steer exactly these target layers (e.g. 6,12,18); overrides --layers/--pair-by.
+    #[arg(long)]
+    pub target_layers: Option<String>,
+    /// Hidden state of a text: last token or mean over tokens.
+    #[arg(long, value_enum, default_value_t = PoolArg::Last)]
+    pub pool: PoolArg,
+    /// Wrap each text in the model's chat template.
+    #[arg(long)]
+    pub chat: bool,
+    /// Seed of the 80/20 fit/validation split.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Default strength c stored in the file (s_j = c · r_j).
+    #[arg(long, default_value_t = expertsteer::fit::DEFAULT_STRENGTH)]
+    pub strength: f32,
+    /// Unlabelled texts for --align paired (JSONL with "text"); default:
+    /// 400 MMLU questions from subjects outside the evaluation groups.
+    #[arg(long)]
+    pub generic: Option<PathBuf>,
+    /// Tokens per decode while capturing.
+    #[arg(long, default_value_t = 512)]
+    pub batch: u32,
+    /// Texts per decode while capturing.
+    #[arg(long, default_value_t = 16)]
+    pub seqs: u32,
+    /// CPU threads.
+    #[arg(long)]
+    pub threads: Option<i32>,
+    /// Where to draw the MI heat-map (default: OUT with .mi.png).
+    #[arg(long)]
+    pub mi_png: Option<PathBuf>,
+}
+
+/// Subjects whose questions serve as generic text for the paired map.
+const GENERIC_SUBJECTS: &[&str] = &[
+    "high_school_geography",
+    "world_religions",
+    "sociology",
+    "prehistory",
+    "marketing",
+    "high_school_us_history",
+    "philosophy",
+    "public_relations",
+];
+
+fn generic_texts(a: &FitArgs) -> Result<Vec<String>> {
+    if !matches!(a.align, AlignArg::Paired) || !matches!(a.method, MethodArg::Expertsteer) {
+        return Ok(Vec::new());
+    }
+    if let Some(p) = &a.generic {
+        return super::capture::read_texts(p);
+    }
+    let subjects: Vec<String> = GENERIC_SUBJECTS.iter().map(|s| s.to_string()).collect();
+    let qs = data::load_mmlu(&subjects)?;
+    Ok(qs
+        .iter()
+        .take(400)
+        .map(|q| format!("Question: {}", q.question.trim()))
+        .collect())
+}
+
+pub fn run(a: FitArgs) -> Result<()> {
+    let items = read_dataset(&a.data)?;
+    let method = match a.method {
+        MethodArg::Expertsteer => Method::ExpertSteer,
+        MethodArg::Caa => Method::Caa,
+        MethodArg::PcaDiff => Method::PcaDiff,
+        MethodArg::SelfRfm => Method::SelfRfm,
+    };
+    let target = models::resolve(&a.target)?;
+    let expert = match (&a.expert, method) {
+        (Some(e), Method::ExpertSteer) => Some(models::resolve(e)?),
+        (None, Method::ExpertSteer) => {
+            return Err(Error::Input(
+                "--expert is required for --method expertsteer".into(),
+            ))
+        }
+        _ => None,
+    };
+    let mut cfg = FitConfig {
+        method,
+        chat: a.chat,
+        split_seed: a.seed,
+        default_strength: a.strength,
+        generic_texts: generic_texts(&a)?,
+        ..Default::default()
+    };
+    cfg.align.method = match a.align {
+        AlignArg::Ae => AlignMethod::Ae,
+        AlignArg::ClosedForm => AlignMethod::ClosedForm,
+        AlignArg::Paired => AlignMethod::Paired,
+    };
+    cfg.align.seed = a.seed;
+    cfg.pair.n_layers = a.layers;
+    cfg.pair.by = match a.pair_by {
+        PairArg::Highest => PairBy::Highest,
+        PairArg::Lowest => PairBy::Lowest,
+    };
+    cfg.pooling = match a.pool {
+        PoolArg::Last => Pooling::Last,
+        PoolArg::Mean => Pooling::Mean,
+    };
+    cfg.capture.batch_tokens = a.batch;
+    cfg.capture.seqs = a.seqs;
+    if let Some(t) = a.threads {
+        cfg.capture.threads = t;
+    }
+    if let Some(s) = &a.target_layers {
+        // Layer numbers are checked against the target once it is loaded.
+        cfg.target_layers = Some(parse_layers(s, 4096)?);
+    }
+    let bar = ProgressBar::new(1);
+    bar.set_style(
+        ProgressStyle::with_template("{msg:<28} {bar:30} {pos}/{len} [{elapsed} < {eta}]")
+            .expect("static template"),
+    );
+    let mut last_stage = String::new();
+    let out = run_fit(
+        expert.as_deref(),
+        &target,
+        &items,
+        &cfg,
+        &mut |stage, done, total| {
+            if stage != last_stage {
+                bar.reset();
+                bar.set_message(stage.to_string());
+                last_stage = stage.to_string();
+            }
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        },
+    )?;
+    bar.finish_and_clear();
+    out.file.write(&a.out)?;
+    println!(
+        "wrote {} ({} method, {} texts)",
+        a.out.display(),
+        out.file.method,
+        out.file.n_texts
+    );
+    println!("| expert layer | target layer | MI (nats) | validation AUC | mean norm r_j | align error |");
+    println!("|---|---|---|---|---|---|");
+    let f = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{x:.3}"));
+    for l in &out.layers {
+        println!(
+            "| {} | {} | {} | {} | {:.1} | {} |",
+            l.expert_layer.map_or("-".into(), |e| e.to_string()),
+            l.target_layer,
+            f(l.mi),
+            f(l.val_auc),
+            l.mean_norm,
+            f(l.align_error)
+        );
+    }
+    let times: Vec<String> = out
+        .stage_secs
+        .iter()
+        .map(|(s, t)| format!("{s} {t:.1}s"))
+        .collect();
+    println!(
+        "time: {}; peak memory {:.0} MB",
+        times.join(", "),
+        out.peak_rss_bytes as f64 / 1e6
+    );
+    if let Some(mi) = &out.file.mi {
+        let png = a
+            .mi_png
+            .clone()
+            .unwrap_or_else(|| a.out.with_extension("mi.png"));
+        let chosen: Vec<(usize, usize)> = out
+            .file
+            .layers
+            .iter()
+            .filter_map(|l| Some((l.expert_layer?, l.target_layer)))
+            .collect();
+        let title = format!(
+            "MI: {} (expert) vs {} (target)",
+            out.file
+                .expert
+                .as_ref()
+                .map_or("?", |e| e.file_name.as_str()),
+            out.file.target.file_name
+        );
+        plot::mi_heatmap_png(mi, &chosen, &title, &png)?;
+        println!("MI heat-map: {}", png.display());
+    }
+    Ok(())
+}

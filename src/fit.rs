@@ -1,0 +1,557 @@
+//! The offline pipeline end to end (METHOD.md steps 0-3): capture expert
+//! and target states on labelled texts, align, pair layers by MI, fit RFM
+//! directions, and assemble a [`SteerFile`]. The self-steering baselines
+//! (CAA, PCA of paired differences, self-RFM) run through the same code
+//! and write the same file format.
+
+use crate::align::{fit_aligner, fit_paired, AlignMethod, AlignParams, Aligner};
+use crate::baselines::{caa_labelled, pca_diff};
+use crate::capture::Pooling;
+use crate::capture_store::{capture_cached, texts_sha256, CaptureStore};
+use crate::data::{pairs, split_of, LabelledText, Part, SplitFractions};
+use crate::linalg::roc_auc;
+use crate::llama::{Context, ContextParams, Model, ModelParams};
+use crate::pairing::{choose_pairs, mi_matrix, Pair, PairParams};
+use crate::rfm::{fit_rfm, RfmParams};
+use crate::steerfile::{Method, MiMatrix, ModelIdentity, SteerFile, SteerLayer};
+use crate::{Error, Result};
+use ndarray::{Array2, Axis};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Default c (strength relative to the layer's mean norm) written into new
+/// files until the evaluation sets it from evidence.
+pub const DEFAULT_STRENGTH: f32 = 0.15;
+
+/// How captures are run.
+#[derive(Debug, Clone)]
+pub struct CaptureConfig {
+    /// Tokens per decode.
+    pub batch_tokens: u32,
+    /// Texts per decode.
+    pub seqs: u32,
+    pub threads: i32,
+    pub gpu_layers: i32,
+    /// Where captured states are cached.
+    pub cache_root: PathBuf,
+}
+
+impl Default for CaptureConfig {
+    fn default() -> Self {
+        CaptureConfig {
+            batch_tokens: 512,
+            seqs: 16,
+            threads: crate::llama::default_threads(),
+            gpu_layers: -1,
+            cache_root: crate::registry::data_cache_dir()
+                .parent()
+                .map(|p| p.join("captures"))
+                .unwrap_or_else(|| PathBuf::from("captures")),
+        }
+    }
+}
+
+/// Everything `fit` needs besides the models and data.
+#[derive(Debug, Clone)]
+pub struct FitConfig {
+    pub method: Method,
+    pub align: AlignParams,
+    pub pair: PairParams,
+    pub rfm: RfmParams,
+    pub pooling: Pooling,
+    /// Wrap texts in each model's chat template.
+    pub chat: bool,
+    /// Seed of the 80/20 fit/validation split (by group).
+    pub split_seed: u64,
+    pub default_strength: f32,
+    /// Steer these target layers instead of choosing by MI (all methods).
+    pub target_layers: Option<Vec<usize>>,
+    /// Unlabelled texts for the `paired` alignment (disjoint from the data).
+    pub generic_texts: Vec<String>,
+    pub capture: CaptureConfig,
+}
+
+impl Default for FitConfig {
+    fn default() -> Self {
+        FitConfig {
+            method: Method::ExpertSteer,
+            align: AlignParams::default(),
+            pair: PairParams::default(),
+            rfm: RfmParams::default(),
+            pooling: Pooling::Last,
+            chat: false,
+            split_seed: 0,
+            default_strength: DEFAULT_STRENGTH,
+            target_layers: None,
+            generic_texts: Vec::new(),
+            capture: CaptureConfig::default(),
+        }
+    }
+}
+
+/// One row of the summary table.
+#[derive(Debug, Clone)]
+pub struct LayerReport {
+    pub expert_layer: Option<usize>,
+    pub target_layer: usize,
+    pub mi: Option<f64>,
+    pub val_auc: Option<f64>,
+    pub mean_norm: f32,
+    /// Alignment reconstruction (or map) error relative to variance.
+    pub align_error: Option<f64>,
+}
+
+/// What `run_fit` produced.
+#[derive(Debug, Clone)]
+pub struct FitOutput {
+    pub file: SteerFile,
+    pub layers: Vec<LayerReport>,
+    /// Wall time of each stage, seconds.
+    pub stage_secs: Vec<(String, f64)>,
+    /// Peak resident memory after the run, bytes (Linux; 0 elsewhere).
+    pub peak_rss_bytes: u64,
+}
+
+/// Progress callback: (stage, done, total).
+pub type Progress<'a> = &'a mut dyn FnMut(&str, usize, usize);
+
+/// Layers spread over the middle of the network when nothing chooses them:
+/// round((k+1)·L/(K+1)) for k < K.
+pub fn spread_layers(n_layer: usize, k: usize) -> Vec<usize> {
+    let mut v: Vec<usize> = (0..k)
+        .map(|i| (((i + 1) * n_layer) as f64 / (k + 1) as f64).round() as usize)
+        .filter(|&l| l >= 1 && l < n_layer)
+        .collect();
+    v.dedup();
+    v
+}
+
+fn load(path: &Path, cap: &CaptureConfig) -> Result<Model> {
+    Ok(Model::load(
+        path,
+        &ModelParams {
+            gpu_layers: cap.gpu_layers,
+        },
+    )?)
+}
+
+fn capture_all(
+    model: &Model,
+    texts: &[String],
+    cfg: &FitConfig,
+    stage: &str,
+    progress: Progress,
+) -> Result<CaptureStore> {
+    if !model.supports_layer_steering()? {
+        return Err(crate::llama::LlamaError::NoLayerOutput {
+            layer: 0,
+            arch: model.arch().to_string(),
+        }
+        .into());
+    }
+    let c = &cfg.capture;
+    let mut ctx = Context::new(
+        model,
+        ContextParams {
+            n_ctx: c.batch_tokens.max(64),
+            n_batch: c.batch_tokens,
+            n_ubatch: c.batch_tokens,
+            n_seq_max: c.seqs,
+            threads: c.threads,
+            hook: true,
+        },
+    )?;
+    let layers: Vec<usize> = (0..model.n_layer()).collect();
+    capture_cached(
+        &mut ctx,
+        texts,
+        &layers,
+        cfg.pooling,
+        cfg.chat,
+        &c.cache_root,
+        &mut |d, t| progress(stage, d, t),
+    )
+}
+
+fn rows(x: &Array2<f32>, idx: &[usize]) -> Array2<f32> {
+    x.select(Axis(0), idx)
+}
+
+/// Mean ‖h − μ‖ over rows (METHOD.md step 4's r_j).
+pub fn mean_centred_norm(x: &Array2<f32>) -> f32 {
+    let mu = x.mean_axis(Axis(0)).expect("rows");
+    let n = x.nrows().max(1) as f64;
+    let total: f64 = x
+        .rows()
+        .into_iter()
+        .map(|r| {
+            r.iter()
+                .zip(mu.iter())
+                .map(|(a, m)| ((a - m) as f64).powi(2))
+                .sum::<f64>()
+                .sqrt()
+        })
+        .sum();
+    (total / n) as f32
+}
+
+fn projection_auc(x: &Array2<f32>, u: &[f32], labels: &[bool]) -> Option<f64> {
+    let scores: Vec<f64> = x
+        .rows()
+        .into_iter()
+        .map(|r| {
+            r.iter()
+                .zip(u)
+                .map(|(a, b)| (*a as f64) * (*b as f64))
+                .sum()
+        })
+        .collect();
+    roc_auc(&scores, labels).ok()
+}
+
+/// Runs the whole pipeline. `expert` is required for ExpertSteer and
+/// ignored by the self-steering methods.
+pub fn run_fit(
+    expert: Option<&Path>,
+    target: &Path,
+    data: &[LabelledText],
+    cfg: &FitConfig,
+    progress: Progress,
+) -> Result<FitOutput> {
+    let start = Instant::now();
+    let mut stage_secs = Vec::new();
+    let mut tick = |name: &str, t: &mut Instant| {
+        stage_secs.push((name.to_string(), t.elapsed().as_secs_f64()));
+        *t = Instant::now();
+    };
+    // Validate everything before any work.
+    let align_p = cfg.align.check()?;
+    let pair_p = cfg.pair.check()?;
+    let rfm_p = cfg.rfm.check()?;
+    let expert = match (cfg.method, expert) {
+        (Method::ExpertSteer, None) => {
+            return Err(Error::Input("ExpertSteer needs --expert".into()))
+        }
+        (Method::ExpertSteer, Some(e)) => Some(e),
+        _ => None,
+    };
+    if align_p.method.needs_target() && cfg.generic_texts.len() < 20 {
+        return Err(Error::Input(
+            "the paired alignment needs at least 20 generic texts disjoint from the data (--generic)".into(),
+        ));
+    }
+    let texts: Vec<String> = data.iter().map(|t| t.text.clone()).collect();
+    let labels: Vec<bool> = data.iter().map(|t| t.label == 1).collect();
+    // Salted so the inner split is independent of the benchmark split that
+    // may have selected these groups (same seed, same hash otherwise).
+    let parts: Vec<Part> = data
+        .iter()
+        .map(|t| {
+            split_of(
+                &format!("fit-inner/{}", t.group),
+                cfg.split_seed,
+                SplitFractions::FIT,
+            )
+        })
+        .collect();
+    let fit_idx: Vec<usize> = (0..data.len()).filter(|&i| parts[i] == Part::Fit).collect();
+    let val_idx: Vec<usize> = (0..data.len()).filter(|&i| parts[i] != Part::Fit).collect();
+    let y_fit: Vec<bool> = fit_idx.iter().map(|&i| labels[i]).collect();
+    let y_val: Vec<bool> = val_idx.iter().map(|&i| labels[i]).collect();
+    for (name, y) in [("fit", &y_fit), ("validation", &y_val)] {
+        if !y.iter().any(|b| *b) || y.iter().all(|b| *b) {
+            return Err(Error::Input(format!(
+                "the {name} split ({} texts) needs both labels; add more examples (groups split 80/20)",
+                y.len()
+            )));
+        }
+    }
+    let mut t = Instant::now();
+
+    // Step 0: capture.
+    let target_model = load(target, &cfg.capture)?;
+    let target_id = ModelIdentity::of(&target_model)?;
+    let l_t = target_model.n_layer();
+    let t_store = capture_all(&target_model, &texts, cfg, "capture target", progress)?;
+    let t_generic = if align_p.method.needs_target() && expert.is_some() {
+        Some(capture_all(
+            &target_model,
+            &cfg.generic_texts,
+            cfg,
+            "capture target (generic)",
+            progress,
+        )?)
+    } else {
+        None
+    };
+    drop(target_model);
+    let mut expert_id = None;
+    let mut e_store = None;
+    let mut e_generic = None;
+    if let Some(e) = expert {
+        let m = load(e, &cfg.capture)?;
+        expert_id = Some(ModelIdentity::of(&m)?);
+        e_store = Some(capture_all(&m, &texts, cfg, "capture expert", progress)?);
+        if t_generic.is_some() {
+            e_generic = Some(capture_all(
+                &m,
+                &cfg.generic_texts,
+                cfg,
+                "capture expert (generic)",
+                progress,
+            )?);
+        }
+    }
+    tick("capture", &mut t);
+
+    let t_layers: Vec<Array2<f32>> = (0..l_t).map(|j| t_store.layer(j)).collect::<Result<_>>()?;
+    if let Some(ls) = &cfg.target_layers {
+        if let Some(&bad) = ls.iter().find(|&&l| l == 0 || l >= l_t) {
+            return Err(Error::Input(format!(
+                "target layer {bad} is outside the steerable 1..{}",
+                l_t - 1
+            )));
+        }
+    }
+    let mut out_layers = Vec::new();
+    let mut mi_out = None;
+    let mut params: BTreeMap<String, String> = BTreeMap::new();
+    params.insert("method".into(), cfg.method.to_string());
+    params.insert("pooling".into(), format!("{:?}", cfg.pooling));
+    params.insert("chat".into(), cfg.chat.to_string());
+    params.insert("split_seed".into(), cfg.split_seed.to_string());
+    params.insert("split".into(), "80/20 fit/validation by group".into());
+    params.insert("n_fit".into(), fit_idx.len().to_string());
+    params.insert("n_validation".into(), val_idx.len().to_string());
+
+    let mean_norm = |j: usize| mean_centred_norm(&rows(&t_layers[j], &fit_idx));
+    match cfg.method {
+        Method::ExpertSteer => {
+            let e_store = e_store.expect("expert captured");
+            let l_e = e_store.meta.n_layer;
+            let d_t = target_id.n_embd;
+            let e_layers: Vec<Array2<f32>> =
+                (0..l_e).map(|i| e_store.layer(i)).collect::<Result<_>>()?;
+            // Step 1: align every expert layer (closed form / Adam); the paired
+            // map is fitted after pairing, when j is known.
+            let base_align = if align_p.method.needs_target() {
+                AlignParams {
+                    method: AlignMethod::ClosedForm,
+                    ..cfg.align.clone()
+                }
+                .check()?
+            } else {
+                align_p.clone()
+            };
+            let mut aligners: Vec<Aligner> = Vec::with_capacity(l_e);
+            for (i, e) in e_layers.iter().enumerate() {
+                progress("align", i, l_e);
+                aligners.push(fit_aligner(&rows(e, &fit_idx), d_t, &base_align)?);
+            }
+            progress("align", l_e, l_e);
+            let z: Vec<Array2<f32>> = aligners
+                .iter()
+                .zip(&e_layers)
+                .map(|(a, e)| a.encode(e))
+                .collect::<std::result::Result<_, _>>()?;
+            tick("align", &mut t);
+            // Step 2: MI matrix and pairs.
+            let z_fit: Vec<Array2<f32>> = z.iter().map(|x| rows(x, &fit_idx)).collect();
+            let t_fit: Vec<Array2<f32>> = t_layers.iter().map(|x| rows(x, &fit_idx)).collect();
+            let mi = mi_matrix(&z_fit, &t_fit, pair_p.k_components)?;
+            let chosen: Vec<Pair> = match &cfg.target_layers {
+                None => choose_pairs(&mi, &pair_p)?,
+                Some(ls) => ls
+                    .iter()
+                    .map(|&j| {
+                        let col = mi.column(j);
+                        let i = (0..l_e)
+                            .max_by(|&a, &b| col[a].total_cmp(&col[b]))
+                            .unwrap_or(0);
+                        Pair {
+                            expert_layer: i,
+                            target_layer: j,
+                            mi: col[i],
+                        }
+                    })
+                    .collect(),
+            };
+            mi_out = Some(MiMatrix {
+                expert_layers: (0..l_e).collect(),
+                target_layers: (0..l_t).collect(),
+                values: mi.iter().copied().collect(),
+            });
+            tick("pair", &mut t);
+            // Step 1 (paired) + step 3: per chosen pair.
+            let (tg, eg) = (t_generic.as_ref(), e_generic.as_ref());
+            for (k, p) in chosen.iter().enumerate() {
+                progress("rfm", k, chosen.len());
+                let (zi, align_error) = if align_p.method.needs_target() {
+                    let (tg, eg) = (tg.expect("generic"), eg.expect("generic"));
+                    let a = fit_paired(
+                        &eg.layer(p.expert_layer)?,
+                        &tg.layer(p.target_layer)?,
+                        &align_p,
+                    )?;
+                    let err = a
+                        .report
+                        .map_relative_error
+                        .or(Some(a.report.relative_error));
+                    (a.encode(&e_layers[p.expert_layer])?, err)
+                } else {
+                    (
+                        z[p.expert_layer].clone(),
+                        Some(aligners[p.expert_layer].report.relative_error),
+                    )
+                };
+                let r = fit_rfm(
+                    &rows(&zi, &fit_idx),
+                    &y_fit,
+                    &rows(&zi, &val_idx),
+                    &y_val,
+                    &rfm_p,
+                )?;
+                let layer = SteerLayer {
+                    target_layer: p.target_layer,
+                    expert_layer: Some(p.expert_layer),
+                    direction: r.direction.clone(),
+                    mean_norm: mean_norm(p.target_layer),
+                    val_auc: Some(r.val_auc),
+                    mi: Some(p.mi),
+                };
+                out_layers.push((layer, align_error));
+            }
+            progress("rfm", chosen.len(), chosen.len());
+            tick("rfm", &mut t);
+            params.insert(
+                "align".into(),
+                serde_json::to_string(&cfg.align).expect("json"),
+            );
+            params.insert(
+                "pair".into(),
+                serde_json::to_string(&cfg.pair).expect("json"),
+            );
+            params.insert("rfm".into(), serde_json::to_string(&cfg.rfm).expect("json"));
+            if align_p.method.needs_target() {
+                params.insert("generic_texts".into(), cfg.generic_texts.len().to_string());
+                params.insert("generic_sha256".into(), texts_sha256(&cfg.generic_texts));
+            }
+        }
+        Method::Caa | Method::PcaDiff | Method::SelfRfm => {
+            let layers = cfg
+                .target_layers
+                .clone()
+                .unwrap_or_else(|| spread_layers(l_t, pair_p.n_layers));
+            let data_pairs: Vec<(usize, usize)> = pairs(data)
+                .into_iter()
+                .filter(|(a, b)| parts[*a] == Part::Fit && parts[*b] == Part::Fit)
+                .collect();
+            for (k, &j) in layers.iter().enumerate() {
+                progress(&cfg.method.to_string(), k, layers.len());
+                let x = &t_layers[j];
+                let (dir, auc) = match cfg.method {
+                    Method::Caa => {
+                        let d = caa_labelled(&rows(x, &fit_idx), &y_fit)?;
+                        let u: Vec<f32> = d.direction.clone();
+                        let auc = projection_auc(&rows(x, &val_idx), &u, &y_val);
+                        (u, auc)
+                    }
+                    Method::PcaDiff => {
+                        if data_pairs.len() < 2 {
+                            return Err(Error::Input("PCA of paired differences needs pairs: groups with one positive and one negative text".into()));
+                        }
+                        let pos = rows(x, &data_pairs.iter().map(|p| p.0).collect::<Vec<_>>());
+                        let neg = rows(x, &data_pairs.iter().map(|p| p.1).collect::<Vec<_>>());
+                        let d = pca_diff(&pos, &neg)?;
+                        let u: Vec<f32> = d.direction.clone();
+                        let auc = projection_auc(&rows(x, &val_idx), &u, &y_val);
+                        (u, auc)
+                    }
+                    _ => {
+                        let r = fit_rfm(
+                            &rows(x, &fit_idx),
+                            &y_fit,
+                            &rows(x, &val_idx),
+                            &y_val,
+                            &rfm_p,
+                        )?;
+                        (r.direction, Some(r.val_auc))
+                    }
+                };
+                out_layers.push((
+                    SteerLayer {
+                        target_layer: j,
+                        expert_layer: None,
+                        direction: dir,
+                        mean_norm: mean_norm(j),
+                        val_auc: auc,
+                        mi: None,
+                    },
+                    None,
+                ));
+            }
+            progress(&cfg.method.to_string(), layers.len(), layers.len());
+            if cfg.method == Method::SelfRfm {
+                params.insert("rfm".into(), serde_json::to_string(&cfg.rfm).expect("json"));
+            }
+            tick("directions", &mut t);
+        }
+    }
+    let reports = out_layers
+        .iter()
+        .map(|(l, e)| LayerReport {
+            expert_layer: l.expert_layer,
+            target_layer: l.target_layer,
+            mi: l.mi,
+            val_auc: l.val_auc,
+            mean_norm: l.mean_norm,
+            align_error: *e,
+        })
+        .collect();
+    let file = SteerFile {
+        target: target_id,
+        expert: expert_id,
+        method: cfg.method,
+        layers: out_layers.into_iter().map(|(l, _)| l).collect(),
+        default_strength: cfg.default_strength,
+        params,
+        mi: mi_out,
+        data_sha256: texts_sha256(&texts),
+        n_texts: texts.len(),
+    };
+    file.validate("<fit>")?;
+    stage_secs.push(("total".into(), start.elapsed().as_secs_f64()));
+    Ok(FitOutput {
+        file,
+        layers: reports,
+        stage_secs,
+        peak_rss_bytes: peak_rss_bytes(),
+    })
+}
+
+/// Peak resident set size of this process (Linux `VmHWM`), bytes.
+pub fn peak_rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spread_layers_stay_inside_the_steerable_range() {
+        assert_eq!(spread_layers(30, 4), vec![6, 12, 18, 24]);
+        assert_eq!(spread_layers(3, 4), vec![1, 2]);
+        let x = ndarray::arr2(&[[1.0f32, 0.0], [-1.0, 0.0]]);
+        assert!((mean_centred_norm(&x) - 1.0).abs() < 1e-6);
+    }
+}
