@@ -16,6 +16,10 @@ const FONT_PATHS: &[&str] = &[
 ];
 
 /// Registers a system font once; false when none is found.
+pub fn ensure_font() -> bool {
+    font_ready()
+}
+
 fn font_ready() -> bool {
     static READY: OnceLock<bool> = OnceLock::new();
     *READY.get_or_init(|| {

@@ -4,6 +4,7 @@ mod bench;
 mod capture;
 mod data;
 mod demo;
+mod eval;
 mod fit;
 mod generate;
 mod inspect;
@@ -37,6 +38,8 @@ enum Command {
     Data(data::DataArgs),
     /// Make a steering file: ExpertSteer (expert → target) or a self-steering baseline.
     Fit(fit::FitArgs),
+    /// Multiple-choice accuracy with and without steering (strength sweep, statistics).
+    Eval(eval::EvalArgs),
     /// Print a steering file's contents.
     Show(show::ShowArgs),
     /// Write a steering file as a llama.cpp control-vector GGUF.
@@ -59,6 +62,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Bench(a) => bench::run(a),
         Command::Data(a) => data::run(a),
         Command::Fit(a) => fit::run(a),
+        Command::Eval(a) => eval::run(a),
         Command::Show(a) => show::show(a),
         Command::ExportCvec(a) => show::export(a),
     }

@@ -12,10 +12,22 @@ pub struct ShowArgs {
     /// Also print the MI matrix.
     #[arg(long)]
     pub mi: bool,
+    /// Print only the steered target layers, comma separated (for scripts).
+    #[arg(long)]
+    pub layers_only: bool,
 }
 
 pub fn show(a: ShowArgs) -> Result<()> {
     let f = SteerFile::read(&a.file)?;
+    if a.layers_only {
+        let l: Vec<String> = f
+            .layers
+            .iter()
+            .map(|l| l.target_layer.to_string())
+            .collect();
+        println!("{}", l.join(","));
+        return Ok(());
+    }
     println!("method:    {}", f.method);
     let who = |m: &expertsteer::steerfile::ModelIdentity| {
         format!(

@@ -9,7 +9,9 @@ use crate::data::McQuestion;
 use crate::llama::{Batch, Context, LlamaError, Model, Result, Token};
 
 /// How options are presented and scored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Scoring {
     /// Options listed as A., B., …; the continuation is the letter.
     Letter,

@@ -1,0 +1,197 @@
+//! `expertsteer eval`: multiple-choice accuracy with and without steering,
+//! over a strength sweep, with statistics, tables and plots.
+
+use super::data::{load_questions, Source};
+use clap::Args;
+use expertsteer::data::Part;
+use expertsteer::eval::report::{accuracy_plot, csv, markdown};
+use expertsteer::eval::run::{question_split, read_log, run_conditions, EvalPlan, LabelledSteer};
+use expertsteer::eval::score::Scoring;
+use expertsteer::llama::{Model, ModelParams};
+use expertsteer::steerfile::SteerFile;
+use expertsteer::{models, Error, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::PathBuf;
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// Target model (registry name or GGUF path).
+    #[arg(long, default_value = models::DEFAULT_MODEL)]
+    pub target: String,
+    /// Steering files, as FILE or LABEL=FILE; repeat for several methods.
+    #[arg(long = "steer")]
+    pub steers: Vec<String>,
+    /// Task: mmlu:GROUP (computer_science, math, medical, finance) or
+    /// mmlu:subject+subject, or bigbench:TASK[/SUBTASK].
+    #[arg(long)]
+    pub task: String,
+    /// Strengths c applied to every steering file (no steering is always run).
+    #[arg(long, default_value = "0.05,0.1,0.2,0.4", value_delimiter = ',')]
+    pub strengths: Vec<f32>,
+    /// Scorings: letter (A/B/C/D after listed options) and/or text (full answer).
+    #[arg(long, default_value = "letter,text", value_delimiter = ',')]
+    pub scoring: Vec<String>,
+    /// Questions per split (validation and test), 0 = all.
+    #[arg(long, default_value_t = 0)]
+    pub limit: usize,
+    /// Seed of the fixed 60/20/20 split (must match `data build`).
+    #[arg(long, default_value_t = 0)]
+    pub split_seed: u64,
+    /// Also evaluate this expert model unsteered (the ceiling).
+    #[arg(long)]
+    pub expert: Option<String>,
+    /// Output folder: log.jsonl (resumable), results.md, results.csv, plots.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// CPU threads (1 lets two evaluations share a 2-core machine).
+    #[arg(long, default_value_t = 1)]
+    pub threads: i32,
+    /// Only rebuild the tables and plots from the log.
+    #[arg(long)]
+    pub report_only: bool,
+}
+
+fn parse_task(spec: &str) -> Result<(Source, String, String)> {
+    let (src, rest) = spec
+        .split_once(':')
+        .ok_or_else(|| Error::Input(format!("task '{spec}': use mmlu:GROUP or bigbench:TASK")))?;
+    match src {
+        "mmlu" => Ok((Source::Mmlu, rest.replace('+', ","), String::new())),
+        "bigbench" => Ok((Source::Bigbench, String::new(), rest.replace('+', ","))),
+        _ => Err(Error::Input(format!(
+            "task source '{src}': use mmlu or bigbench"
+        ))),
+    }
+}
+
+pub fn run(a: EvalArgs) -> Result<()> {
+    std::fs::create_dir_all(&a.out).map_err(|e| Error::io(&a.out, e))?;
+    let log = a.out.join("log.jsonl");
+    if !a.report_only {
+        let scorings = a
+            .scoring
+            .iter()
+            .map(|s| match s.trim() {
+                "letter" => Ok(Scoring::Letter),
+                "text" | "full" | "full-text" => Ok(Scoring::FullText),
+                other => Err(Error::Input(format!(
+                    "scoring '{other}': use letter or text"
+                ))),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let (source, subjects, tasks) = parse_task(&a.task)?;
+        let all = load_questions(source, &subjects, &tasks)?;
+        let mut questions = Vec::new();
+        for part in [Part::Validation, Part::Test] {
+            let mut qs: Vec<_> = all
+                .iter()
+                .filter(|q| question_split(q, a.split_seed) == part)
+                .cloned()
+                .collect();
+            if a.limit > 0 {
+                qs.truncate(a.limit);
+            }
+            questions.extend(qs);
+        }
+        let steers = a
+            .steers
+            .iter()
+            .map(|s| {
+                let (label, path) = match s.split_once('=') {
+                    Some((l, p)) => (l.to_string(), PathBuf::from(p)),
+                    None => {
+                        let p = PathBuf::from(s);
+                        (
+                            p.file_stem()
+                                .map_or("steer".into(), |x| x.to_string_lossy().into_owned()),
+                            p,
+                        )
+                    }
+                };
+                Ok(LabelledSteer {
+                    label,
+                    file: SteerFile::read(&path)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        if let Some(bad) = a.strengths.iter().find(|s| !s.is_finite()) {
+            return Err(Error::Input(format!("strength {bad} is not a number")));
+        }
+        let plan = EvalPlan {
+            task: a.task.clone(),
+            questions,
+            steers,
+            strengths: a.strengths.clone(),
+            scorings,
+            split_seed: a.split_seed,
+            threads: a.threads,
+            log: log.clone(),
+        };
+        eprintln!(
+            "{}: {} questions (validation + test), {} steering files x {} strengths, {} scorings",
+            a.task,
+            plan.questions.len(),
+            plan.steers.len(),
+            plan.strengths.len(),
+            plan.scorings.len()
+        );
+        let bar = ProgressBar::new(1);
+        bar.set_style(
+            ProgressStyle::with_template("{msg:<10} {bar:30} {pos}/{len} [{elapsed} < {eta}]")
+                .expect("static template"),
+        );
+        if let Some(e) = &a.expert {
+            let model = Model::load(models::resolve(e)?, &ModelParams::default())?;
+            let expert_plan = EvalPlan {
+                steers: Vec::new(),
+                ..plan.clone()
+            };
+            bar.set_message("expert");
+            run_conditions(&model, "expert", &expert_plan, &mut |d, t| {
+                bar.set_length(t as u64);
+                bar.set_position(d as u64)
+            })?;
+        }
+        let model = Model::load(models::resolve(&a.target)?, &ModelParams::default())?;
+        bar.reset();
+        bar.set_message("target");
+        run_conditions(&model, "none", &plan, &mut |d, t| {
+            bar.set_length(t as u64);
+            bar.set_position(d as u64)
+        })?;
+        bar.finish_and_clear();
+    }
+    let records = read_log(&log)?;
+    if records.is_empty() {
+        return Err(Error::Input(format!(
+            "{} holds no results yet",
+            log.display()
+        )));
+    }
+    let md = markdown(&records);
+    std::fs::write(a.out.join("results.md"), &md)
+        .map_err(|e| Error::io(a.out.join("results.md"), e))?;
+    std::fs::write(a.out.join("results.csv"), csv(&records))
+        .map_err(|e| Error::io(a.out.join("results.csv"), e))?;
+    let mut groups: Vec<(String, Scoring)> = records
+        .iter()
+        .map(|r| (r.task.clone(), r.scoring))
+        .collect();
+    groups.sort();
+    groups.dedup();
+    for (task, scoring) in groups {
+        let name = format!(
+            "accuracy-{}-{:?}.png",
+            task.replace([':', '/', '+'], "_"),
+            scoring
+        )
+        .to_lowercase();
+        accuracy_plot(&records, &task, scoring, &a.out.join(&name))?;
+    }
+    println!("{md}");
+    eprintln!(
+        "wrote {}/results.md, results.csv and accuracy plots",
+        a.out.display()
+    );
+    Ok(())
+}

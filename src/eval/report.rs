@@ -1,0 +1,346 @@
+//! Turning evaluation records into tables, statistics and plots.
+
+use super::run::Record;
+use super::score::Scoring;
+use super::stats::{bootstrap_ci, holm, mcnemar};
+use crate::{Error, Result};
+use plotters::prelude::*;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// Accuracy of one (task, scoring, method, strength, split) cell.
+#[derive(Debug, Clone)]
+pub struct Cell {
+    pub n: usize,
+    pub acc: f64,
+    pub lo: f64,
+    pub hi: f64,
+}
+
+type Key = (String, Scoring, String, u32, String); // task, scoring, method, strength bits, split
+
+fn outcomes(records: &[Record]) -> BTreeMap<Key, BTreeMap<String, bool>> {
+    let mut m: BTreeMap<Key, BTreeMap<String, bool>> = BTreeMap::new();
+    for r in records {
+        m.entry((
+            r.task.clone(),
+            r.scoring,
+            r.method.clone(),
+            r.strength.to_bits(),
+            r.split.clone(),
+        ))
+        .or_default()
+        .insert(r.question.clone(), r.correct);
+    }
+    m
+}
+
+fn cell(v: &BTreeMap<String, bool>) -> Cell {
+    let xs: Vec<bool> = v.values().copied().collect();
+    let (acc, lo, hi) = bootstrap_ci(&xs, 2000, 17);
+    Cell {
+        n: xs.len(),
+        acc,
+        lo,
+        hi,
+    }
+}
+
+/// One method's line in the summary: strength chosen on validation,
+/// measured on test against no steering.
+#[derive(Debug, Clone)]
+pub struct Selected {
+    pub task: String,
+    pub scoring: Scoring,
+    pub method: String,
+    pub strength: f32,
+    pub val: Cell,
+    pub test: Cell,
+    pub delta_vs_none: f64,
+    pub only_none: usize,
+    pub only_method: usize,
+    pub p: f64,
+    pub p_holm: f64,
+}
+
+/// Picks each method's strength on validation and tests it on test.
+pub fn select(records: &[Record]) -> Vec<Selected> {
+    let o = outcomes(records);
+    let mut out = Vec::new();
+    let groups: BTreeSet<(String, Scoring)> = o.keys().map(|k| (k.0.clone(), k.1)).collect();
+    for (task, scoring) in groups {
+        let none_test = o.get(&(
+            task.clone(),
+            scoring,
+            "none".into(),
+            0f32.to_bits(),
+            "test".into(),
+        ));
+        let methods: BTreeSet<String> = o
+            .keys()
+            .filter(|k| k.0 == task && k.1 == scoring && k.2 != "none" && k.2 != "expert")
+            .map(|k| k.2.clone())
+            .collect();
+        let mut rows = Vec::new();
+        for m in methods {
+            let strengths: BTreeSet<u32> = o
+                .keys()
+                .filter(|k| k.0 == task && k.1 == scoring && k.2 == m && k.4 == "validation")
+                .map(|k| k.3)
+                .collect();
+            let best = strengths.iter().copied().max_by(|a, b| {
+                let acc = |s: &u32| {
+                    cell(&o[&(task.clone(), scoring, m.clone(), *s, "validation".into())]).acc
+                };
+                acc(a)
+                    .total_cmp(&acc(b))
+                    .then(f32::from_bits(*b).total_cmp(&f32::from_bits(*a)))
+            });
+            let Some(best) = best else { continue };
+            let val = cell(&o[&(task.clone(), scoring, m.clone(), best, "validation".into())]);
+            let Some(test_v) = o.get(&(task.clone(), scoring, m.clone(), best, "test".into()))
+            else {
+                continue;
+            };
+            let test = cell(test_v);
+            let (mut only_none, mut only_method, mut p, mut delta) = (0, 0, 1.0, f64::NAN);
+            if let Some(nt) = none_test {
+                let common: Vec<&String> = test_v.keys().filter(|q| nt.contains_key(*q)).collect();
+                let a: Vec<bool> = common.iter().map(|q| nt[*q]).collect();
+                let b: Vec<bool> = common.iter().map(|q| test_v[*q]).collect();
+                let r = mcnemar(&a, &b);
+                only_none = r.0;
+                only_method = r.1;
+                p = r.2;
+                delta = test.acc - cell(nt).acc;
+            }
+            rows.push(Selected {
+                task: task.clone(),
+                scoring,
+                method: m,
+                strength: f32::from_bits(best),
+                val,
+                test,
+                delta_vs_none: delta,
+                only_none,
+                only_method,
+                p,
+                p_holm: 1.0,
+            });
+        }
+        let adj = holm(&rows.iter().map(|r| r.p).collect::<Vec<_>>());
+        for (r, a) in rows.iter_mut().zip(adj) {
+            r.p_holm = a;
+        }
+        out.extend(rows);
+    }
+    out
+}
+
+fn pct(c: &Cell) -> String {
+    format!(
+        "{:.1} [{:.1}, {:.1}] (n={})",
+        100.0 * c.acc,
+        100.0 * c.lo,
+        100.0 * c.hi,
+        c.n
+    )
+}
+
+/// Markdown: baselines (none, expert ceiling) and the selected methods.
+pub fn markdown(records: &[Record]) -> String {
+    let o = outcomes(records);
+    let mut s = String::new();
+    let groups: BTreeSet<(String, Scoring)> = o.keys().map(|k| (k.0.clone(), k.1)).collect();
+    let sel = select(records);
+    for (task, scoring) in groups {
+        let _ = writeln!(s, "\n### {task}, {scoring:?} scoring\n");
+        let _ = writeln!(s, "| method | strength c | validation acc % [95% CI] | test acc % [95% CI] | Δ test vs none | McNemar (none-only / method-only) | p | p (Holm) |");
+        let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
+        for base in ["expert", "none"] {
+            let get = |split: &str| {
+                o.get(&(
+                    task.clone(),
+                    scoring,
+                    base.to_string(),
+                    0f32.to_bits(),
+                    split.to_string(),
+                ))
+                .map(cell)
+            };
+            if let (Some(v), Some(t)) = (get("validation"), get("test")) {
+                let name = if base == "expert" {
+                    "expert model itself (ceiling)"
+                } else {
+                    "none (unsteered target)"
+                };
+                let _ = writeln!(s, "| {name} | 0 | {} | {} | | | | |", pct(&v), pct(&t));
+            }
+        }
+        for r in sel
+            .iter()
+            .filter(|r| r.task == task && r.scoring == scoring)
+        {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {:+.1} | {} / {} | {:.3} | {:.3} |",
+                r.method,
+                r.strength,
+                pct(&r.val),
+                pct(&r.test),
+                100.0 * r.delta_vs_none,
+                r.only_none,
+                r.only_method,
+                r.p,
+                r.p_holm
+            );
+        }
+    }
+    s
+}
+
+/// CSV of every cell (task, scoring, method, strength, split, n, accuracy, CI).
+pub fn csv(records: &[Record]) -> String {
+    let mut s = String::from("task,scoring,method,strength,split,n,accuracy,ci_low,ci_high\n");
+    for (k, v) in outcomes(records) {
+        let c = cell(&v);
+        let _ = writeln!(
+            s,
+            "{},{:?},{},{},{},{},{:.4},{:.4},{:.4}",
+            k.0,
+            k.1,
+            k.2,
+            f32::from_bits(k.3),
+            k.4,
+            c.n,
+            c.acc,
+            c.lo,
+            c.hi
+        );
+    }
+    s
+}
+
+fn plot_err(e: impl std::fmt::Display) -> Error {
+    Error::Input(format!("drawing the accuracy plot: {e}"))
+}
+
+/// Validation accuracy against strength, one line per method, for one
+/// task and scoring (the unsteered accuracy is the line's point at 0).
+pub fn accuracy_plot(records: &[Record], task: &str, scoring: Scoring, path: &Path) -> Result<()> {
+    crate::plot::ensure_font();
+    let o = outcomes(records);
+    let none = o
+        .get(&(
+            task.to_string(),
+            scoring,
+            "none".into(),
+            0f32.to_bits(),
+            "validation".into(),
+        ))
+        .map(|v| cell(v).acc);
+    let methods: BTreeSet<String> = o
+        .keys()
+        .filter(|k| {
+            k.0 == task && k.1 == scoring && k.2 != "none" && k.2 != "expert" && k.4 == "validation"
+        })
+        .map(|k| k.2.clone())
+        .collect();
+    let mut series: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
+    let mut max_c: f64 = 0.0;
+    for m in &methods {
+        let mut pts: Vec<(f64, f64)> = none.map(|a| vec![(0.0, a)]).unwrap_or_default();
+        for (k, v) in o
+            .iter()
+            .filter(|(k, _)| k.0 == task && k.1 == scoring && &k.2 == m && k.4 == "validation")
+        {
+            let c = f32::from_bits(k.3) as f64;
+            max_c = max_c.max(c);
+            pts.push((c, cell(v).acc));
+        }
+        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+        series.push((m.clone(), pts));
+    }
+    let root = BitMapBackend::new(path, (760, 460)).into_drawing_area();
+    root.fill(&WHITE).map_err(plot_err)?;
+    let mut chart = ChartBuilder::on(&root)
+        .margin(12)
+        .caption(
+            format!("{task} ({scoring:?} scoring): validation accuracy vs strength"),
+            ("sans-serif", 16),
+        )
+        .x_label_area_size(40)
+        .y_label_area_size(50)
+        .build_cartesian_2d(0.0..max_c.max(0.01) * 1.05, 0.0..1.0)
+        .map_err(plot_err)?;
+    chart
+        .configure_mesh()
+        .x_desc("strength c (relative to the layer's mean norm)")
+        .y_desc("accuracy")
+        .draw()
+        .map_err(plot_err)?;
+    for (i, (m, pts)) in series.iter().enumerate() {
+        let colour = Palette99::pick(i).to_rgba();
+        chart
+            .draw_series(LineSeries::new(pts.clone(), colour.stroke_width(2)))
+            .map_err(plot_err)?
+            .label(m.clone())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2))
+            });
+        chart
+            .draw_series(pts.iter().map(|&p| Circle::new(p, 3, colour.filled())))
+            .map_err(plot_err)?;
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(plot_err)?;
+    root.present().map_err(plot_err)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(method: &str, strength: f32, split: &str, q: usize, correct: bool) -> Record {
+        Record {
+            task: "t".into(),
+            method: method.into(),
+            strength,
+            scoring: Scoring::Letter,
+            split: split.into(),
+            question: format!("q{q}"),
+            correct,
+            chosen: 0,
+            answer: 0,
+        }
+    }
+
+    #[test]
+    fn strength_is_chosen_on_validation_and_reported_on_test() {
+        let mut r = Vec::new();
+        for q in 0..20 {
+            r.push(rec("none", 0.0, "validation", q, q < 10));
+            r.push(rec("none", 0.0, "test", q + 100, q < 10));
+            // strength 0.1 is better on validation; 0.2 is worse.
+            r.push(rec("m", 0.1, "validation", q, q < 15));
+            r.push(rec("m", 0.2, "validation", q, q < 5));
+            r.push(rec("m", 0.1, "test", q + 100, q < 14));
+            r.push(rec("m", 0.2, "test", q + 100, q < 20));
+        }
+        let s = select(&r);
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].strength, 0.1);
+        assert!((s[0].test.acc - 0.7).abs() < 1e-12);
+        assert!((s[0].delta_vs_none - 0.2).abs() < 1e-12);
+        assert_eq!((s[0].only_none, s[0].only_method), (0, 4));
+        let md = markdown(&r);
+        assert!(md.contains("| m | 0.1 |"), "{md}");
+        assert_eq!(csv(&r).lines().count(), 1 + 6);
+    }
+}

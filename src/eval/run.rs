@@ -1,0 +1,185 @@
+//! The evaluation loop: every question × condition (method, strength) ×
+//! scoring, resumable through an append-only JSON Lines log.
+
+use super::score::{argmax, score_options, tokenize_question, Scoring};
+use crate::data::{split_of, McQuestion, Part, SplitFractions};
+use crate::llama::{Context, ContextParams, Model, Positions};
+use crate::steer;
+use crate::steerfile::SteerFile;
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+
+/// One scored question under one condition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub task: String,
+    /// Method label (`none`, a steering file's label, or `expert`).
+    pub method: String,
+    pub strength: f32,
+    pub scoring: Scoring,
+    pub split: String,
+    pub question: String,
+    pub correct: bool,
+    pub chosen: usize,
+    pub answer: usize,
+}
+
+impl Record {
+    fn key(&self) -> (String, String, u32, Scoring, String) {
+        (
+            self.task.clone(),
+            self.method.clone(),
+            self.strength.to_bits(),
+            self.scoring,
+            self.question.clone(),
+        )
+    }
+}
+
+/// A steering file under a short label.
+#[derive(Debug, Clone)]
+pub struct LabelledSteer {
+    pub label: String,
+    pub file: SteerFile,
+}
+
+/// What to evaluate.
+#[derive(Debug, Clone)]
+pub struct EvalPlan {
+    pub task: String,
+    pub questions: Vec<McQuestion>,
+    pub steers: Vec<LabelledSteer>,
+    /// Strengths c > 0 applied to every file (0 = no steering is always run).
+    pub strengths: Vec<f32>,
+    pub scorings: Vec<Scoring>,
+    pub split_seed: u64,
+    pub threads: i32,
+    /// The append-only log.
+    pub log: PathBuf,
+}
+
+/// The split of a question under the benchmark split.
+pub fn question_split(q: &McQuestion, seed: u64) -> Part {
+    split_of(&q.id, seed, SplitFractions::BENCHMARK)
+}
+
+/// Reads every record of a log (missing file = none).
+pub fn read_log(path: &Path) -> Result<Vec<Record>> {
+    let f = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let mut out = Vec::new();
+    for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
+        let line = line.map_err(|e| Error::io(path, e))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        // A torn last line (killed mid-write) is skipped; it is redone.
+        match serde_json::from_str::<Record>(&line) {
+            Ok(r) => out.push(r),
+            Err(e) => eprintln!(
+                "{}:{}: skipping unreadable record ({e})",
+                path.display(),
+                i + 1
+            ),
+        }
+    }
+    Ok(out)
+}
+
+fn context(model: &Model, threads: i32) -> Result<Context<'_>> {
+    Ok(Context::new(
+        model,
+        ContextParams {
+            n_ctx: 4096,
+            n_batch: 1024,
+            n_ubatch: 512,
+            n_seq_max: 11,
+            threads,
+            hook: false,
+        },
+    )?)
+}
+
+/// Scores every (condition, question, scoring) not yet in the log, on
+/// `model` (the target, or the expert for the `expert` ceiling when
+/// `steers` is empty and `method` says so). `progress(done, total)`.
+pub fn run_conditions(
+    model: &Model,
+    method_for_plain: &str,
+    plan: &EvalPlan,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<usize> {
+    let done: HashSet<_> = read_log(&plan.log)?.iter().map(Record::key).collect();
+    let mut conditions: Vec<(String, f32, Option<&SteerFile>)> =
+        vec![(method_for_plain.to_string(), 0.0, None)];
+    for s in &plan.steers {
+        s.file.check_model(model)?;
+        for &c in &plan.strengths {
+            if c != 0.0 {
+                conditions.push((s.label.clone(), c, Some(&s.file)));
+            }
+        }
+    }
+    let total = conditions.len() * plan.questions.len() * plan.scorings.len();
+    let mut log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&plan.log)
+        .map_err(|e| Error::io(&plan.log, e))?;
+    let mut ctx = context(model, plan.threads)?;
+    let mut n_done = 0;
+    let mut n_new = 0;
+    for (label, c, file) in &conditions {
+        match file {
+            Some(f) => {
+                steer::apply(&mut ctx, &f.steering(Some(*c), Positions::All), None)?;
+            }
+            None => steer::clear(&mut ctx),
+        }
+        for q in &plan.questions {
+            for &scoring in &plan.scorings {
+                let key = (
+                    plan.task.clone(),
+                    label.clone(),
+                    c.to_bits(),
+                    scoring,
+                    q.id.clone(),
+                );
+                n_done += 1;
+                if done.contains(&key) {
+                    continue;
+                }
+                let (prefix, options) = tokenize_question(model, q, scoring)?;
+                let scores = score_options(&mut ctx, &prefix, &options)?;
+                let chosen = argmax(&scores);
+                let r = Record {
+                    task: plan.task.clone(),
+                    method: label.clone(),
+                    strength: *c,
+                    scoring,
+                    split: format!("{:?}", question_split(q, plan.split_seed)).to_lowercase(),
+                    question: q.id.clone(),
+                    correct: chosen == q.correct,
+                    chosen,
+                    answer: q.correct,
+                };
+                let line = serde_json::to_string(&r).expect("json");
+                writeln!(log, "{line}").map_err(|e| Error::io(&plan.log, e))?;
+                log.flush().map_err(|e| Error::io(&plan.log, e))?;
+                n_new += 1;
+                if n_done % 4 == 0 || n_done == total {
+                    progress(n_done, total);
+                }
+            }
+        }
+    }
+    progress(total, total);
+    steer::clear(&mut ctx);
+    Ok(n_new)
+}
