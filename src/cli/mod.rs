@@ -1,6 +1,7 @@
 //! Command definitions (clap) and dispatch.
 
 mod bench;
+mod bench_pipeline;
 mod capture;
 mod data;
 mod demo;
@@ -46,6 +47,8 @@ enum Command {
     ExportCvec(show::ExportArgs),
     /// Speed of steering paths side by side (tokens/s and ratios).
     Bench(bench::BenchArgs),
+    /// Speed and memory of the offline pipeline (capture, align, pair, RFM).
+    BenchPipeline(bench_pipeline::BenchPipelineArgs),
     /// The main job on the default model: build a vector from two contrast
     /// prompts, then generate unsteered and steered side by side.
     Demo(demo::DemoArgs),
@@ -60,6 +63,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Inspect(a) => inspect::run(a),
         Command::Demo(a) => demo::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::BenchPipeline(a) => bench_pipeline::run(a),
         Command::Data(a) => data::run(a),
         Command::Fit(a) => fit::run(a),
         Command::Eval(a) => eval::run(a),

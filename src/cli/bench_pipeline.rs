@@ -1,0 +1,243 @@
+//! `expertsteer bench-pipeline`: speed and memory of the offline pipeline.
+//!
+//! 1. Capture throughput against plain batched prompt processing of the
+//!    same batches, for the expert and the target, interleaved rounds.
+//! 2. `fit` end to end on N texts with a cold capture cache: per-stage
+//!    wall time and peak memory.
+//! 3. RFM alone on synthetic data (n × d, full grid), multi-threaded here
+//!    and single-threaded in a child process (MATMUL_NUM_THREADS=1).
+
+use clap::Args;
+use expertsteer::capture::{capture_states, Pooling};
+use expertsteer::data::{load_mmlu, split_of, Part, SplitFractions};
+use expertsteer::fit::{run_fit, FitConfig};
+use expertsteer::generate::prompt_tokens;
+use expertsteer::llama::{Batch, Context, ContextParams, Model, ModelParams, Token};
+use expertsteer::rfm::{fit_rfm, RfmParams};
+use expertsteer::rng::SplitMix64;
+use expertsteer::{models, Error, Result};
+use std::time::Instant;
+
+#[derive(Args, Debug)]
+pub struct BenchPipelineArgs {
+    #[arg(long, default_value = "qwen2.5-coder-0.5b-instruct")]
+    pub expert: String,
+    #[arg(long, default_value = models::DEFAULT_MODEL)]
+    pub target: String,
+    /// Texts for the end-to-end fit (MMLU math, question + answer).
+    #[arg(long, default_value_t = 1000)]
+    pub texts: usize,
+    /// Texts for the capture-throughput comparison.
+    #[arg(long, default_value_t = 160)]
+    pub throughput_texts: usize,
+    /// Rounds of the throughput comparison (median reported).
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
+    #[arg(long, default_value_t = 1)]
+    pub threads: i32,
+    /// RFM benchmark size.
+    #[arg(long, default_value_t = 1000)]
+    pub rfm_n: usize,
+    #[arg(long, default_value_t = 576)]
+    pub rfm_d: usize,
+    /// Skip the end-to-end fit (throughput and RFM only).
+    #[arg(long)]
+    pub skip_fit: bool,
+    /// Internal: run only the RFM timing and print seconds.
+    #[arg(long, hide = true)]
+    pub rfm_only: bool,
+}
+
+fn texts(n: usize) -> Result<Vec<String>> {
+    let subjects: Vec<String> = expertsteer::data::mmlu_subject_group("math")
+        .expect("math group")
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let qs = load_mmlu(&subjects)?;
+    let items: Vec<String> = qs
+        .iter()
+        .filter(|q| split_of(&q.id, 0, SplitFractions::BENCHMARK) == Part::Fit)
+        .flat_map(|q| q.to_labelled())
+        .map(|t| t.text)
+        .take(n)
+        .collect();
+    if items.len() < n {
+        return Err(Error::Input(format!(
+            "only {} texts available",
+            items.len()
+        )));
+    }
+    Ok(items)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn ctx_params(threads: i32, hook: bool) -> ContextParams {
+    ContextParams {
+        n_ctx: 512,
+        n_batch: 512,
+        n_ubatch: 512,
+        n_seq_max: 16,
+        threads,
+        hook,
+    }
+}
+
+/// Decodes the same packed batches as capture, without the hook.
+fn plain_pass(ctx: &mut Context<'_>, toks: &[Vec<Token>]) -> Result<usize> {
+    let mut batch = Batch::new(512, 1);
+    let mut next = 0;
+    let mut n = 0;
+    while next < toks.len() {
+        batch.clear();
+        let first = next;
+        while next < toks.len() && next - first < 16 && batch.len() + toks[next].len() <= 512 {
+            batch.push_sequence(&toks[next], 0, (next - first) as i32, true)?;
+            n += toks[next].len();
+            next += 1;
+        }
+        ctx.clear_memory();
+        ctx.decode(&batch)?;
+    }
+    Ok(n)
+}
+
+fn throughput(model: &Model, t: &[String], a: &BenchPipelineArgs) -> Result<(f64, f64)> {
+    let toks: Vec<Vec<Token>> = t
+        .iter()
+        .map(|s| prompt_tokens(model, s, false))
+        .collect::<std::result::Result<_, _>>()?;
+    let n_tokens: usize = toks.iter().map(|x| x.len()).sum();
+    let layers: Vec<usize> = (0..model.n_layer()).collect();
+    let mut plain = Context::new(model, ctx_params(a.threads, false))?;
+    let mut hooked = Context::new(model, ctx_params(a.threads, true))?;
+    let (mut p, mut c) = (Vec::new(), Vec::new());
+    for _ in 0..a.rounds {
+        let t0 = Instant::now();
+        plain_pass(&mut plain, &toks)?;
+        p.push(n_tokens as f64 / t0.elapsed().as_secs_f64());
+        let t1 = Instant::now();
+        capture_states(
+            &mut hooked,
+            t,
+            &layers,
+            Pooling::Last,
+            false,
+            &mut |_, _| {},
+        )?;
+        c.push(n_tokens as f64 / t1.elapsed().as_secs_f64());
+    }
+    Ok((median(p), median(c)))
+}
+
+fn rfm_secs(n: usize, d: usize) -> Result<f64> {
+    let mut rng = SplitMix64::new(5);
+    let x = rng.gaussian_matrix_f32(n, d);
+    let p: Vec<f32> = (0..d).map(|i| if i == 0 { 1.0 } else { 0.0 }).collect();
+    let y: Vec<bool> = x
+        .rows()
+        .into_iter()
+        .map(|r| r.iter().zip(&p).map(|(a, b)| a * b).sum::<f32>() > 0.0)
+        .collect();
+    let n_fit = n * 4 / 5;
+    let fit = x.slice(ndarray::s![..n_fit, ..]).to_owned();
+    let val = x.slice(ndarray::s![n_fit.., ..]).to_owned();
+    let params = RfmParams::default().check()?;
+    let t0 = Instant::now();
+    fit_rfm(&fit, &y[..n_fit], &val, &y[n_fit..], &params)?;
+    Ok(t0.elapsed().as_secs_f64())
+}
+
+pub fn run(a: BenchPipelineArgs) -> Result<()> {
+    if a.rfm_only {
+        println!("{}", rfm_secs(a.rfm_n, a.rfm_d)?);
+        return Ok(());
+    }
+    println!("## Capture throughput ({} texts, {} rounds, {} thread(s), all layers captured, median tokens/s)\n", a.throughput_texts, a.rounds, a.threads);
+    println!("| model | plain prompt processing | capture | ratio |");
+    println!("|---|---|---|---|");
+    let t = texts(a.throughput_texts)?;
+    for name in [&a.expert, &a.target] {
+        let model = Model::load(models::resolve(name)?, &ModelParams::default())?;
+        let (p, c) = throughput(&model, &t, &a)?;
+        println!(
+            "| {} ({} x {}) | {p:.1} | {c:.1} | {:.3} |",
+            name,
+            model.n_layer(),
+            model.n_embd(),
+            c / p
+        );
+    }
+    println!(
+        "\n## RFM alone (n = {}, d = {}, full grid: 3 bandwidths x 2 row-norm x 10 iterations)\n",
+        a.rfm_n, a.rfm_d
+    );
+    let multi = rfm_secs(a.rfm_n, a.rfm_d)?;
+    let exe = std::env::current_exe().map_err(|e| Error::Input(format!("current exe: {e}")))?;
+    let out = std::process::Command::new(exe)
+        .env("MATMUL_NUM_THREADS", "1")
+        .args([
+            "bench-pipeline",
+            "--rfm-only",
+            "--rfm-n",
+            &a.rfm_n.to_string(),
+            "--rfm-d",
+            &a.rfm_d.to_string(),
+        ])
+        .output()
+        .map_err(|e| Error::Input(format!("child process: {e}")))?;
+    let single: f64 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(f64::NAN);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!("| threads | seconds |\n|---|---|\n| 1 | {single:.2} |\n| {cores} (matrixmultiply threading) | {multi:.2} |");
+    if a.skip_fit {
+        return Ok(());
+    }
+    println!(
+        "\n## fit end to end ({} texts, {} → {}, closed-form alignment, cold capture cache)\n",
+        a.texts, a.expert, a.target
+    );
+    let items: Vec<expertsteer::data::LabelledText> = {
+        let subjects: Vec<String> = expertsteer::data::mmlu_subject_group("math")
+            .expect("math")
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        load_mmlu(&subjects)?
+            .iter()
+            .filter(|q| split_of(&q.id, 0, SplitFractions::BENCHMARK) == Part::Fit)
+            .flat_map(|q| q.to_labelled())
+            .take(a.texts)
+            .collect()
+    };
+    let cache = std::env::temp_dir().join(format!("expertsteer-bench-{}", std::process::id()));
+    let mut cfg = FitConfig::default();
+    cfg.capture.cache_root = cache.clone();
+    cfg.capture.threads = a.threads;
+    let e = models::resolve(&a.expert)?;
+    let tg = models::resolve(&a.target)?;
+    let out = run_fit(Some(&e), &tg, &items, &cfg, &mut |_, _, _| {})?;
+    let _ = std::fs::remove_dir_all(&cache);
+    println!("| stage | seconds |\n|---|---|");
+    for (s, secs) in &out.stage_secs {
+        println!("| {s} | {secs:.1} |");
+    }
+    let post: f64 = out
+        .stage_secs
+        .iter()
+        .filter(|s| ["align", "pair", "rfm"].contains(&s.0.as_str()))
+        .map(|s| s.1)
+        .sum();
+    println!("| align + pair + RFM | {post:.1} |");
+    println!(
+        "\npeak resident memory: {:.0} MB",
+        out.peak_rss_bytes as f64 / 1e6
+    );
+    Ok(())
+}
