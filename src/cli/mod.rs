@@ -7,6 +7,7 @@ mod data;
 mod demo;
 mod eval;
 mod fit;
+mod fluency;
 mod generate;
 mod inspect;
 mod models;
@@ -41,6 +42,8 @@ enum Command {
     Fit(fit::FitArgs),
     /// Multiple-choice accuracy with and without steering (strength sweep, statistics).
     Eval(eval::EvalArgs),
+    /// Steered vs unsteered continuations with their perplexity under the unsteered model.
+    Fluency(fluency::FluencyArgs),
     /// Print a steering file's contents.
     Show(show::ShowArgs),
     /// Write a steering file as a llama.cpp control-vector GGUF.
@@ -67,6 +70,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Data(a) => data::run(a),
         Command::Fit(a) => fit::run(a),
         Command::Eval(a) => eval::run(a),
+        Command::Fluency(a) => fluency::run(a),
         Command::Show(a) => show::show(a),
         Command::ExportCvec(a) => show::export(a),
     }

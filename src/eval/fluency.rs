@@ -1,0 +1,91 @@
+//! The generation check: steered and unsteered continuations side by side,
+//! with the perplexity of each under the *unsteered* target, so a strength
+//! that wrecks fluency shows up as a number, not just as odd text.
+
+use super::score::log_prob;
+use crate::generate::{generate, prompt_tokens, GenerateParams};
+use crate::llama::{Batch, Context, ContextParams, LlamaError, Model, Result, Token};
+use crate::steer::{self, Steering};
+
+/// One prompt's two continuations.
+#[derive(Debug, Clone)]
+pub struct FluencyRow {
+    pub prompt: String,
+    pub plain: String,
+    pub steered: String,
+    /// Perplexity under the unsteered target.
+    pub plain_ppl: f64,
+    pub steered_ppl: f64,
+}
+
+/// exp(−mean log p) of `cont` after `prompt`, on an unsteered context.
+pub fn perplexity(ctx: &mut Context<'_>, prompt: &[Token], cont: &[Token]) -> Result<f64> {
+    if cont.is_empty() {
+        return Ok(f64::NAN);
+    }
+    let all: Vec<Token> = prompt.iter().chain(cont).copied().collect();
+    if all.len() > ctx.params().n_batch as usize {
+        return Err(LlamaError::Invalid(
+            "prompt + continuation exceed one batch".into(),
+        ));
+    }
+    ctx.clear_memory();
+    let mut batch = Batch::new(all.len(), 1);
+    for (i, &t) in all.iter().enumerate() {
+        batch.push(t, i, &[0], i + 1 >= prompt.len() && i + 1 < all.len())?;
+    }
+    ctx.decode(&batch)?;
+    let mut sum = 0.0;
+    for k in 0..cont.len() {
+        sum += log_prob(ctx.logits(prompt.len() + k - 1)?, cont[k]);
+    }
+    ctx.clear_memory();
+    Ok((-sum / cont.len() as f64).exp())
+}
+
+/// Greedy continuations of each prompt (chat template), plain and steered.
+pub fn fluency_check(
+    model: &Model,
+    steering: &Steering,
+    prompts: &[String],
+    max_tokens: usize,
+    threads: i32,
+) -> Result<Vec<FluencyRow>> {
+    let params = ContextParams {
+        n_ctx: 1024,
+        n_batch: 1024,
+        n_ubatch: 512,
+        n_seq_max: 1,
+        threads,
+        hook: true,
+    };
+    let mut gen_ctx = Context::new(model, params.clone())?;
+    let mut judge = Context::new(
+        model,
+        ContextParams {
+            hook: false,
+            ..params
+        },
+    )?;
+    let gp = GenerateParams {
+        max_tokens,
+        ..Default::default()
+    };
+    let mut rows = Vec::new();
+    for p in prompts {
+        let toks = prompt_tokens(model, p, true)?;
+        steer::clear(&mut gen_ctx);
+        let plain = generate(&mut gen_ctx, &toks, &gp, &mut |_| {})?;
+        steer::apply(&mut gen_ctx, steering, None)?;
+        let steered = generate(&mut gen_ctx, &toks, &gp, &mut |_| {})?;
+        rows.push(FluencyRow {
+            prompt: p.clone(),
+            plain_ppl: perplexity(&mut judge, &toks, &plain.tokens)?,
+            steered_ppl: perplexity(&mut judge, &toks, &steered.tokens)?,
+            plain: plain.text,
+            steered: steered.text,
+        });
+    }
+    steer::clear(&mut gen_ctx);
+    Ok(rows)
+}
