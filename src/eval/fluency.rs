@@ -36,8 +36,8 @@ pub fn perplexity(ctx: &mut Context<'_>, prompt: &[Token], cont: &[Token]) -> Re
     }
     ctx.decode(&batch)?;
     let mut sum = 0.0;
-    for k in 0..cont.len() {
-        sum += log_prob(ctx.logits(prompt.len() + k - 1)?, cont[k]);
+    for (k, &t) in cont.iter().enumerate() {
+        sum += log_prob(ctx.logits(prompt.len() + k - 1)?, t);
     }
     ctx.clear_memory();
     Ok((-sum / cont.len() as f64).exp())
