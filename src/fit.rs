@@ -5,7 +5,7 @@
 //! and write the same file format.
 
 use crate::align::{fit_aligner, fit_paired, AlignMethod, AlignParams, Aligner};
-use crate::baselines::{caa_labelled, pca_diff};
+use crate::baselines::{caa_labelled, pca_diff, self_rfm};
 use crate::capture::Pooling;
 use crate::capture_store::{capture_cached, texts_sha256, CaptureStore};
 use crate::data::{pairs, split_of, LabelledText, Part, SplitFractions};
@@ -469,7 +469,7 @@ pub fn run_fit(
                         (u, auc)
                     }
                     _ => {
-                        let r = fit_rfm(
+                        let r = self_rfm(
                             &rows(x, &fit_idx),
                             &y_fit,
                             &rows(x, &val_idx),

@@ -1,21 +1,7 @@
 //! Statistics for the evaluation: bootstrap confidence intervals over
 //! questions, McNemar's paired test, and Holm's correction.
 
-/// A deterministic generator for resampling (splitmix64).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
+use crate::rng::SplitMix64;
 
 /// Mean and 95% percentile-bootstrap interval of 0/1 outcomes.
 pub fn bootstrap_ci(correct: &[bool], resamples: usize, seed: u64) -> (f64, f64, f64) {
@@ -24,7 +10,7 @@ pub fn bootstrap_ci(correct: &[bool], resamples: usize, seed: u64) -> (f64, f64,
         return (f64::NAN, f64::NAN, f64::NAN);
     }
     let mean = correct.iter().filter(|c| **c).count() as f64 / n as f64;
-    let mut rng = Rng(seed);
+    let mut rng = SplitMix64::new(seed);
     let mut means: Vec<f64> = (0..resamples)
         .map(|_| (0..n).filter(|_| correct[rng.below(n)]).count() as f64 / n as f64)
         .collect();
