@@ -147,8 +147,10 @@ fn chunk_path(dir: &Path, c: usize) -> PathBuf {
     dir.join(format!("chunk-{c:05}.f32"))
 }
 
+/// Temp file unique to this process, so two runs filling the same cache
+/// (another evaluation sharing a model) never write into each other's file.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("partial");
+    let tmp = path.with_extension(format!("partial.{}", std::process::id()));
     let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
     f.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
     f.sync_all().map_err(|e| Error::io(&tmp, e))?;
