@@ -6,7 +6,6 @@
 # through ggml_backend_tensor_get/set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
-cargo build --release --features cuda
+EXPERTSTEER_FEATURES=cuda bash scripts/setup.sh
 cargo test --release --features cuda --test hook_equivalence --test control_vector_files --test generation
 ./target/release/expertsteer bench --threads 4 --rounds 5

@@ -23,7 +23,10 @@ fi
 python3 -m pip --version >/dev/null 2>&1 || { echo "setup: python3 needs pip (apt-get install python3-pip)"; exit 1; }
 command -v cargo >/dev/null 2>&1 || { echo "setup: a Rust toolchain (cargo) is required: https://rustup.rs"; exit 1; }
 
-echo "setup: cargo build --release --workspace"
-cargo build --release --workspace
+# EXPERTSTEER_FEATURES=cuda (or metal) builds llama.cpp with that back-end.
+features=()
+[ -n "${EXPERTSTEER_FEATURES:-}" ] && features=(--features "$EXPERTSTEER_FEATURES")
+echo "setup: cargo build --release --workspace ${features[*]}"
+cargo build --release --workspace "${features[@]}"
 echo "setup: fetching the default model and the test expert (Gemma 3 270M)"
 ./target/release/expertsteer models fetch smollm2-135m-instruct gemma3-270m
