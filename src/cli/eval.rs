@@ -67,6 +67,22 @@ fn parse_task(spec: &str) -> Result<(Source, String, String)> {
 pub fn run(a: EvalArgs) -> Result<()> {
     std::fs::create_dir_all(&a.out).map_err(|e| Error::io(&a.out, e))?;
     let log = a.out.join("log.jsonl");
+    let (source, subjects, tasks) = parse_task(&a.task)?;
+    let all = load_questions(source, &subjects, &tasks)?;
+    let mut questions = Vec::new();
+    for part in [Part::Validation, Part::Test] {
+        let mut qs: Vec<_> = all
+            .iter()
+            .filter(|q| question_split(q, a.split_seed) == part)
+            .cloned()
+            .collect();
+        if a.limit > 0 {
+            qs.truncate(a.limit);
+        }
+        questions.extend(qs);
+    }
+    let wanted: std::collections::HashSet<String> =
+        questions.iter().map(|q| q.id.clone()).collect();
     if !a.report_only {
         let scorings = a
             .scoring
@@ -161,7 +177,12 @@ pub fn run(a: EvalArgs) -> Result<()> {
         })?;
         bar.finish_and_clear();
     }
-    let records = read_log(&log)?;
+    // Report exactly this task's questions (a log may hold more, e.g. from
+    // an earlier run with a larger --limit).
+    let records: Vec<_> = read_log(&log)?
+        .into_iter()
+        .filter(|r| r.task == a.task && wanted.contains(&r.question))
+        .collect();
     if records.is_empty() {
         return Err(Error::Input(format!(
             "{} holds no results yet",

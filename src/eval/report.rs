@@ -249,6 +249,7 @@ pub fn accuracy_plot(records: &[Record], task: &str, scoring: Scoring, path: &Pa
         .collect();
     let mut series: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
     let mut max_c: f64 = 0.0;
+    let mut max_acc: f64 = none.unwrap_or(0.0);
     for m in &methods {
         let mut pts: Vec<(f64, f64)> = none.map(|a| vec![(0.0, a)]).unwrap_or_default();
         for (k, v) in o
@@ -257,7 +258,9 @@ pub fn accuracy_plot(records: &[Record], task: &str, scoring: Scoring, path: &Pa
         {
             let c = f32::from_bits(k.3) as f64;
             max_c = max_c.max(c);
-            pts.push((c, cell(v).acc));
+            let acc = cell(v).acc;
+            max_acc = max_acc.max(acc);
+            pts.push((c, acc));
         }
         pts.sort_by(|a, b| a.0.total_cmp(&b.0));
         series.push((m.clone(), pts));
@@ -272,7 +275,7 @@ pub fn accuracy_plot(records: &[Record], task: &str, scoring: Scoring, path: &Pa
         )
         .x_label_area_size(40)
         .y_label_area_size(50)
-        .build_cartesian_2d(0.0..max_c.max(0.01) * 1.05, 0.0..1.0)
+        .build_cartesian_2d(0.0..max_c.max(0.01) * 1.05, 0.0..(max_acc + 0.15).min(1.0))
         .map_err(plot_err)?;
     chart
         .configure_mesh()
