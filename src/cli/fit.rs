@@ -65,8 +65,9 @@ pub struct FitArgs {
     pub method: MethodArg,
     #[arg(long, value_enum, default_value_t = AlignArg::ClosedForm)]
     pub align: AlignArg,
-    /// Steer the target layers whose best expert layer has the highest (or lowest) MI.
-    #[arg(long, value_enum, default_value_t = PairArg::Highest)]
+    /// Steer the target layers whose best expert layer has the lowest (or
+    /// highest) MI. Default lowest: it won on validation (EVALUATION.md).
+    #[arg(long, value_enum, default_value_t = PairArg::Lowest)]
     pub pair_by: PairArg,
     /// Number of target layers to steer (K).
     #[arg(long, default_value_t = 4)]
