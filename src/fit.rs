@@ -111,6 +111,8 @@ pub struct LayerReport {
 pub struct FitOutput {
     pub file: SteerFile,
     pub layers: Vec<LayerReport>,
+    /// Step 1's reconstruction error relative to variance, per expert layer.
+    pub align_errors: Vec<(usize, f64)>,
     /// Wall time of each stage, seconds.
     pub stage_secs: Vec<(String, f64)>,
     /// Peak resident memory after the run, bytes (Linux; 0 elsewhere).
@@ -319,6 +321,7 @@ pub fn run_fit(
         }
     }
     let mut out_layers = Vec::new();
+    let mut align_errors = Vec::new();
     let mut mi_out = None;
     let mut params: BTreeMap<String, String> = BTreeMap::new();
     params.insert("method".into(), cfg.method.to_string());
@@ -354,6 +357,11 @@ pub fn run_fit(
                 aligners.push(fit_aligner(&rows(e, &fit_idx), d_t, &base_align)?);
             }
             progress("align", l_e, l_e);
+            align_errors = aligners
+                .iter()
+                .enumerate()
+                .map(|(i, a)| (i, a.report.relative_error))
+                .collect();
             let z: Vec<Array2<f32>> = aligners
                 .iter()
                 .zip(&e_layers)
@@ -529,6 +537,7 @@ pub fn run_fit(
     Ok(FitOutput {
         file,
         layers: reports,
+        align_errors,
         stage_secs,
         peak_rss_bytes: peak_rss_bytes(),
     })
