@@ -95,20 +95,6 @@ pub fn run(a: EvalArgs) -> Result<()> {
                 ))),
             })
             .collect::<Result<Vec<_>>>()?;
-        let (source, subjects, tasks) = parse_task(&a.task)?;
-        let all = load_questions(source, &subjects, &tasks)?;
-        let mut questions = Vec::new();
-        for part in [Part::Validation, Part::Test] {
-            let mut qs: Vec<_> = all
-                .iter()
-                .filter(|q| question_split(q, a.split_seed) == part)
-                .cloned()
-                .collect();
-            if a.limit > 0 {
-                qs.truncate(a.limit);
-            }
-            questions.extend(qs);
-        }
         let steers = a
             .steers
             .iter()
