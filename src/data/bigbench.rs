@@ -40,8 +40,14 @@ fn task_file(task: &str) -> Result<PathBuf> {
 pub fn load_bigbench(task: &str) -> Result<Vec<McQuestion>> {
     let path = task_file(task)?;
     let body = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-    let v: serde_json::Value = serde_json::from_str(&body)
-        .map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
+    parse_task_json(&body, task).map_err(|e| Error::Input(format!("{}: {e}", path.display())))
+}
+
+/// The multiple-choice examples of a BIG-bench `task.json` body: those with
+/// exactly one option scored 1 (others are skipped).
+pub fn parse_task_json(body: &str, task: &str) -> Result<Vec<McQuestion>> {
+    let v: serde_json::Value =
+        serde_json::from_str(body).map_err(|e| Error::Input(e.to_string()))?;
     let examples = v
         .get("examples")
         .and_then(|e| e.as_array())
@@ -80,4 +86,26 @@ pub fn load_bigbench(task: &str) -> Result<Vec<McQuestion>> {
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_json_examples_become_questions() {
+        let body = r#"{"examples": [
+            {"input": "for i in range(3): print(i)", "target_scores": {"prints 0 to 2": 1, "prints 1 to 3": 0}},
+            {"input": "two right answers", "target_scores": {"a": 1, "b": 1}},
+            {"input": "no scores"}
+        ]}"#;
+        let qs = parse_task_json(body, "code_line_description").unwrap();
+        assert_eq!(qs.len(), 1, "ambiguous and malformed examples are skipped");
+        assert_eq!(qs[0].options[qs[0].correct], "prints 0 to 2");
+        assert!(qs[0].id.starts_with("bb-"));
+        let e = parse_task_json(r#"{"examples": []}"#, "logical_deduction")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("subtasks"), "{e}");
+    }
 }

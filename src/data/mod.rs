@@ -12,7 +12,7 @@ mod jsonl;
 mod mmlu;
 mod split;
 
-pub use bigbench::load_bigbench;
+pub use bigbench::{load_bigbench, parse_task_json};
 pub use jsonl::{read_dataset, write_dataset};
 pub use mmlu::{load_mmlu, mmlu_subject_group, MMLU_GROUPS};
 pub use split::{split_of, Part, SplitFractions};
