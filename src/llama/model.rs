@@ -27,6 +27,8 @@ pub struct Model {
     vocab: *const sys::llama_vocab,
     path: PathBuf,
     arch: String,
+    /// `{arch}.attention.causal` (read once: `logits` checks it per token).
+    causal: bool,
     /// Memo of the `l_out` probe (see `supports_layer_steering`).
     pub(crate) layer_steering: std::sync::OnceLock<bool>,
 }
@@ -68,11 +70,15 @@ impl Model {
             vocab,
             path: path.to_path_buf(),
             arch: String::new(),
+            causal: true,
             layer_steering: std::sync::OnceLock::new(),
         };
         model.arch = model
             .meta("general.architecture")
             .unwrap_or_else(|| "unknown".into());
+        model.causal = model
+            .meta(&format!("{}.attention.causal", model.arch))
+            .is_none_or(|v| v != "false" && v != "0");
         Ok(model)
     }
 
@@ -89,8 +95,7 @@ impl Model {
     /// False for encoder/embedding models (`{arch}.attention.causal = false`),
     /// which produce no next-token logits.
     pub fn is_causal(&self) -> bool {
-        self.meta(&format!("{}.attention.causal", self.arch))
-            .is_none_or(|v| v != "false" && v != "0")
+        self.causal
     }
 
     /// Number of transformer blocks (layers are `0..n_layer`).
