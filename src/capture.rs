@@ -143,9 +143,3 @@ pub fn capture_states(
         data,
     })
 }
-
-/// Whether the model's graph names `l_out-N` for every block (probed once
-/// per model by running one token; see [`Model::supports_layer_steering`]).
-pub fn supports_layer_steering(model: &crate::llama::Model) -> Result<bool> {
-    model.supports_layer_steering()
-}

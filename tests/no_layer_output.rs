@@ -5,7 +5,6 @@
 mod common;
 
 use common::*;
-use expertsteer::capture::supports_layer_steering;
 use expertsteer::llama::{Batch, Context, HookPlan, LlamaError, Model, ModelParams};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -50,13 +49,15 @@ fn bert_fixture_loads_with_its_shape() {
 fn detection_says_bert_has_no_layer_output_and_llama_has() {
     let model = bert();
     assert!(
-        !supports_layer_steering(&model).expect("detection runs without error"),
+        !model
+            .supports_layer_steering()
+            .expect("detection runs without error"),
         "bert's graph never names l_out-N"
     );
     // The same check on a llama fixture says yes, so the answer above comes
     // from the graph and not from the check failing on every model.
     let llama = Model::load(fixture(64, 2), &ModelParams::default()).unwrap();
-    assert!(supports_layer_steering(&llama).unwrap());
+    assert!(llama.supports_layer_steering().unwrap());
 }
 
 #[test]

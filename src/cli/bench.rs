@@ -190,7 +190,8 @@ fn time_run(ctx: &mut Context<'_>, prompt: &[Token], gen: usize) -> Result<(f64,
     Ok((pp, tg))
 }
 
-fn median(v: &[f64]) -> f64 {
+/// Median (mean of the middle two for even counts).
+pub(super) fn median(v: &[f64]) -> f64 {
     let mut s = v.to_vec();
     s.sort_by(|a, b| a.total_cmp(b));
     let m = s.len() / 2;

@@ -7,6 +7,7 @@
 //! 3. RFM alone on synthetic data (n × d, full grid), multi-threaded here
 //!    and single-threaded in a child process (MATMUL_NUM_THREADS=1).
 
+use super::bench::median;
 use clap::Args;
 use expertsteer::capture::{capture_states, Pooling};
 use expertsteer::data::{load_mmlu, split_of, Part, SplitFractions};
@@ -71,11 +72,6 @@ fn texts(n: usize) -> Result<Vec<String>> {
     Ok(items)
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
-
 fn ctx_params(threads: i32, hook: bool) -> ContextParams {
     ContextParams {
         n_ctx: 512,
@@ -131,7 +127,7 @@ fn throughput(model: &Model, t: &[String], a: &BenchPipelineArgs) -> Result<(f64
         )?;
         c.push(n_tokens as f64 / t1.elapsed().as_secs_f64());
     }
-    Ok((median(p), median(c)))
+    Ok((median(&p), median(&c)))
 }
 
 fn rfm_secs(n: usize, d: usize) -> Result<f64> {

@@ -2,7 +2,6 @@
 
 use super::options::ModelOpts;
 use clap::Args;
-use expertsteer::capture::supports_layer_steering;
 use expertsteer::Result;
 
 #[derive(Args, Debug)]
@@ -38,7 +37,7 @@ pub fn run(a: InspectArgs) -> Result<()> {
             "no"
         }
     );
-    let ok = supports_layer_steering(&m)?;
+    let ok = m.supports_layer_steering()?;
     println!(
         "l_out steering: {}",
         if ok {

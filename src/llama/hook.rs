@@ -139,16 +139,25 @@ impl HookState {
                     .extend(0..outputs.iter().filter(|o| **o).count());
             }
             CaptureRows::LastOfEachSeq => {
-                for i in 0..first_seqs.len() {
-                    let seq = first_seqs[i];
-                    let last = !first_seqs[i + 1..].contains(&seq);
+                // One pass: an entry is its sequence's last when no later
+                // entry shares the sequence (tracked walking backwards).
+                let mut later: Vec<i32> = Vec::new();
+                let mut is_last = vec![false; first_seqs.len()];
+                for (i, seq) in first_seqs.iter().enumerate().rev() {
+                    if !later.contains(seq) {
+                        later.push(*seq);
+                        is_last[i] = true;
+                    }
+                }
+                let mut out_row = 0;
+                for (i, &last) in is_last.iter().enumerate() {
                     if last {
                         self.rows_full.push(i);
                         if outputs[i] {
-                            let out_row = outputs[..i].iter().filter(|o| **o).count();
                             self.rows_final.push(out_row);
                         }
                     }
+                    out_row += outputs[i] as usize;
                 }
                 if self.want[self.n_layer - 1] & WANT_CAPTURE != 0
                     && self.rows_final.len() != self.rows_full.len()
