@@ -9,7 +9,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 E=$1 T=$2 TASK=$3 OUT=$4 FITN=${5:-120} EVALN=${6:-60} STRENGTHS=${7:-0.1,0.25,0.5}
-BIN=./target/release/expertsteer
+# EXPERTSTEER_BIN: a frozen copy of the binary lets a long run go on while
+# the tree is rebuilt.
+BIN=${EXPERTSTEER_BIN:-./target/release/expertsteer}
 mkdir -p "$OUT"
 src=${TASK%%:*} rest=${TASK#*:}
 if [ "$src" = mmlu ]; then sel=(--subjects "${rest//+/,}"); else sel=(--tasks "${rest//+/,}"); fi
@@ -19,11 +21,12 @@ fit() { local out=$1; shift; [ -f "$OUT/$out.steer" ] || $BIN fit "${common[@]}"
 fit es-closed --expert "$E" --align closed-form --pair-by highest
 fit es-lowest --expert "$E" --align closed-form --pair-by lowest
 fit es-paired --expert "$E" --align paired --pair-by highest
+fit es-paired-lowest --expert "$E" --align paired --pair-by lowest
 layers=$($BIN show "$OUT/es-closed.steer" --layers-only)
 fit caa --method caa --target-layers "$layers"
 fit pca-diff --method pca-diff --target-layers "$layers"
 fit self-rfm --method self-rfm --target-layers "$layers"
 steers=()
-for m in es-closed es-lowest es-paired caa pca-diff self-rfm; do steers+=(--steer "$m=$OUT/$m.steer"); done
+for m in es-closed es-lowest es-paired es-paired-lowest caa pca-diff self-rfm; do steers+=(--steer "$m=$OUT/$m.steer"); done
 $BIN eval --target "$T" --expert "$E" --task "$TASK" "${steers[@]}" \
   --strengths "$STRENGTHS" --limit "$EVALN" --threads 1 --out "$OUT/eval"

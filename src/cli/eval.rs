@@ -7,6 +7,9 @@ use expertsteer::data::Part;
 use expertsteer::eval::report::{accuracy_plot, csv, markdown};
 use expertsteer::eval::run::{question_split, read_log, run_conditions, EvalPlan, LabelledSteer};
 use expertsteer::eval::score::Scoring;
+use expertsteer::eval::summary::{
+    complete_questions, expert_lead_markdown, pool_validation, pooled_markdown,
+};
 use expertsteer::llama::{Model, ModelParams};
 use expertsteer::steerfile::SteerFile;
 use expertsteer::{models, Error, Result};
@@ -200,5 +203,49 @@ pub fn run(a: EvalArgs) -> Result<()> {
         "wrote {}/results.md, results.csv and accuracy plots",
         a.out.display()
     );
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct SummaryArgs {
+    /// Output folders of `expertsteer eval` (each holds a log.jsonl).
+    /// Only questions that every method and strength of a run has scored
+    /// are counted, so all cells of a run cover the same questions.
+    #[arg(required = true)]
+    pub dirs: Vec<PathBuf>,
+}
+
+/// A run's name: the folder above `eval/` when the folder is called `eval`.
+fn run_name(dir: &std::path::Path) -> String {
+    let named = if dir.file_name().is_some_and(|n| n == "eval") {
+        dir.parent().unwrap_or(dir)
+    } else {
+        dir
+    };
+    named.file_name().map_or_else(
+        || dir.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
+pub fn summary(a: SummaryArgs) -> Result<()> {
+    let mut runs = Vec::new();
+    for d in &a.dirs {
+        let log = d.join("log.jsonl");
+        let records = read_log(&log)?;
+        if records.is_empty() {
+            return Err(Error::Input(format!(
+                "{} holds no results (is {} an `eval --out` folder?)",
+                log.display(),
+                d.display()
+            )));
+        }
+        runs.push((run_name(d), complete_questions(&records)));
+    }
+    let lists: Vec<_> = runs.iter().map(|(_, r)| r.clone()).collect();
+    println!("Validation accuracy % pooled over {} runs (difference from no steering on the same questions):\n", runs.len());
+    println!("{}", pooled_markdown(&pool_validation(&lists)));
+    println!("Expert lead (unsteered expert vs unsteered target):\n");
+    println!("{}", expert_lead_markdown(&runs));
     Ok(())
 }

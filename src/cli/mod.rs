@@ -42,6 +42,9 @@ enum Command {
     Fit(fit::FitArgs),
     /// Multiple-choice accuracy with and without steering (strength sweep, statistics).
     Eval(eval::EvalArgs),
+    /// Pool several evaluation logs: validation accuracy per method and
+    /// strength against no steering, and each expert's lead.
+    EvalSummary(eval::SummaryArgs),
     /// Steered vs unsteered continuations with their perplexity under the unsteered model.
     Fluency(fluency::FluencyArgs),
     /// Print a steering file's contents.
@@ -70,6 +73,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Data(a) => data::run(a),
         Command::Fit(a) => fit::run(a),
         Command::Eval(a) => eval::run(a),
+        Command::EvalSummary(a) => eval::summary(a),
         Command::Fluency(a) => fluency::run(a),
         Command::Show(a) => show::show(a),
         Command::ExportCvec(a) => show::export(a),

@@ -1,9 +1,11 @@
 //! Evaluation: does steering help on real multiple-choice benchmarks?
 //! [`score`] scores options, [`run`] loops over questions and conditions
-//! with a resumable log, [`stats`] and [`report`] turn logs into tables.
+//! with a resumable log, [`stats`] and [`report`] turn logs into tables,
+//! [`summary`] pools several logs into the table the defaults come from.
 
 pub mod fluency;
 pub mod report;
 pub mod run;
 pub mod score;
 pub mod stats;
+pub mod summary;
