@@ -8,7 +8,7 @@ use expertsteer::eval::report::{accuracy_plot, csv, markdown};
 use expertsteer::eval::run::{question_split, read_log, run_conditions, EvalPlan, LabelledSteer};
 use expertsteer::eval::score::Scoring;
 use expertsteer::eval::summary::{
-    complete_questions, expert_lead_markdown, pool_validation, pooled_markdown,
+    complete_questions, expert_lead_markdown, pool_validation, pooled_markdown, selected_markdown,
 };
 use expertsteer::llama::{Model, ModelParams};
 use expertsteer::steerfile::SteerFile;
@@ -247,5 +247,7 @@ pub fn summary(a: SummaryArgs) -> Result<()> {
     println!("{}", pooled_markdown(&pool_validation(&lists)));
     println!("Expert lead (unsteered expert vs unsteered target):\n");
     println!("{}", expert_lead_markdown(&runs));
+    println!("Test accuracy change vs no steering (points) at the strength chosen on validation, (Holm-corrected McNemar p):\n");
+    println!("{}", selected_markdown(&runs));
     Ok(())
 }

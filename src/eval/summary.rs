@@ -1,9 +1,11 @@
 //! Pooling several evaluation logs into the two numbers the defaults are
 //! chosen from: each method's *validation* accuracy at each strength
 //! against no steering on the same questions, and each expert's lead over
-//! its target. Test records are never read here, so nothing chosen from
-//! this table has seen the test split.
+//! its target. The pooled table reads validation records only, so nothing
+//! chosen from it has seen the test split; [`selected_markdown`] then
+//! reports test accuracy at the strengths validation chose.
 
+use super::report::{select, Selected};
 use super::run::Record;
 use super::score::Scoring;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -195,6 +197,53 @@ pub fn expert_lead_markdown(runs: &[(String, Vec<Record>)]) -> String {
     s
 }
 
+/// Markdown: per run, task and scoring, each method's change in *test*
+/// accuracy against no steering at the strength validation chose (see
+/// [`select`]), with that strength and the Holm-corrected McNemar p-value.
+pub fn selected_markdown(runs: &[(String, Vec<Record>)]) -> String {
+    let selected: Vec<(&str, Vec<Selected>)> = runs
+        .iter()
+        .map(|(name, records)| (name.as_str(), select(records)))
+        .collect();
+    let methods: BTreeSet<&str> = selected
+        .iter()
+        .flat_map(|(_, rows)| rows.iter().map(|r| r.method.as_str()))
+        .collect();
+    let mut s = String::from("| run | task | scoring |");
+    for m in &methods {
+        let _ = write!(s, " {m} |");
+    }
+    s.push_str("\n|---|---|---|");
+    s.push_str(&"---|".repeat(methods.len()));
+    s.push('\n');
+    for (name, rows) in &selected {
+        let groups: BTreeSet<(&str, Scoring)> =
+            rows.iter().map(|r| (r.task.as_str(), r.scoring)).collect();
+        for (task, scoring) in groups {
+            let _ = write!(s, "| {name} | {task} | {scoring:?} |");
+            for m in &methods {
+                match rows
+                    .iter()
+                    .find(|r| r.task == task && r.scoring == scoring && r.method == *m)
+                {
+                    Some(r) => {
+                        let _ = write!(
+                            s,
+                            " {:+.1} @{} ({:.2}) |",
+                            100.0 * r.delta_vs_none,
+                            r.strength,
+                            r.p_holm
+                        );
+                    }
+                    None => s.push_str(" |"),
+                }
+            }
+            s.push('\n');
+        }
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -268,6 +317,24 @@ mod tests {
         let kept = complete_questions(&r);
         assert_eq!(kept.len(), 6);
         assert!(kept.iter().all(|x| x.question != "q3"));
+    }
+
+    #[test]
+    fn selected_table_reports_test_change_at_the_validation_strength() {
+        let mut r = Vec::new();
+        for q in 0..10 {
+            r.push(rec("t", "none", 0.0, "validation", q, q < 5));
+            r.push(rec("t", "none", 0.0, "test", q + 10, q < 5));
+            r.push(rec("t", "m", 0.1, "validation", q, q < 8));
+            r.push(rec("t", "m", 0.2, "validation", q, q < 2));
+            r.push(rec("t", "m", 0.1, "test", q + 10, q < 6));
+            r.push(rec("t", "m", 0.2, "test", q + 10, true));
+        }
+        let md = selected_markdown(&[("run".into(), r)]);
+        assert!(
+            md.contains("| run | t | Letter | +10.0 @0.1 (1.00) |"),
+            "{md}"
+        );
     }
 
     #[test]
