@@ -54,8 +54,9 @@ pub fn parse_task_json(body: &str, task: &str) -> Result<Vec<McQuestion>> {
         .filter(|e| !e.is_empty())
         .ok_or_else(|| {
             Error::Input(format!(
-                "BIG-bench task '{task}' has no examples here; it may be split into subtasks \
-                 (e.g. {task}/three_objects)"
+                "BIG-bench task '{task}' has no examples here; it may be split into subtasks: \
+                 name one as {task}/SUBTASK (e.g. logical_deduction/three_objects, \
+                 elementary_math_qa/question_only)"
             ))
         })?;
     let mut out = Vec::new();
