@@ -3,7 +3,7 @@
 //! per decode.
 
 use crate::generate::prompt_tokens;
-use crate::llama::{Batch, CaptureRows, Context, HookPlan, LlamaError, Result};
+use crate::llama::{Batch, CaptureRows, Context, HookPlan, LlamaError, Model, Result};
 
 /// Hidden states of many texts: `data[text][layer][n_embd]`, C order.
 #[derive(Debug, Clone)]
@@ -30,6 +30,15 @@ pub enum Pooling {
     Last,
     /// The mean over the text's tokens.
     Mean,
+}
+
+/// Tokens of the longest text as it will be decoded: each text must fit in
+/// one decode, so a capture context needs at least this many tokens of
+/// batch (long MMLU medical passages run to ~1,000 tokens).
+pub fn longest_text_tokens(model: &Model, texts: &[String], chat: bool) -> Result<usize> {
+    texts
+        .iter()
+        .try_fold(0, |m, t| Ok(m.max(prompt_tokens(model, t, chat)?.len())))
 }
 
 /// Captures the last-token state of every text at `layers` (see

@@ -29,7 +29,7 @@ pub const DEFAULT_STRENGTH: f32 = 0.1;
 /// How captures are run.
 #[derive(Debug, Clone)]
 pub struct CaptureConfig {
-    /// Tokens per decode.
+    /// Tokens per decode (raised to the longest text when that is longer).
     pub batch_tokens: u32,
     /// Texts per decode.
     pub seqs: u32,
@@ -154,12 +154,17 @@ fn capture_all(
         .into());
     }
     let c = &cfg.capture;
+    // The batch grows to the longest text rather than refusing it.
+    let longest = crate::capture::longest_text_tokens(model, texts, cfg.chat)?;
+    let batch_tokens = c
+        .batch_tokens
+        .max(u32::try_from(longest).unwrap_or(u32::MAX));
     let mut ctx = Context::new(
         model,
         ContextParams {
-            n_ctx: c.batch_tokens.max(64),
-            n_batch: c.batch_tokens,
-            n_ubatch: c.batch_tokens,
+            n_ctx: batch_tokens.max(64),
+            n_batch: batch_tokens,
+            n_ubatch: batch_tokens,
             n_seq_max: c.seqs,
             threads: c.threads,
             hook: true,

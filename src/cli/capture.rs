@@ -2,7 +2,7 @@
 
 use super::options::{parse_layers, ModelOpts};
 use clap::Args;
-use expertsteer::capture::capture_last_token;
+use expertsteer::capture::{capture_last_token, longest_text_tokens};
 use expertsteer::llama::Context;
 use expertsteer::{npy, Error, Result};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -27,7 +27,8 @@ pub struct CaptureArgs {
     /// Wrap each text in the model's chat template as a user turn.
     #[arg(long)]
     pub chat: bool,
-    /// Most tokens per decode (texts are packed together up to this).
+    /// Tokens per decode (texts are packed together up to this; raised to
+    /// the longest text).
     #[arg(long, default_value_t = 512)]
     pub batch: u32,
     /// Most texts per decode.
@@ -70,10 +71,12 @@ pub fn run(a: CaptureArgs) -> Result<()> {
     let model = a.model.load()?;
     let layers = parse_layers(&a.layers, model.n_layer())?;
     let mut p = a.model.context_params();
-    p.n_batch = a.batch;
-    p.n_ubatch = a.batch;
+    let longest = longest_text_tokens(&model, &texts, a.chat)?;
+    let batch = a.batch.max(u32::try_from(longest).unwrap_or(u32::MAX));
+    p.n_batch = batch;
+    p.n_ubatch = batch;
     p.n_seq_max = a.seqs;
-    p.n_ctx = p.n_ctx.max(a.batch);
+    p.n_ctx = p.n_ctx.max(batch);
     let mut ctx = Context::new(&model, p)?;
     let bar = ProgressBar::new(texts.len() as u64);
     bar.set_style(

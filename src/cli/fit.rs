@@ -91,7 +91,7 @@ pub struct FitArgs {
     /// 400 MMLU questions from subjects outside the evaluation groups.
     #[arg(long)]
     pub generic: Option<PathBuf>,
-    /// Tokens per decode while capturing.
+    /// Tokens per decode while capturing (raised to the longest text).
     #[arg(long, default_value_t = 512)]
     pub batch: u32,
     /// Texts per decode while capturing.
