@@ -10,6 +10,7 @@ use expertsteer::llama::{Batch, Context, Model, Token};
 fn question() -> McQuestion {
     McQuestion {
         id: "t1".into(),
+        group: "t1".into(),
         source: "test".into(),
         subject: "geography".into(),
         question: "What is the capital city of France?".into(),

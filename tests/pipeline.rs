@@ -20,7 +20,7 @@ fn small_set() -> Vec<LabelledText> {
     ])
     .unwrap();
     qs.iter()
-        .filter(|q| split_of(&q.id, 0, SplitFractions::BENCHMARK) == Part::Fit)
+        .filter(|q| split_of(&q.group, 0, SplitFractions::BENCHMARK) == Part::Fit)
         .take(36)
         .flat_map(|q| q.to_labelled())
         .collect()

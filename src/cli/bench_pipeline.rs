@@ -58,7 +58,7 @@ fn texts(n: usize) -> Result<Vec<String>> {
     let qs = load_mmlu(&subjects)?;
     let items: Vec<String> = qs
         .iter()
-        .filter(|q| split_of(&q.id, 0, SplitFractions::BENCHMARK) == Part::Fit)
+        .filter(|q| split_of(&q.group, 0, SplitFractions::BENCHMARK) == Part::Fit)
         .flat_map(|q| q.to_labelled())
         .map(|t| t.text)
         .take(n)
@@ -207,7 +207,7 @@ pub fn run(a: BenchPipelineArgs) -> Result<()> {
             .collect();
         load_mmlu(&subjects)?
             .iter()
-            .filter(|q| split_of(&q.id, 0, SplitFractions::BENCHMARK) == Part::Fit)
+            .filter(|q| split_of(&q.group, 0, SplitFractions::BENCHMARK) == Part::Fit)
             .flat_map(|q| q.to_labelled())
             .take(a.texts)
             .collect()

@@ -101,7 +101,7 @@ pub fn run(a: DataArgs) -> Result<()> {
     let DataAction::Build(b) = a.action;
     let qs = load_questions(b.source, &b.subjects, &b.tasks)?;
     let keep = |q: &McQuestion| {
-        let p = split_of(&q.id, b.seed, SplitFractions::BENCHMARK);
+        let p = split_of(&q.group, b.seed, SplitFractions::BENCHMARK);
         match b.split {
             SplitArg::All => true,
             SplitArg::Fit => p == Part::Fit,

@@ -59,6 +59,12 @@ pub fn parse_task_json(body: &str, task: &str) -> Result<Vec<McQuestion>> {
                  elementary_math_qa/question_only)"
             ))
         })?;
+    let mut passages: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for ex in examples {
+        if let Some(input) = ex.get("input").and_then(|x| x.as_str()) {
+            *passages.entry(input).or_default() += 1;
+        }
+    }
     let mut out = Vec::new();
     for ex in examples {
         let (Some(input), Some(scores)) = (
@@ -77,8 +83,17 @@ pub fn parse_task_json(body: &str, task: &str) -> Result<Vec<McQuestion>> {
         if best.len() != 1 || options.len() < 2 {
             continue;
         }
+        // One passage asked several times (different options) is one group
+        // of distinct questions; a passage asked once keeps the plain id.
+        let group = format!("bb-{:016x}", stable_hash(&format!("{task}\n{input}")));
+        let id = if passages[input] > 1 {
+            format!("{group}-{:016x}", stable_hash(&options.join("\n")))
+        } else {
+            group.clone()
+        };
         out.push(McQuestion {
-            id: format!("bb-{:016x}", stable_hash(&format!("{task}\n{input}"))),
+            id,
+            group,
             source: "bigbench".into(),
             subject: task.to_string(),
             question: input.to_string(),
@@ -104,9 +119,22 @@ mod tests {
         assert_eq!(qs.len(), 1, "ambiguous and malformed examples are skipped");
         assert_eq!(qs[0].options[qs[0].correct], "prints 0 to 2");
         assert!(qs[0].id.starts_with("bb-"));
+        assert_eq!(qs[0].id, qs[0].group);
         let e = parse_task_json(r#"{"examples": []}"#, "logical_deduction")
             .unwrap_err()
             .to_string();
         assert!(e.contains("subtasks"), "{e}");
+    }
+
+    #[test]
+    fn one_passage_asked_twice_is_two_questions_in_one_group() {
+        let body = r#"{"examples": [
+            {"input": "A puzzle.", "target_scores": {"X is left.": 1, "Y is left.": 0}},
+            {"input": "A puzzle.", "target_scores": {"X is right.": 0, "Y is right.": 1}}
+        ]}"#;
+        let qs = parse_task_json(body, "logical_deduction/two").unwrap();
+        assert_eq!(qs.len(), 2);
+        assert_ne!(qs[0].id, qs[1].id, "distinct questions need distinct ids");
+        assert_eq!(qs[0].group, qs[1].group, "one passage, one split");
     }
 }

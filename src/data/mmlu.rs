@@ -116,6 +116,7 @@ pub fn load_mmlu(subjects: &[String]) -> Result<Vec<McQuestion>> {
             stable_hash(&format!("{topic}\n{question}\n{}", options.join("\n")))
         );
         out.push(McQuestion {
+            group: id.clone(),
             id,
             source: "mmlu".into(),
             subject: topic.replace(' ', "_"),

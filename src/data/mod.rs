@@ -32,8 +32,13 @@ pub struct LabelledText {
 /// A multiple-choice question from a benchmark.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct McQuestion {
-    /// Stable id (a hash of the source and question text); the split key.
+    /// Stable id (a hash of the source and question text).
     pub id: String,
+    /// The split key: questions that share a passage (BIG-bench asks up to
+    /// three questions about one logical-deduction puzzle) share a group,
+    /// so they land in the same split. Equal to `id` where no passage is
+    /// shared.
+    pub group: String,
     /// `mmlu` or `bigbench`.
     pub source: String,
     /// MMLU subject or BIG-bench task.
@@ -63,14 +68,14 @@ impl McQuestion {
         let mut out = vec![LabelledText {
             text: self.with_answer(self.correct),
             label: 1,
-            group: self.id.clone(),
+            group: self.group.clone(),
         }];
         if !wrong.is_empty() {
             let pick = wrong[(stable_hash(&self.id) % wrong.len() as u64) as usize];
             out.push(LabelledText {
                 text: self.with_answer(pick),
                 label: 0,
-                group: self.id.clone(),
+                group: self.group.clone(),
             });
         }
         out

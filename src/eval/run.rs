@@ -63,7 +63,7 @@ pub struct EvalPlan {
 
 /// The split of a question under the benchmark split.
 pub fn question_split(q: &McQuestion, seed: u64) -> Part {
-    split_of(&q.id, seed, SplitFractions::BENCHMARK)
+    split_of(&q.group, seed, SplitFractions::BENCHMARK)
 }
 
 /// Reads every record of a log (missing file = none).

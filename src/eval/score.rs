@@ -152,6 +152,7 @@ mod tests {
     fn q() -> McQuestion {
         McQuestion {
             id: "x".into(),
+            group: "x".into(),
             source: "t".into(),
             subject: "t".into(),
             question: "2 + 2 = ?".into(),
