@@ -78,7 +78,7 @@ impl Default for FitConfig {
             method: Method::ExpertSteer,
             align: AlignParams::default(),
             // EVALUATION.md: steering the lowest-MI pairs beat the highest on
-            // validation at every strength, pooled over ten runs.
+            // validation at every strength, pooled over twelve runs.
             pair: PairParams::default().by(crate::pairing::PairBy::Lowest),
             rfm: RfmParams::default(),
             pooling: Pooling::Last,
