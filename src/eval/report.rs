@@ -311,17 +311,7 @@ mod tests {
     use super::*;
 
     fn rec(method: &str, strength: f32, split: &str, q: usize, correct: bool) -> Record {
-        Record {
-            task: "t".into(),
-            method: method.into(),
-            strength,
-            scoring: Scoring::Letter,
-            split: split.into(),
-            question: format!("q{q}"),
-            correct,
-            chosen: 0,
-            answer: 0,
-        }
+        crate::eval::run::test_record("t", method, strength, split, q, correct)
     }
 
     #[test]

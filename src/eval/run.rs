@@ -39,6 +39,29 @@ impl Record {
     }
 }
 
+/// A letter-scored record for unit tests of the reports.
+#[cfg(test)]
+pub(crate) fn test_record(
+    task: &str,
+    method: &str,
+    strength: f32,
+    split: &str,
+    q: usize,
+    correct: bool,
+) -> Record {
+    Record {
+        task: task.into(),
+        method: method.into(),
+        strength,
+        scoring: Scoring::Letter,
+        split: split.into(),
+        question: format!("q{q}"),
+        correct,
+        chosen: 0,
+        answer: 0,
+    }
+}
+
 /// A steering file under a short label.
 #[derive(Debug, Clone)]
 pub struct LabelledSteer {

@@ -58,6 +58,18 @@ pub fn complete_questions(records: &[Record]) -> Vec<Record> {
         .collect()
 }
 
+/// (method, split) → (correct answers, answers).
+type RightOfTotal<'a> = HashMap<(&'a str, &'a str), (usize, usize)>;
+
+/// A markdown table's header row and separator.
+fn table_header(columns: &[&str]) -> String {
+    format!(
+        "| {} |\n|{}\n",
+        columns.join(" | "),
+        "---|".repeat(columns.len())
+    )
+}
+
 type Question<'a> = (&'a str, Scoring, &'a str); // task, scoring, question
 
 /// Validation accuracy per (method, strength bits), pooled over `runs`
@@ -97,13 +109,10 @@ pub fn pooled_markdown(pooled: &BTreeMap<(String, u32), Pooled>) -> String {
     let mut strengths: Vec<f32> = strengths.into_iter().map(f32::from_bits).collect();
     strengths.sort_by(f32::total_cmp);
     let methods: BTreeSet<&str> = pooled.keys().map(|k| k.0.as_str()).collect();
-    let mut s = String::from("| method | n |");
-    for c in &strengths {
-        let _ = write!(s, " c = {c} |");
-    }
-    s.push_str("\n|---|---|");
-    s.push_str(&"---|".repeat(strengths.len()));
-    s.push('\n');
+    let labels: Vec<String> = strengths.iter().map(|c| format!("c = {c}")).collect();
+    let mut columns = vec!["method", "n"];
+    columns.extend(labels.iter().map(String::as_str));
+    let mut s = table_header(&columns);
     for m in methods {
         let n = pooled
             .iter()
@@ -125,72 +134,57 @@ pub fn pooled_markdown(pooled: &BTreeMap<(String, u32), Pooled>) -> String {
     s
 }
 
-/// Accuracy (%) of `method` on one task, scoring and split, if it was run.
-fn accuracy(
-    records: &[Record],
-    task: &str,
-    scoring: Scoring,
-    method: &str,
-    split: &str,
-) -> Option<f64> {
-    let xs: Vec<bool> = records
-        .iter()
-        .filter(|r| {
-            r.task == task && r.scoring == scoring && r.method == method && r.split == split
-        })
-        .map(|r| r.correct)
-        .collect();
-    (!xs.is_empty()).then(|| 100.0 * xs.iter().filter(|&&c| c).count() as f64 / xs.len() as f64)
-}
-
 /// Markdown: per run, task and scoring, the expert's and the unsteered
 /// target's accuracy on both splits and the expert's lead.
 pub fn expert_lead_markdown(runs: &[(String, Vec<Record>)]) -> String {
-    let mut s = String::from(
-        "| run | task | scoring | expert val % | target val % | expert test % | target test % | lead (val + test) |\n|---|---|---|---|---|---|---|---|\n",
-    );
+    let mut s = table_header(&[
+        "run",
+        "task",
+        "scoring",
+        "expert val %",
+        "target val %",
+        "expert test %",
+        "target test %",
+        "lead (val + test)",
+    ]);
     for (name, records) in runs {
-        let groups: BTreeSet<(&str, Scoring)> = records
+        // (task, scoring) → (method, split) → (correct, n), in one pass.
+        let mut counts: BTreeMap<(&str, Scoring), RightOfTotal> = BTreeMap::new();
+        for r in records
             .iter()
-            .filter(|r| r.method == "expert")
-            .map(|r| (r.task.as_str(), r.scoring))
-            .collect();
-        for (task, scoring) in groups {
-            let get = |m: &str, split: &str| accuracy(records, task, scoring, m, split);
-            let (ev, tv, et, tt) = (
-                get("expert", "validation"),
-                get("none", "validation"),
-                get("expert", "test"),
-                get("none", "test"),
-            );
-            let show = |x: Option<f64>| x.map_or("-".into(), |v| format!("{v:.1}"));
-            let n = |m: &str| {
-                records
-                    .iter()
-                    .filter(|r| r.task == task && r.scoring == scoring && r.method == m)
-                    .count()
+            .filter(|r| r.method == "expert" || r.method == "none")
+        {
+            let c = counts
+                .entry((r.task.as_str(), r.scoring))
+                .or_default()
+                .entry((r.method.as_str(), r.split.as_str()))
+                .or_default();
+            c.0 += usize::from(r.correct);
+            c.1 += 1;
+        }
+        for ((task, scoring), c) in counts {
+            if !c.keys().any(|k| k.0 == "expert") {
+                continue;
+            }
+            let pct = |(right, n): (usize, usize)| (n > 0).then(|| 100.0 * right as f64 / n as f64);
+            let get = |m: &str, split: &str| c.get(&(m, split)).copied().unwrap_or_default();
+            let both = |m: &str| {
+                let (v, t) = (get(m, "validation"), get(m, "test"));
+                (v.0 + t.0, v.1 + t.1)
             };
+            let show = |x: Option<f64>| x.map_or("-".into(), |v| format!("{v:.1}"));
             // The lead over both splits together, weighted by questions.
-            let lead = if n("expert") > 0 && n("none") > 0 {
-                let pooled = |m: &str| {
-                    let c = records
-                        .iter()
-                        .filter(|r| r.task == task && r.scoring == scoring && r.method == m)
-                        .filter(|r| r.correct)
-                        .count();
-                    100.0 * c as f64 / n(m) as f64
-                };
-                format!("{:+.1}", pooled("expert") - pooled("none"))
-            } else {
-                "-".into()
+            let lead = match (pct(both("expert")), pct(both("none"))) {
+                (Some(e), Some(t)) => format!("{:+.1}", e - t),
+                _ => "-".into(),
             };
             let _ = writeln!(
                 s,
                 "| {name} | {task} | {scoring:?} | {} | {} | {} | {} | {lead} |",
-                show(ev),
-                show(tv),
-                show(et),
-                show(tt)
+                show(pct(get("expert", "validation"))),
+                show(pct(get("none", "validation"))),
+                show(pct(get("expert", "test"))),
+                show(pct(get("none", "test")))
             );
         }
     }
@@ -209,13 +203,9 @@ pub fn selected_markdown(runs: &[(String, Vec<Record>)]) -> String {
         .iter()
         .flat_map(|(_, rows)| rows.iter().map(|r| r.method.as_str()))
         .collect();
-    let mut s = String::from("| run | task | scoring |");
-    for m in &methods {
-        let _ = write!(s, " {m} |");
-    }
-    s.push_str("\n|---|---|---|");
-    s.push_str(&"---|".repeat(methods.len()));
-    s.push('\n');
+    let mut columns = vec!["run", "task", "scoring"];
+    columns.extend(methods.iter().copied());
+    let mut s = table_header(&columns);
     for (name, rows) in &selected {
         let groups: BTreeSet<(&str, Scoring)> =
             rows.iter().map(|r| (r.task.as_str(), r.scoring)).collect();
@@ -248,26 +238,7 @@ pub fn selected_markdown(runs: &[(String, Vec<Record>)]) -> String {
 mod tests {
     use super::*;
 
-    fn rec(
-        task: &str,
-        method: &str,
-        strength: f32,
-        split: &str,
-        q: usize,
-        correct: bool,
-    ) -> Record {
-        Record {
-            task: task.into(),
-            method: method.into(),
-            strength,
-            scoring: Scoring::Letter,
-            split: split.into(),
-            question: format!("q{q}"),
-            correct,
-            chosen: 0,
-            answer: 0,
-        }
-    }
+    use crate::eval::run::test_record as rec;
 
     #[test]
     fn pooling_sums_runs_and_compares_with_none_on_the_same_questions() {
