@@ -140,6 +140,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
             plan.strengths.len(),
             plan.scorings.len()
         );
+        let started = std::time::Instant::now();
         let bar = ProgressBar::new(1);
         bar.set_style(
             ProgressStyle::with_template("{msg:<10} {bar:30} {pos}/{len} [{elapsed} < {eta}]")
@@ -165,6 +166,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
             bar.set_position(d as u64)
         })?;
         bar.finish_and_clear();
+        eprintln!("scoring took {:.0} s", started.elapsed().as_secs_f64());
     }
     // Report exactly this task's questions (a log may hold more, e.g. from
     // an earlier run with a larger --limit).
@@ -242,9 +244,11 @@ pub fn summary(a: SummaryArgs) -> Result<()> {
         }
         runs.push((run_name(d), complete_questions(&records)));
     }
-    let lists: Vec<_> = runs.iter().map(|(_, r)| r.clone()).collect();
     println!("Validation accuracy % pooled over {} runs (difference from no steering on the same questions):\n", runs.len());
-    println!("{}", pooled_markdown(&pool_validation(&lists)));
+    println!(
+        "{}",
+        pooled_markdown(&pool_validation(runs.iter().map(|(_, r)| r.as_slice())))
+    );
     println!("Expert lead (unsteered expert vs unsteered target):\n");
     println!("{}", expert_lead_markdown(&runs));
     println!("Test accuracy change vs no steering (points) at the strength chosen on validation, (Holm-corrected McNemar p):\n");

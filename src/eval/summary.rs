@@ -76,7 +76,9 @@ type Question<'a> = (&'a str, Scoring, &'a str); // task, scoring, question
 /// (one record list per evaluation log). A record only counts where the
 /// same run scored the same question unsteered, so a method that was run
 /// on fewer tasks is compared with no steering on those tasks only.
-pub fn pool_validation(runs: &[Vec<Record>]) -> BTreeMap<(String, u32), Pooled> {
+pub fn pool_validation<'a>(
+    runs: impl IntoIterator<Item = &'a [Record]>,
+) -> BTreeMap<(String, u32), Pooled> {
     let mut out: BTreeMap<(String, u32), Pooled> = BTreeMap::new();
     for records in runs {
         let none: HashMap<Question, bool> = records
@@ -260,7 +262,7 @@ mod tests {
             rec("t2", "m", 0.1, "validation", 1, false),
             rec("t2", "m", 0.1, "validation", 7, true),
         ];
-        let p = pool_validation(&[a, b]);
+        let p = pool_validation([a.as_slice(), b.as_slice()]);
         assert_eq!(p.len(), 1, "only m at 0.1: {p:?}");
         let cell = p[&("m".to_string(), 0.1f32.to_bits())];
         assert_eq!(
