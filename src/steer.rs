@@ -11,7 +11,9 @@ use std::collections::BTreeMap;
 /// Vectors to add, already scaled: layer (0-based block) → n_embd floats.
 #[derive(Debug, Clone, Default)]
 pub struct Steering {
+    /// Layer (0-based block, `l_out-N`) → the vector added to its output.
     pub vectors: BTreeMap<usize, Vec<f32>>,
+    /// Which token positions receive the vectors.
     pub positions: Positions,
 }
 
@@ -76,6 +78,13 @@ pub fn apply(
         }
     }
     Ok(path)
+}
+
+/// Steers only sequence `seq` of `ctx` (callback path; other sequences
+/// keep the default steering). Sequences decoded in one batch can each
+/// carry their own steering this way; control vectors cannot.
+pub fn apply_to_sequence(ctx: &mut Context<'_>, seq: i32, steering: &Steering) -> Result<()> {
+    ctx.set_seq_steering(seq, &steering.vectors, steering.positions)
 }
 
 /// Removes all steering from `ctx`.

@@ -1,10 +1,9 @@
 //! An inference context: decode, logits, sequence memory, steering.
 
-use super::hook::{eval_callback, HookState};
-use super::{check_vector, Batch, HookPlan, LlamaError, Model, Result};
+use super::hook::{GgmlFns, SteerHook};
+use super::{check_vector, Batch, HookPlan, LlamaError, Model, Positions, Result};
 use llama_cpp_sys_2 as sys;
 use std::collections::BTreeMap;
-use std::ffi::c_void;
 
 /// How to build a context. Sizes are in tokens.
 #[derive(Debug, Clone)]
@@ -50,9 +49,9 @@ pub fn default_threads() -> i32 {
 pub struct Context<'m> {
     raw: *mut sys::llama_context,
     model: &'m Model,
-    /// Boxed hook state handed to llama.cpp as `cb_eval_user_data`; freed
-    /// after the context in Drop.
-    hook: *mut HookState,
+    /// The eval-callback hook (its boxed state is llama.cpp's
+    /// `cb_eval_user_data`); dropped after the context in Drop.
+    hook: Option<SteerHook>,
     params: ContextParams,
     last_outputs: Vec<bool>,
 }
@@ -68,10 +67,10 @@ impl<'m> Context<'m> {
         if params.threads < 1 {
             return Err(LlamaError::Invalid("threads must be at least 1".into()));
         }
-        let hook = if params.hook {
-            Box::into_raw(Box::new(HookState::new(model.n_layer(), model.n_embd())))
+        let mut hook = if params.hook {
+            Some(SteerHook::for_model(model)?)
         } else {
-            std::ptr::null_mut()
+            None
         };
         // SAFETY: default params are plain data.
         let mut cp = unsafe { sys::llama_context_default_params() };
@@ -84,19 +83,16 @@ impl<'m> Context<'m> {
         // One stream keeps ubatches in batch order, which capture relies on.
         cp.kv_unified = true;
         cp.no_perf = true;
-        if !hook.is_null() {
-            cp.cb_eval = Some(eval_callback);
-            cp.cb_eval_user_data = hook as *mut c_void;
+        if let Some(h) = hook.as_mut() {
+            // SAFETY: the hook is owned by the Context, dropped only after
+            // llama_free (Drop), used by this one context, and its methods
+            // take `&mut self` on the Context, so never run during a decode.
+            unsafe { h.install(&mut cp) };
         }
         // SAFETY: the model outlives the context (lifetime 'm); `hook` (if
         // any) lives until after llama_free in Drop.
         let raw = unsafe { sys::llama_init_from_model(model.raw(), cp) };
         if raw.is_null() {
-            if !hook.is_null() {
-                // SAFETY: `hook` came from Box::into_raw above and was not
-                // kept by llama.cpp, which failed.
-                drop(unsafe { Box::from_raw(hook) });
-            }
             return Err(LlamaError::ContextFailed(format!(
                 "n_ctx {} n_batch {} n_seq_max {} (out of memory or unsupported)",
                 params.n_ctx, params.n_batch, params.n_seq_max
@@ -129,44 +125,70 @@ impl<'m> Context<'m> {
         unsafe { sys::llama_set_n_threads(self.raw, t, t) }
     }
 
-    fn hook_mut(&mut self) -> Result<&mut HookState> {
-        if self.hook.is_null() {
-            return Err(LlamaError::Invalid(
+    /// The context's eval-callback hook: per-sequence steering, capture,
+    /// generation phase. Fails for a context made with `hook: false`.
+    pub fn hook_mut(&mut self) -> Result<&mut SteerHook> {
+        self.hook.as_mut().ok_or_else(|| {
+            LlamaError::Invalid(
                 "this context was created without the eval hook (ContextParams::hook)".into(),
-            ));
-        }
-        // SAFETY: `hook` is our live box; `&mut self` guarantees no decode
-        // (the only other user, via the callback) is running.
-        Ok(unsafe { &mut *self.hook })
+            )
+        })
     }
 
-    /// Replaces what the eval callback does from the next decode on.
-    /// Validates layers, vector lengths and finiteness first.
+    /// Replaces the default steering (every sequence without its own) and
+    /// the capture set, from the next decode on. Validates layers, vector
+    /// lengths and finiteness first; on error nothing changes.
     pub fn set_hook_plan(&mut self, plan: &HookPlan) -> Result<()> {
-        let (n_layer, n_embd) = (self.model.n_layer(), self.model.n_embd());
-        for &l in plan.capture.iter().chain(plan.add.keys()) {
-            if l >= n_layer {
-                return Err(LlamaError::LayerOutOfRange { layer: l, n_layer });
-            }
+        let n_layer = self.model.n_layer();
+        if let Some(&layer) = plan.capture.iter().find(|&&l| l >= n_layer) {
+            return Err(LlamaError::LayerOutOfRange { layer, n_layer });
         }
-        for (&l, v) in &plan.add {
-            check_vector(l, v, n_embd)?;
-        }
-        self.hook_mut()?.set_plan(plan);
-        Ok(())
+        let h = self.hook_mut()?;
+        h.set_steering(&plan.add, plan.positions)?;
+        h.set_capture(&plan.capture, plan.capture_rows)
     }
 
-    /// Removes every capture and added vector from the hook (if installed).
+    /// Removes every capture and added vector, per-sequence ones included,
+    /// from the hook (if installed).
     pub fn clear_hook_plan(&mut self) {
         if let Ok(h) = self.hook_mut() {
-            h.set_plan(&HookPlan::default());
+            h.clear_steering();
+            // Cannot fail: no layers.
+            let _ = h.set_capture(&[], Default::default());
         }
     }
 
-    /// Marks later decodes as generated tokens (for `Positions::GeneratedOnly`).
+    /// Gives sequence `seq` its own steering through the callback (already
+    /// scaled vectors by layer), overriding the default for its rows. This
+    /// is what lets one batch carry differently steered sequences.
+    pub fn set_seq_steering(
+        &mut self,
+        seq: i32,
+        vectors: &BTreeMap<usize, Vec<f32>>,
+        positions: Positions,
+    ) -> Result<()> {
+        self.hook_mut()?.set_seq_steering(seq, vectors, positions)
+    }
+
+    /// Sequence `seq` goes back to the default steering.
+    pub fn clear_seq_steering(&mut self, seq: i32) {
+        if let Ok(h) = self.hook_mut() {
+            h.clear_seq_steering(seq);
+        }
+    }
+
+    /// Marks later decodes of every sequence as generated tokens (for
+    /// `Positions::GeneratedOnly`).
     pub fn set_generation_phase(&mut self, on: bool) {
         if let Ok(h) = self.hook_mut() {
-            h.set_generation_phase(on);
+            h.set_generation_phase(None, on);
+        }
+    }
+
+    /// Marks later decodes of sequence `seq` as generated tokens or not.
+    pub fn set_seq_generation_phase(&mut self, seq: i32, on: bool) {
+        if let Ok(h) = self.hook_mut() {
+            h.set_generation_phase(Some(seq), on);
         }
     }
 
@@ -174,7 +196,7 @@ impl<'m> Context<'m> {
     /// row, in decode and batch order); clears them.
     pub fn take_captures(&mut self) -> Vec<Vec<f32>> {
         match self.hook_mut() {
-            Ok(h) => h.captures.iter_mut().map(std::mem::take).collect(),
+            Ok(h) => h.take_captures(),
             Err(_) => Vec::new(),
         }
     }
@@ -191,19 +213,8 @@ impl<'m> Context<'m> {
                 self.params.n_batch
             )));
         }
-        let n_ubatch = self.params.n_ubatch.min(self.params.n_batch) as usize;
-        if !self.hook.is_null() {
-            let h = self.hook_mut()?;
-            h.prepare_decode(batch.outputs(), batch.first_seqs());
-            if let Some(e) = h.error.take() {
-                return Err(LlamaError::Hook(e));
-            }
-            if h.captures_anything() && batch.len() > n_ubatch {
-                return Err(LlamaError::Hook(format!(
-                    "capture needs the batch ({} tokens) to fit in one ubatch ({n_ubatch})",
-                    batch.len()
-                )));
-            }
+        if let Some(h) = self.hook.as_mut() {
+            h.begin_batch(batch.first_seqs(), batch.outputs())?;
         }
         // SAFETY: `raw` is live; the batch's arrays are valid for its
         // `n_tokens` entries; the hook state is not borrowed during the call.
@@ -226,13 +237,12 @@ impl<'m> Context<'m> {
             }
             c => return Err(LlamaError::Decode(format!("llama_decode returned {c}"))),
         }
-        if !self.hook.is_null() {
-            let arch = self.model.arch().to_string();
-            let h = self.hook_mut()?;
-            if let Some(e) = h.error.take() {
+        if let Some(h) = self.hook.as_mut() {
+            if let Some(e) = h.take_error() {
                 return Err(LlamaError::Hook(e));
             }
-            if let Some(layer) = h.wanted_layers().find(|&l| !h.seen[l]) {
+            if let Some(layer) = h.unseen_layer() {
+                let arch = self.model.arch().to_string();
                 return Err(LlamaError::NoLayerOutput { layer, arch });
             }
         }
@@ -356,6 +366,25 @@ impl<'m> Context<'m> {
     }
 }
 
+impl GgmlFns {
+    /// The ggml functions linked into this crate (the copy of llama.cpp
+    /// that [`Model`] and [`Context`] use).
+    pub fn linked() -> GgmlFns {
+        GgmlFns {
+            buffer_is_host: sys::ggml_backend_buffer_is_host,
+            tensor_get: sys::ggml_backend_tensor_get,
+            tensor_set: sys::ggml_backend_tensor_set,
+        }
+    }
+}
+
+impl SteerHook {
+    /// A hook shaped for `model`, using the ggml linked into this crate.
+    pub fn for_model(model: &Model) -> Result<SteerHook> {
+        SteerHook::new(model.n_layer(), model.n_embd(), GgmlFns::linked())
+    }
+}
+
 impl Model {
     /// Whether llama.cpp's graph for this model names `l_out-N` for every
     /// block, which both steering paths need (control vectors are applied
@@ -395,13 +424,8 @@ impl Model {
 
 impl Drop for Context<'_> {
     fn drop(&mut self) {
-        // SAFETY: `raw` is freed once; the hook box is freed after the
-        // context, so the callback can never see a dangling pointer.
-        unsafe {
-            sys::llama_free(self.raw);
-            if !self.hook.is_null() {
-                drop(Box::from_raw(self.hook));
-            }
-        }
+        // SAFETY: `raw` is freed once, before the hook (a field, dropped
+        // after this body), so the callback never sees a dangling pointer.
+        unsafe { sys::llama_free(self.raw) }
     }
 }

@@ -14,11 +14,16 @@ mod hook;
 mod model;
 mod sampler;
 
+/// The raw llama.cpp bindings this crate is built on (one pinned version),
+/// for applications that create their own contexts and install a
+/// [`SteerHook`] into them.
+pub use llama_cpp_sys_2 as sys;
+
 pub use backend::init_backend;
 pub use batch::Batch;
 pub use context::{default_threads, Context, ContextParams};
 pub use gguf_native::read_control_vector_native;
-pub use hook::{CaptureRows, HookPlan, Positions};
+pub use hook::{CaptureRows, GgmlFns, HookPlan, Positions, SteerHook};
 pub use model::{Model, ModelParams, Token};
 pub use sampler::{Sampler, SamplerParams};
 
