@@ -226,15 +226,25 @@ impl SteerFile {
 
     /// Refuses a model with another shape than the file's target.
     pub fn check_model(&self, model: &Model) -> Result<()> {
-        if model.n_embd() != self.target.n_embd || model.n_layer() != self.target.n_layer {
+        self.check_shape(
+            model.n_layer(),
+            model.n_embd(),
+            &model.path().display().to_string(),
+        )
+    }
+
+    /// Refuses a model of `n_layer` blocks × `n_embd` (named `model_name`
+    /// in the error) unless it has the file's target shape.
+    pub fn check_shape(&self, n_layer: usize, n_embd: usize, model_name: &str) -> Result<()> {
+        if n_embd != self.target.n_embd || n_layer != self.target.n_layer {
             return Err(Error::Input(format!(
                 "steering file was made for {} ({} blocks x n_embd {}), model {} has {} blocks x n_embd {}",
                 self.target.file_name,
                 self.target.n_layer,
                 self.target.n_embd,
-                model.path().display(),
-                model.n_layer(),
-                model.n_embd()
+                model_name,
+                n_layer,
+                n_embd
             )));
         }
         Ok(())

@@ -1,0 +1,313 @@
+//! The C ABI end to end: `examples/c/steer.c`, compiled with `cc` against
+//! llama.cpp's own static libraries (the llama-cpp-sys-2 build) and
+//! `libexpertsteer_c`, run on the real SmolLM2-135M-Instruct.
+//!
+//! Needs `cargo build --release --workspace` first (scripts/setup.sh does
+//! it): cargo builds the cdylib, not this test, and the test says so.
+
+mod common;
+
+use common::*;
+use expertsteer::generate::{generate, prompt_tokens, GenerateParams};
+use expertsteer::llama::{Context, ContextParams, Model, Positions, Token};
+use expertsteer::steer::{self, SteerPath};
+use expertsteer::steerfile::{Method, ModelIdentity, SteerFile, SteerLayer};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+const PROMPT: &str = "The best way to learn a new language is";
+const N_GEN: usize = 24;
+
+fn profile_dir() -> PathBuf {
+    PathBuf::from(env!("EXPERTSTEER_PROFILE_DIR"))
+}
+
+fn cdylib() -> PathBuf {
+    let p = profile_dir().join("libexpertsteer_c.so");
+    assert!(
+        p.exists(),
+        "{} is missing: run `cargo build --release --workspace` before the tests",
+        p.display()
+    );
+    p
+}
+
+/// Compiles examples/c/steer.c once per test process.
+fn example_binary() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let llama = PathBuf::from(env!("EXPERTSTEER_LLAMA_PREFIX"));
+        let out = scratch("c-example").join("steer");
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/c/steer.c");
+        let lib_dir = cdylib().parent().unwrap().to_path_buf();
+        let st = Command::new("cc")
+            .args(["-O2", "-Wall", "-Wextra", "-Werror"])
+            .arg(&src)
+            .arg(format!("-I{}", llama.join("include").display()))
+            .arg(format!("-I{}", env!("EXPERTSTEER_INCLUDE_DIR")))
+            .arg("-o")
+            .arg(&out)
+            .arg(format!("-L{}", lib_dir.display()))
+            .arg("-lexpertsteer_c")
+            .arg(format!("-Wl,-rpath,{}", lib_dir.display()))
+            .arg(format!("-L{}", llama.join("lib").display()))
+            .args(["-lllama", "-lggml", "-lggml-cpu", "-lggml-base"])
+            .args(["-lstdc++", "-lm", "-lpthread", "-rdynamic"])
+            .status()
+            .expect("run cc");
+        assert!(st.success(), "compiling examples/c/steer.c failed");
+        out
+    })
+    .clone()
+}
+
+/// A real steering file (written by the library's writer) for SmolLM2:
+/// three layers, unit directions, r_j of the size SmolLM2's states have.
+fn steer_file(model: &Model, name: &str) -> PathBuf {
+    let id = ModelIdentity {
+        arch: model.arch().to_string(),
+        n_embd: model.n_embd(),
+        n_layer: model.n_layer(),
+        file_name: "SmolLM2-135M-Instruct.Q4_1.gguf".into(),
+        sha256: "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53".into(),
+    };
+    let layers = [5usize, 12, 20]
+        .iter()
+        .map(|&l| {
+            let v = pseudo_vector(model.n_embd(), 100 + l as u64, 1.0);
+            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            SteerLayer {
+                target_layer: l,
+                expert_layer: None,
+                direction: v.iter().map(|x| x / norm).collect(),
+                mean_norm: 30.0,
+                val_auc: None,
+                mi: None,
+            }
+        })
+        .collect();
+    let f = SteerFile {
+        target: id,
+        expert: None,
+        method: Method::Caa,
+        layers,
+        default_strength: 1.0,
+        params: Default::default(),
+        mi: None,
+        data_sha256: "00".repeat(32),
+        n_texts: 0,
+    };
+    let p = scratch("c-example").join(name);
+    f.write(&p).unwrap();
+    p
+}
+
+struct CRun {
+    code: Option<i32>,
+    text: String,
+    tokens: Vec<Token>,
+    stderr: String,
+}
+
+fn run_c(steer: &Path, strength: &str, mode: &str) -> CRun {
+    let out = Command::new(example_binary())
+        .arg(smollm2_path())
+        .arg(steer)
+        .arg(strength)
+        .arg(N_GEN.to_string())
+        .arg(PROMPT)
+        .arg(mode)
+        .env("LLAMA_LOG_LEVEL", "error")
+        .output()
+        .expect("run the C example");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let tokens = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("tokens:"))
+        .map(|l| l.split_whitespace().map(|t| t.parse().unwrap()).collect())
+        .unwrap_or_default();
+    CRun {
+        code: out.status.code(),
+        text: String::from_utf8_lossy(&out.stdout).into_owned(),
+        tokens,
+        stderr,
+    }
+}
+
+/// The same generation through the Rust library (context shaped like the
+/// C example's: n_ctx 2048, batch 512, one thread).
+fn rust_tokens(model: &Model, steer: Option<(&Path, f32, SteerPath)>) -> Vec<Token> {
+    let mut ctx = Context::new(
+        model,
+        ContextParams {
+            n_ctx: 2048,
+            threads: 1,
+            ..ContextParams::default()
+        },
+    )
+    .unwrap();
+    if let Some((path, c, p)) = steer {
+        let f = SteerFile::read(path).unwrap();
+        steer::apply(&mut ctx, &f.steering(Some(c), Positions::All), Some(p)).unwrap();
+    }
+    let prompt = prompt_tokens(model, PROMPT, false).unwrap();
+    let params = GenerateParams {
+        max_tokens: N_GEN,
+        ..Default::default()
+    };
+    generate(&mut ctx, &prompt, &params, &mut |_| {})
+        .unwrap()
+        .tokens
+}
+
+#[test]
+fn c_example_generates_what_the_library_and_cli_generate() {
+    let model = smollm2();
+    let file = steer_file(&model, "equiv.steer");
+    let c = 0.8f32;
+    let hook = run_c(&file, "0.8", "hook");
+    assert_eq!(hook.code, Some(0), "C example failed: {}", hook.stderr);
+    let cvec = run_c(&file, "0.8", "cvec");
+    assert_eq!(cvec.code, Some(0), "C example failed: {}", cvec.stderr);
+    let none = run_c(&file, "0.8", "none");
+    assert_eq!(none.code, Some(0), "C example failed: {}", none.stderr);
+
+    let rust_cb = rust_tokens(&model, Some((&file, c, SteerPath::Callback)));
+    let rust_cv = rust_tokens(&model, Some((&file, c, SteerPath::ControlVector)));
+    let rust_plain = rust_tokens(&model, None);
+    assert_eq!(hook.tokens, rust_cb, "C hook vs Rust callback");
+    assert_eq!(
+        cvec.tokens, rust_cv,
+        "C control vector vs Rust control vector"
+    );
+    assert_eq!(hook.tokens, cvec.tokens, "C hook vs C control vector");
+    assert_eq!(none.tokens, rust_plain, "unsteered C vs Rust");
+    assert_ne!(
+        hook.tokens, none.tokens,
+        "the steering file changed nothing"
+    );
+    assert!(hook.tokens.len() >= 8, "too few tokens: {:?}", hook.tokens);
+
+    // `expertsteer generate` with the same file and strength prints the same text.
+    let cli = Command::new(env!("CARGO_BIN_EXE_expertsteer"))
+        .args([
+            "generate",
+            "--threads",
+            "1",
+            "-n",
+            &N_GEN.to_string(),
+            "-p",
+            PROMPT,
+        ])
+        .arg("--model")
+        .arg(smollm2_path())
+        .arg("--steer")
+        .arg(&file)
+        .args(["--strength", "0.8"])
+        .output()
+        .unwrap();
+    assert!(
+        cli.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&cli.stdout), hook.text);
+}
+
+#[test]
+fn hostile_steering_files_get_an_error_code_and_message_not_a_crash() {
+    let model = smollm2();
+    let dir = scratch("c-example");
+    let good = std::fs::read(steer_file(&model, "base.steer")).unwrap();
+    let write = |name: &str, bytes: &[u8]| {
+        let p = dir.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    };
+    let other_shape = {
+        let f = SteerFile::read(&steer_file(&model, "tmp.steer")).unwrap();
+        let mut f2 = f.clone();
+        f2.target.n_embd = 64;
+        for l in &mut f2.layers {
+            l.direction.truncate(64);
+        }
+        let p = dir.join("other-shape.steer");
+        f2.write(&p).unwrap();
+        p
+    };
+    let cases: Vec<(PathBuf, &str)> = vec![
+        (
+            write(
+                "random.steer",
+                &pseudo_vector(4096, 7, 1.0)
+                    .iter()
+                    .flat_map(|x| x.to_le_bytes())
+                    .collect::<Vec<_>>(),
+            ),
+            "wrong magic",
+        ),
+        (
+            write("truncated.steer", &good[..good.len() / 2]),
+            "truncated",
+        ),
+        (
+            write("flipped.steer", &{
+                let mut b = good.clone();
+                let k = b.len() - 40;
+                b[k] ^= 0x55;
+                b
+            }),
+            "checksum",
+        ),
+        (write("empty.steer", b""), "wrong magic"),
+        (other_shape, "n_embd 64"),
+        (dir.join("does-not-exist.steer"), "No such file"),
+    ];
+    for (path, expect) in cases {
+        let r = run_c(&path, "0.5", "hook");
+        assert_eq!(
+            r.code,
+            Some(2),
+            "{}: expected exit code 2 (refused), got {:?}; stderr: {}",
+            path.display(),
+            r.code,
+            r.stderr
+        );
+        assert!(
+            r.stderr.contains("es_steer_open failed") && r.stderr.contains(expect),
+            "{}: message should mention {expect:?}: {}",
+            path.display(),
+            r.stderr
+        );
+    }
+    // A non-finite strength is refused by the hook, naming the value.
+    let r = run_c(&dir.join("base.steer"), "inf", "hook");
+    assert_eq!(r.code, Some(2), "{}", r.stderr);
+    assert!(r.stderr.contains("strength inf"), "{}", r.stderr);
+}
+
+#[test]
+fn the_c_library_brings_no_llama_or_ggml_functions_of_its_own() {
+    let lib = cdylib();
+    let out = Command::new("nm")
+        .args(["-D"])
+        .arg(&lib)
+        .output()
+        .expect("run nm (binutils)");
+    assert!(out.status.success());
+    let syms = String::from_utf8_lossy(&out.stdout);
+    let exported: Vec<&str> = syms.lines().filter(|l| l.contains(" T es_")).collect();
+    assert!(exported.len() >= 10, "es_* exports: {exported:?}");
+    let foreign: Vec<&str> = syms
+        .lines()
+        .filter(|l| {
+            let name = l.split_whitespace().last().unwrap_or("");
+            name.starts_with("llama_") || name.starts_with("ggml_") || name.starts_with("gguf_")
+        })
+        .collect();
+    assert!(
+        foreign.is_empty(),
+        "libexpertsteer_c must use the host's llama.cpp, but has: {foreign:?}"
+    );
+}
