@@ -1,6 +1,7 @@
 //! Command definitions (clap) and dispatch.
 
 mod bench;
+mod bench_batch;
 mod bench_pipeline;
 mod capture;
 mod data;
@@ -53,6 +54,8 @@ enum Command {
     ExportCvec(show::ExportArgs),
     /// Speed of steering paths side by side (tokens/s and ratios).
     Bench(bench::BenchArgs),
+    /// Batched decoding with a different steering per sequence vs unsteered.
+    BenchBatch(bench_batch::BenchBatchArgs),
     /// Speed and memory of the offline pipeline (capture, align, pair, RFM).
     BenchPipeline(bench_pipeline::BenchPipelineArgs),
     /// The main job on the default model: build a vector from two contrast
@@ -70,6 +73,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Demo(a) => demo::run(a),
         Command::Bench(a) => bench::run(a),
         Command::BenchPipeline(a) => bench_pipeline::run(a),
+        Command::BenchBatch(a) => bench_batch::run(a),
         Command::Data(a) => data::run(a),
         Command::Fit(a) => fit::run(a),
         Command::Eval(a) => eval::run(a),
