@@ -6,6 +6,7 @@ use llama_cpp_sys_2 as sys;
 /// Sampling settings. `temperature <= 0` means greedy.
 #[derive(Debug, Clone)]
 pub struct SamplerParams {
+    /// Sampling temperature; 0 picks the most likely token (greedy).
     pub temperature: f32,
     /// Keep the `top_k` most likely tokens (0 = off).
     pub top_k: i32,
