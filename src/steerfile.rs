@@ -40,7 +40,7 @@ impl ModelIdentity {
                 .file_name()
                 .map(|f| f.to_string_lossy().into_owned())
                 .unwrap_or_default(),
-            sha256: crate::models::content_sha256(model.path())?,
+            sha256: crate::hash::content_sha256(model.path())?,
         })
     }
 }
@@ -127,12 +127,10 @@ impl SteerFile {
         Ok(out)
     }
 
-    /// Writes atomically (temp file, then rename).
+    /// Writes the file atomically (see [`crate::atomic_file`]).
     pub fn write(&self, path: &Path) -> Result<()> {
         let bytes = self.to_bytes()?;
-        let tmp = path.with_extension("steer.partial");
-        std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
-        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+        Ok(crate::atomic_file::write_atomic(path, &bytes)?)
     }
 
     /// True when the file at `path` starts with the steering-file magic.
@@ -226,15 +224,25 @@ impl SteerFile {
 
     /// Refuses a model with another shape than the file's target.
     pub fn check_model(&self, model: &Model) -> Result<()> {
-        if model.n_embd() != self.target.n_embd || model.n_layer() != self.target.n_layer {
+        self.check_shape(
+            model.n_layer(),
+            model.n_embd(),
+            &model.path().display().to_string(),
+        )
+    }
+
+    /// Refuses a model of `n_layer` blocks x `n_embd` (named `model_name`
+    /// in the error) when that is not the file's target shape.
+    pub fn check_shape(&self, n_layer: usize, n_embd: usize, model_name: &str) -> Result<()> {
+        if n_embd != self.target.n_embd || n_layer != self.target.n_layer {
             return Err(Error::Input(format!(
                 "steering file was made for {} ({} blocks x n_embd {}), model {} has {} blocks x n_embd {}",
                 self.target.file_name,
                 self.target.n_layer,
                 self.target.n_embd,
-                model.path().display(),
-                model.n_layer(),
-                model.n_embd()
+                model_name,
+                n_layer,
+                n_embd
             )));
         }
         Ok(())
@@ -272,7 +280,7 @@ impl SteerFile {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn sample() -> SteerFile {

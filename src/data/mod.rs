@@ -10,11 +10,13 @@
 mod bigbench;
 mod jsonl;
 mod mmlu;
+mod questions;
 mod split;
 
 pub use bigbench::{load_bigbench, parse_task_json};
-pub use jsonl::{read_dataset, write_dataset};
+pub use jsonl::{read_dataset, read_texts, write_dataset};
 pub use mmlu::{load_mmlu, mmlu_subject_group, MMLU_GROUPS};
+pub use questions::{generic_texts, load_questions, QuestionSource, TaskSpec, GENERIC_SUBJECTS};
 pub use split::{split_of, Part, SplitFractions};
 
 use serde::{Deserialize, Serialize};
