@@ -28,24 +28,38 @@ pub const CHUNK_TEXTS: usize = 64;
 /// What a cache folder holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoreMeta {
+    /// Layout version of the folder (bumped when chunks change).
     pub format: u32,
+    /// sha256 of the model file the states came from.
     pub model_sha256: String,
+    /// Path of that model file when captured (for people; the hash is the key).
     pub model_file: String,
+    /// The model's architecture name (`llama`, `qwen2`, ...).
     pub arch: String,
+    /// Number of blocks of the model.
     pub n_layer: usize,
+    /// Floats per state (the model's hidden size).
     pub n_embd: usize,
+    /// Captured layers (0-based blocks, `l_out-N`), in chunk order.
     pub layers: Vec<usize>,
+    /// How each text's token states became one vector.
     pub pooling: Pooling,
+    /// Whether texts were wrapped in the chat template.
     pub chat: bool,
+    /// Number of texts.
     pub n_texts: usize,
+    /// Texts per chunk file (the last chunk may hold fewer).
     pub chunk_texts: usize,
+    /// Hash of the texts ([`crate::hash::texts_sha256`]).
     pub data_sha256: String,
 }
 
 /// A finished capture on disk.
 #[derive(Debug, Clone)]
 pub struct CaptureStore {
+    /// The cache folder holding `meta.json` and the chunks.
     pub dir: PathBuf,
+    /// What the folder holds.
     pub meta: StoreMeta,
 }
 

@@ -36,7 +36,9 @@ pub struct CaptureConfig {
     pub batch_tokens: u32,
     /// Texts per decode.
     pub seqs: u32,
+    /// CPU threads for llama.cpp.
     pub threads: i32,
+    /// Blocks to offload to a GPU in cuda/metal builds (-1 = all).
     pub gpu_layers: i32,
     /// Where captured states are cached.
     pub cache_root: PathBuf,
@@ -57,20 +59,27 @@ impl Default for CaptureConfig {
 /// Everything `fit` needs besides the models and data.
 #[derive(Debug, Clone)]
 pub struct FitConfig {
+    /// ExpertSteer or a self-steering baseline.
     pub method: Method,
+    /// Step 1: how expert states are mapped to the target's width.
     pub align: AlignParams,
+    /// Step 2: how many target layers to steer and how they are chosen by MI.
     pub pair: PairParams,
+    /// Step 3: the RFM that finds each direction.
     pub rfm: RfmParams,
+    /// How a text's token states become one vector (last token or mean).
     pub pooling: Pooling,
     /// Wrap texts in each model's chat template.
     pub chat: bool,
     /// Seed of the 80/20 fit/validation split (by group).
     pub split_seed: u64,
+    /// Strength c written into the file (relative to each layer's mean norm).
     pub default_strength: f32,
     /// Steer these target layers instead of choosing by MI (all methods).
     pub target_layers: Option<Vec<usize>>,
     /// Unlabelled texts for the `paired` alignment (disjoint from the data).
     pub generic_texts: Vec<String>,
+    /// How captures run and where they are cached.
     pub capture: CaptureConfig,
 }
 
@@ -97,10 +106,15 @@ impl Default for FitConfig {
 /// One row of the summary table.
 #[derive(Debug, Clone)]
 pub struct LayerReport {
+    /// Paired expert layer (0-based block; None for self-steering).
     pub expert_layer: Option<usize>,
+    /// Steered target layer (0-based block, `l_out-N`).
     pub target_layer: usize,
+    /// MI of the pair in nats (ExpertSteer only).
     pub mi: Option<f64>,
+    /// Validation AUC of the direction's predictor.
     pub val_auc: Option<f64>,
+    /// r_j: mean centred norm of the target's states at the layer on the fit texts.
     pub mean_norm: f32,
     /// Alignment reconstruction (or map) error relative to variance.
     pub align_error: Option<f64>,
@@ -109,7 +123,9 @@ pub struct LayerReport {
 /// What `run_fit` produced.
 #[derive(Debug, Clone)]
 pub struct FitOutput {
+    /// The steering file (not yet written).
     pub file: SteerFile,
+    /// One report row per steered layer.
     pub layers: Vec<LayerReport>,
     /// Step 1's reconstruction error relative to variance, per expert layer.
     pub align_errors: Vec<(usize, f64)>,

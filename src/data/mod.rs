@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 /// One text with a 0/1 concept label.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LabelledText {
+    /// The text as the models read it.
     pub text: String,
     /// 1 = the concept is present, 0 = absent.
     pub label: u8,
@@ -45,7 +46,9 @@ pub struct McQuestion {
     pub source: String,
     /// MMLU subject or BIG-bench task.
     pub subject: String,
+    /// The question (for BIG-bench, with its passage).
     pub question: String,
+    /// The answer options, in the order they are scored.
     pub options: Vec<String>,
     /// Index of the correct option.
     pub correct: usize,

@@ -10,9 +10,13 @@ use std::fmt::Write as _;
 /// Accuracy of one (task, scoring, method, strength, split) cell.
 #[derive(Debug, Clone)]
 pub struct Cell {
+    /// Number of questions scored.
     pub n: usize,
+    /// Accuracy as a fraction (0..1).
     pub acc: f64,
+    /// Lower end of the 95% bootstrap interval of `acc`.
     pub lo: f64,
+    /// Upper end of the 95% bootstrap interval of `acc`.
     pub hi: f64,
 }
 
@@ -49,16 +53,27 @@ pub(super) fn cell(v: &BTreeMap<String, bool>) -> Cell {
 /// measured on test against no steering.
 #[derive(Debug, Clone)]
 pub struct Selected {
+    /// The task spec (`mmlu:math`, ...).
     pub task: String,
+    /// How answers were scored.
     pub scoring: Scoring,
+    /// The steering file's label.
     pub method: String,
+    /// The strength c chosen on validation (best accuracy, smaller c on ties).
     pub strength: f32,
+    /// Validation accuracy at that strength.
     pub val: Cell,
+    /// Test accuracy at that strength.
     pub test: Cell,
+    /// Test accuracy minus no steering's on the same questions, as a fraction (NaN without a no-steering run).
     pub delta_vs_none: f64,
+    /// Test questions only no steering got right (McNemar's discordant count).
     pub only_none: usize,
+    /// Test questions only this method got right (McNemar's discordant count).
     pub only_method: usize,
+    /// McNemar p-value of the difference on test.
     pub p: f64,
+    /// `p` after Holm's correction over the methods of the task and scoring.
     pub p_holm: f64,
 }
 
