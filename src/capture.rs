@@ -2,15 +2,22 @@
 //! of `l_out-i` for each text's last token, at chosen layers, many texts
 //! per decode.
 
+use crate::atomic_file::{write_atomic, write_atomic_with};
 use crate::generate::prompt_tokens;
 use crate::llama::{Batch, CaptureRows, Context, HookPlan, LlamaError, Model, Result};
+use crate::npy;
+use std::path::{Path, PathBuf};
 
 /// Hidden states of many texts: `data[text][layer][n_embd]`, C order.
 #[derive(Debug, Clone)]
 pub struct Captured {
+    /// The captured layers (0-based blocks, `l_out-N`), in `data`'s order.
     pub layers: Vec<usize>,
+    /// Floats per state (the model's hidden size).
     pub n_embd: usize,
+    /// Number of texts (rows of the outer dimension).
     pub n_texts: usize,
+    /// `[n_texts][layers.len()][n_embd]` floats, C order.
     pub data: Vec<f32>,
 }
 
@@ -19,6 +26,38 @@ impl Captured {
     pub fn row(&self, t: usize, k: usize) -> &[f32] {
         let off = (t * self.layers.len() + k) * self.n_embd;
         &self.data[off..off + self.n_embd]
+    }
+
+    /// Writes the states as `out` (.npy, float32, shape
+    /// `[n_texts, n_layers, n_embd]`; in Python `numpy.load(out)`) and a
+    /// side-car `out.json` naming the model, layers, pooling and shape. Both
+    /// are written atomically; returns the side-car's path.
+    pub fn write_npy(&self, out: &Path, model: &Model, pooling: Pooling) -> crate::Result<PathBuf> {
+        let shape = [self.n_texts, self.layers.len(), self.n_embd];
+        write_atomic_with(out, |w| {
+            npy::write_f32(w, &shape, &self.data).map_err(|e| crate::Error::io(out, e))
+        })?;
+        let meta = serde_json::json!({
+            "model": model.path().display().to_string(),
+            "architecture": model.arch(),
+            "n_layer": model.n_layer(),
+            "n_embd": self.n_embd,
+            "layers": self.layers,
+            "n_texts": self.n_texts,
+            "pooling": match pooling {
+                Pooling::Last => "last",
+                Pooling::Mean => "mean",
+            },
+            "shape": shape,
+        });
+        let side = PathBuf::from(format!("{}.json", out.display()));
+        write_atomic(
+            &side,
+            serde_json::to_string_pretty(&meta)
+                .expect("json")
+                .as_bytes(),
+        )?;
+        Ok(side)
     }
 }
 

@@ -10,13 +10,15 @@
 //! Layout of a cache folder: `meta.json`, and `chunk-NNNNN.f32` files, each
 //! `[n_layers][chunk_texts][n_embd]` little-endian f32.
 
+use crate::atomic_file::write_atomic;
 use crate::capture::{capture_states, Pooling};
+use crate::hash::{content_sha256, hex, texts_sha256};
 use crate::llama::Context;
 use crate::{Error, Result};
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 const FORMAT: u32 = 1;
@@ -26,35 +28,39 @@ pub const CHUNK_TEXTS: usize = 64;
 /// What a cache folder holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoreMeta {
+    /// Layout version of the folder (bumped when chunks change).
     pub format: u32,
+    /// sha256 of the model file the states came from.
     pub model_sha256: String,
+    /// Path of that model file when captured (for people; the hash is the key).
     pub model_file: String,
+    /// The model's architecture name (`llama`, `qwen2`, ...).
     pub arch: String,
+    /// Number of blocks of the model.
     pub n_layer: usize,
+    /// Floats per state (the model's hidden size).
     pub n_embd: usize,
+    /// Captured layers (0-based blocks, `l_out-N`), in chunk order.
     pub layers: Vec<usize>,
+    /// How each text's token states became one vector.
     pub pooling: Pooling,
+    /// Whether texts were wrapped in the chat template.
     pub chat: bool,
+    /// Number of texts.
     pub n_texts: usize,
+    /// Texts per chunk file (the last chunk may hold fewer).
     pub chunk_texts: usize,
+    /// Hash of the texts ([`crate::hash::texts_sha256`]).
     pub data_sha256: String,
 }
 
 /// A finished capture on disk.
 #[derive(Debug, Clone)]
 pub struct CaptureStore {
+    /// The cache folder holding `meta.json` and the chunks.
     pub dir: PathBuf,
+    /// What the folder holds.
     pub meta: StoreMeta,
-}
-
-/// sha256 over the texts (length-prefixed, so boundaries count).
-pub fn texts_sha256(texts: &[String]) -> String {
-    let mut h = Sha256::new();
-    for t in texts {
-        h.update((t.len() as u64).to_le_bytes());
-        h.update(t.as_bytes());
-    }
-    crate::models::hex(&h.finalize())
 }
 
 /// Captures (or reuses) the states of `texts` on `ctx`'s model under `root`.
@@ -69,7 +75,7 @@ pub fn capture_cached(
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<CaptureStore> {
     let model = ctx.model();
-    let model_sha256 = crate::models::content_sha256(model.path())?;
+    let model_sha256 = content_sha256(model.path())?;
     let meta = StoreMeta {
         format: FORMAT,
         model_sha256,
@@ -97,7 +103,7 @@ pub fn capture_cached(
             ))
             .expect("json"),
         );
-        crate::models::hex(&h.finalize())[..24].to_string()
+        hex(&h.finalize())[..24].to_string()
     };
     let dir = root.join(key);
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
@@ -145,17 +151,6 @@ pub fn capture_cached(
 
 fn chunk_path(dir: &Path, c: usize) -> PathBuf {
     dir.join(format!("chunk-{c:05}.f32"))
-}
-
-/// Temp file unique to this process, so two runs filling the same cache
-/// (another evaluation sharing a model) never write into each other's file.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension(format!("partial.{}", std::process::id()));
-    let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    f.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
-    f.sync_all().map_err(|e| Error::io(&tmp, e))?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }
 
 impl CaptureStore {

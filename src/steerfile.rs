@@ -21,10 +21,15 @@ pub const VERSION: u32 = 1;
 /// Which model a file belongs to.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelIdentity {
+    /// Architecture name from the GGUF (`llama`, `qwen2`, ...).
     pub arch: String,
+    /// Hidden size: floats per state and per direction.
     pub n_embd: usize,
+    /// Number of blocks.
     pub n_layer: usize,
+    /// The model file's name (for people; `sha256` identifies it).
     pub file_name: String,
+    /// sha256 of the model file.
     pub sha256: String,
 }
 
@@ -40,7 +45,7 @@ impl ModelIdentity {
                 .file_name()
                 .map(|f| f.to_string_lossy().into_owned())
                 .unwrap_or_default(),
-            sha256: crate::models::content_sha256(model.path())?,
+            sha256: crate::hash::content_sha256(model.path())?,
         })
     }
 }
@@ -89,7 +94,9 @@ pub struct SteerLayer {
 /// MI matrix: rows are expert layers, columns target layers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MiMatrix {
+    /// The expert layers of the rows (0-based blocks).
     pub expert_layers: Vec<usize>,
+    /// The target layers of the columns (0-based blocks).
     pub target_layers: Vec<usize>,
     /// Row-major `[expert_layers.len(), target_layers.len()]`, nats.
     pub values: Vec<f64>,
@@ -98,17 +105,23 @@ pub struct MiMatrix {
 /// The whole file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SteerFile {
+    /// The model the vectors are for.
     pub target: ModelIdentity,
+    /// The expert the knowledge came from (ExpertSteer only).
     pub expert: Option<ModelIdentity>,
+    /// How the directions were made.
     pub method: Method,
+    /// The steered target layers.
     pub layers: Vec<SteerLayer>,
     /// c in s_j = c · r_j, used when the user gives none.
     pub default_strength: f32,
     /// Every hyper-parameter, as name → value text.
     pub params: BTreeMap<String, String>,
+    /// The full MI matrix (ExpertSteer only).
     pub mi: Option<MiMatrix>,
     /// sha256 of the training texts.
     pub data_sha256: String,
+    /// Number of training texts.
     pub n_texts: usize,
 }
 
@@ -127,12 +140,10 @@ impl SteerFile {
         Ok(out)
     }
 
-    /// Writes atomically (temp file, then rename).
+    /// Writes the file atomically (see [`crate::atomic_file`]).
     pub fn write(&self, path: &Path) -> Result<()> {
         let bytes = self.to_bytes()?;
-        let tmp = path.with_extension("steer.partial");
-        std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
-        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+        Ok(crate::atomic_file::write_atomic(path, &bytes)?)
     }
 
     /// True when the file at `path` starts with the steering-file magic.
@@ -282,7 +293,7 @@ impl SteerFile {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn sample() -> SteerFile {

@@ -114,5 +114,5 @@ fn fetch_is_idempotent_and_verifies_the_real_model() {
     })
     .unwrap();
     assert_eq!(again, path);
-    assert_eq!(models::sha256_file(&path).unwrap(), spec.sha256);
+    assert_eq!(expertsteer::hash::sha256_file(&path).unwrap(), spec.sha256);
 }

@@ -11,12 +11,17 @@ use expertsteer::llama::{sys, GgmlFns};
 use std::ffi::{c_void, CStr};
 use std::sync::OnceLock;
 
+type IsHostFn = unsafe extern "C" fn(sys::ggml_backend_buffer_t) -> bool;
+type TensorGetFn = unsafe extern "C" fn(*const sys::ggml_tensor, *mut c_void, usize, usize);
+type TensorSetFn = unsafe extern "C" fn(*mut sys::ggml_tensor, *const c_void, usize, usize);
+type ModelIntFn = unsafe extern "C" fn(*const sys::llama_model) -> i32;
+
 /// llama.cpp functions of the host process.
 #[derive(Clone, Copy)]
 pub(crate) struct Host {
     pub ggml: GgmlFns,
-    pub model_n_embd: unsafe extern "C" fn(*const sys::llama_model) -> i32,
-    pub model_n_layer: unsafe extern "C" fn(*const sys::llama_model) -> i32,
+    pub model_n_embd: ModelIntFn,
+    pub model_n_layer: ModelIntFn,
 }
 
 /// Looks one symbol up in the process's global scope.
@@ -46,12 +51,12 @@ fn resolve() -> Result<Host, String> {
     unsafe {
         Ok(Host {
             ggml: GgmlFns {
-                buffer_is_host: std::mem::transmute::<*mut c_void, _>(is_host),
-                tensor_get: std::mem::transmute::<*mut c_void, _>(get),
-                tensor_set: std::mem::transmute::<*mut c_void, _>(set),
+                buffer_is_host: std::mem::transmute::<*mut c_void, IsHostFn>(is_host),
+                tensor_get: std::mem::transmute::<*mut c_void, TensorGetFn>(get),
+                tensor_set: std::mem::transmute::<*mut c_void, TensorSetFn>(set),
             },
-            model_n_embd: std::mem::transmute::<*mut c_void, _>(n_embd),
-            model_n_layer: std::mem::transmute::<*mut c_void, _>(n_layer),
+            model_n_embd: std::mem::transmute::<*mut c_void, ModelIntFn>(n_embd),
+            model_n_layer: std::mem::transmute::<*mut c_void, ModelIntFn>(n_layer),
         })
     }
 }

@@ -1,5 +1,7 @@
 //! `gguf-tools`: inspect GGUF files and control vectors, write test models.
 
+#![forbid(unsafe_code)]
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 

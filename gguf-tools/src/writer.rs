@@ -9,6 +9,7 @@ use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{GgufError, Result};
 use crate::ggml_type::GgmlType;
@@ -194,8 +195,15 @@ impl GgufWriter {
             action,
             source,
         };
+        // Unique per process and call: two writers of one path (parallel
+        // tests) must never write into each other's temp file.
+        static NEXT: AtomicU64 = AtomicU64::new(0);
         let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
-        tmp_name.push(".partial");
+        tmp_name.push(format!(
+            ".partial-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
         let tmp = path.with_file_name(tmp_name);
         let result = (|| {
             let file = File::create(&tmp).map_err(|e| io_err("create", e))?;

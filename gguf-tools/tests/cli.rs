@@ -1,5 +1,7 @@
 //! The `gguf-tools` binary: output, exit codes, error reporting.
 
+#![cfg(feature = "cli")]
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 

@@ -2,11 +2,12 @@
 
 use super::options::{parse_layers, ModelOpts};
 use clap::Args;
-use expertsteer::capture::{capture_last_token, longest_text_tokens};
+use expertsteer::capture::{capture_last_token, longest_text_tokens, Pooling};
+use expertsteer::data::read_texts;
 use expertsteer::llama::Context;
-use expertsteer::{npy, Error, Result};
+use expertsteer::Result;
 use indicatif::{ProgressBar, ProgressStyle};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Writes `OUT` (.npy, float32, shape [n_texts, n_layers, n_embd]: the
 /// last token's `l_out` row per text and layer) and `OUT.json` (model,
@@ -36,36 +37,6 @@ pub struct CaptureArgs {
     pub seqs: u32,
 }
 
-/// Reads the "text" (or "prompt") of every line; errors name the line.
-pub fn read_texts(path: &Path) -> Result<Vec<String>> {
-    let body = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let mut out = Vec::new();
-    for (i, line) in body.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| {
-            Error::Input(format!("{}:{}: not valid JSON: {e}", path.display(), i + 1))
-        })?;
-        let text = v
-            .get("text")
-            .or_else(|| v.get("prompt"))
-            .and_then(|t| t.as_str())
-            .ok_or_else(|| {
-                Error::Input(format!(
-                    "{}:{}: expected an object with a \"text\" string",
-                    path.display(),
-                    i + 1
-                ))
-            })?;
-        out.push(text.to_string());
-    }
-    if out.is_empty() {
-        return Err(Error::Input(format!("{} holds no texts", path.display())));
-    }
-    Ok(out)
-}
-
 pub fn run(a: CaptureArgs) -> Result<()> {
     let texts = read_texts(&a.prompts)?;
     let model = a.model.load()?;
@@ -87,7 +58,7 @@ pub fn run(a: CaptureArgs) -> Result<()> {
         bar.set_position(done as u64)
     })?;
     bar.finish();
-    write_capture(&a.out, &cap, &model)?;
+    cap.write_npy(&a.out, &model, Pooling::Last)?;
     eprintln!(
         "wrote {} ({} texts x {} layers x {})",
         a.out.display(),
@@ -95,37 +66,5 @@ pub fn run(a: CaptureArgs) -> Result<()> {
         cap.layers.len(),
         cap.n_embd
     );
-    Ok(())
-}
-
-fn write_capture(
-    out: &Path,
-    cap: &expertsteer::capture::Captured,
-    model: &expertsteer::llama::Model,
-) -> Result<()> {
-    let tmp = out.with_extension("npy.partial");
-    let mut f =
-        std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?);
-    npy::write_f32(
-        &mut f,
-        &[cap.n_texts, cap.layers.len(), cap.n_embd],
-        &cap.data,
-    )
-    .map_err(|e| Error::io(&tmp, e))?;
-    drop(f);
-    std::fs::rename(&tmp, out).map_err(|e| Error::io(out, e))?;
-    let meta = serde_json::json!({
-        "model": model.path().display().to_string(),
-        "architecture": model.arch(),
-        "n_layer": model.n_layer(),
-        "n_embd": cap.n_embd,
-        "layers": cap.layers,
-        "n_texts": cap.n_texts,
-        "pooling": "last",
-        "shape": [cap.n_texts, cap.layers.len(), cap.n_embd],
-    });
-    let side = PathBuf::from(format!("{}.json", out.display()));
-    std::fs::write(&side, serde_json::to_string_pretty(&meta).expect("json"))
-        .map_err(|e| Error::io(&side, e))?;
     Ok(())
 }

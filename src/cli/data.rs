@@ -1,7 +1,10 @@
 //! `expertsteer data build`: labelled JSON Lines from benchmark data.
 
 use clap::{Args, Subcommand, ValueEnum};
-use expertsteer::data::{self, split_of, LabelledText, McQuestion, Part, SplitFractions};
+use expertsteer::data::{
+    self, load_questions, split_of, LabelledText, McQuestion, Part, QuestionSource, SplitFractions,
+    TaskSpec,
+};
 use expertsteer::{Error, Result};
 use std::path::PathBuf;
 
@@ -60,46 +63,13 @@ pub struct BuildArgs {
     pub out: PathBuf,
 }
 
-/// Loads the questions a build asks for.
-pub fn load_questions(source: Source, subjects: &str, tasks: &str) -> Result<Vec<McQuestion>> {
-    let list = |s: &str| -> Vec<String> {
-        s.split(',')
-            .map(str::trim)
-            .filter(|x| !x.is_empty())
-            .map(String::from)
-            .collect()
-    };
-    match source {
-        Source::Mmlu => {
-            let mut subs = Vec::new();
-            for s in list(subjects) {
-                match data::mmlu_subject_group(&s) {
-                    Some(g) => subs.extend(g.iter().map(|x| x.to_string())),
-                    None => subs.push(s),
-                }
-            }
-            if subs.is_empty() {
-                return Err(Error::Input("give --subjects (a subject or group)".into()));
-            }
-            data::load_mmlu(&subs)
-        }
-        Source::Bigbench => {
-            let tasks = list(tasks);
-            if tasks.is_empty() {
-                return Err(Error::Input("give --tasks".into()));
-            }
-            let mut out = Vec::new();
-            for t in tasks {
-                out.extend(data::load_bigbench(&t)?);
-            }
-            Ok(out)
-        }
-    }
-}
-
 pub fn run(a: DataArgs) -> Result<()> {
     let DataAction::Build(b) = a.action;
-    let qs = load_questions(b.source, &b.subjects, &b.tasks)?;
+    let source = match b.source {
+        Source::Mmlu => QuestionSource::Mmlu,
+        Source::Bigbench => QuestionSource::Bigbench,
+    };
+    let qs = load_questions(&TaskSpec::new(source, &b.subjects, &b.tasks))?;
     let keep = |q: &McQuestion| {
         let p = split_of(&q.group, b.seed, SplitFractions::BENCHMARK);
         match b.split {

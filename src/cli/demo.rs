@@ -5,8 +5,8 @@ use clap::Args;
 use expertsteer::contrast::contrast_steering;
 use expertsteer::generate::{generate, prompt_tokens, GenerateParams};
 use expertsteer::steer::{self, SteerPath};
+use expertsteer::steering_io::{control_vector_of, write_control_vector};
 use expertsteer::{Error, Result};
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 #[derive(Args, Debug)]
@@ -96,16 +96,8 @@ pub fn run(a: DemoArgs) -> Result<()> {
         );
     }
     if let Some(path) = a.save_cvec {
-        let cv = gguf_tools::ControlVector {
-            n_embd: model.n_embd(),
-            directions: steering
-                .vectors
-                .clone()
-                .into_iter()
-                .collect::<BTreeMap<_, _>>(),
-            model_hint: Some(model.arch().to_string()),
-        };
-        cv.write_cvec(&path)?;
+        let cv = control_vector_of(&steering, model.n_embd(), Some(model.arch()))?;
+        write_control_vector(&cv, &path)?;
         println!("saved control vector to {}", path.display());
     }
     Ok(())

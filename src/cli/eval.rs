@@ -1,10 +1,11 @@
 //! `expertsteer eval`: multiple-choice accuracy with and without steering,
 //! over a strength sweep, with statistics, tables and plots.
 
-use super::data::{load_questions, Source};
 use clap::Args;
-use expertsteer::data::Part;
-use expertsteer::eval::report::{accuracy_plot, csv, markdown};
+use expertsteer::atomic_file::write_atomic;
+use expertsteer::data::{load_questions, Part, TaskSpec};
+use expertsteer::eval::plot::accuracy_plot;
+use expertsteer::eval::report::{csv, markdown};
 use expertsteer::eval::run::{question_split, read_log, run_conditions, EvalPlan, LabelledSteer};
 use expertsteer::eval::score::Scoring;
 use expertsteer::eval::summary::{
@@ -54,24 +55,10 @@ pub struct EvalArgs {
     pub report_only: bool,
 }
 
-fn parse_task(spec: &str) -> Result<(Source, String, String)> {
-    let (src, rest) = spec
-        .split_once(':')
-        .ok_or_else(|| Error::Input(format!("task '{spec}': use mmlu:GROUP or bigbench:TASK")))?;
-    match src {
-        "mmlu" => Ok((Source::Mmlu, rest.replace('+', ","), String::new())),
-        "bigbench" => Ok((Source::Bigbench, String::new(), rest.replace('+', ","))),
-        _ => Err(Error::Input(format!(
-            "task source '{src}': use mmlu or bigbench"
-        ))),
-    }
-}
-
 pub fn run(a: EvalArgs) -> Result<()> {
     std::fs::create_dir_all(&a.out).map_err(|e| Error::io(&a.out, e))?;
     let log = a.out.join("log.jsonl");
-    let (source, subjects, tasks) = parse_task(&a.task)?;
-    let all = load_questions(source, &subjects, &tasks)?;
+    let all = load_questions(&TaskSpec::parse(&a.task)?)?;
     let mut questions = Vec::new();
     for part in [Part::Validation, Part::Test] {
         let mut qs: Vec<_> = all
@@ -181,10 +168,8 @@ pub fn run(a: EvalArgs) -> Result<()> {
         )));
     }
     let md = markdown(&records);
-    std::fs::write(a.out.join("results.md"), &md)
-        .map_err(|e| Error::io(a.out.join("results.md"), e))?;
-    std::fs::write(a.out.join("results.csv"), csv(&records))
-        .map_err(|e| Error::io(a.out.join("results.csv"), e))?;
+    write_atomic(&a.out.join("results.md"), md.as_bytes())?;
+    write_atomic(&a.out.join("results.csv"), csv(&records).as_bytes())?;
     let mut groups: Vec<(String, Scoring)> = records
         .iter()
         .map(|r| (r.task.clone(), r.scoring))

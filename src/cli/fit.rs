@@ -4,6 +4,7 @@
 use super::options::parse_layers;
 use clap::{Args, ValueEnum};
 use expertsteer::align::AlignMethod;
+use expertsteer::atomic_file::check_writable;
 use expertsteer::capture::Pooling;
 use expertsteer::data::{self, read_dataset};
 use expertsteer::fit::{run_fit, FitConfig};
@@ -105,35 +106,21 @@ pub struct FitArgs {
     pub mi_png: Option<PathBuf>,
 }
 
-/// Subjects whose questions serve as generic text for the paired map.
-const GENERIC_SUBJECTS: &[&str] = &[
-    "high_school_geography",
-    "world_religions",
-    "sociology",
-    "prehistory",
-    "marketing",
-    "high_school_us_history",
-    "philosophy",
-    "public_relations",
-];
-
+/// Generic texts for `--align paired`: the user's, or 400 MMLU questions
+/// from subjects outside the evaluation groups.
 fn generic_texts(a: &FitArgs) -> Result<Vec<String>> {
     if !matches!(a.align, AlignArg::Paired) || !matches!(a.method, MethodArg::Expertsteer) {
         return Ok(Vec::new());
     }
-    if let Some(p) = &a.generic {
-        return super::capture::read_texts(p);
+    match &a.generic {
+        Some(p) => data::read_texts(p),
+        None => data::generic_texts(400),
     }
-    let subjects: Vec<String> = GENERIC_SUBJECTS.iter().map(|s| s.to_string()).collect();
-    let qs = data::load_mmlu(&subjects)?;
-    Ok(qs
-        .iter()
-        .take(400)
-        .map(|q| format!("Question: {}", q.question.trim()))
-        .collect())
 }
 
 pub fn run(a: FitArgs) -> Result<()> {
+    // Hours of capture and fitting must not end in a failed write.
+    check_writable(&a.out)?;
     let items = read_dataset(&a.data)?;
     let method = match a.method {
         MethodArg::Expertsteer => Method::ExpertSteer,

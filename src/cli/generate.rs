@@ -5,8 +5,8 @@ use clap::{Args, ValueEnum};
 use expertsteer::generate::{generate, prompt_tokens, GenerateParams};
 use expertsteer::llama::{Model, Positions, SamplerParams};
 use expertsteer::steer::{self, SteerPath, Steering};
-use expertsteer::steerfile::SteerFile;
-use expertsteer::{npy, Error, Result};
+use expertsteer::steering_io::{steering_from_sources, ModelShape, SteeringSource};
+use expertsteer::{Error, Result};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -69,39 +69,8 @@ pub enum PathChoice {
     Callback,
 }
 
-/// Collects the steering requested by the flags (empty when none).
-pub fn steering_from_args(a: &GenerateArgs, model: &Model) -> Result<Steering> {
-    let mut s = Steering {
-        positions: if a.generated_only {
-            Positions::GeneratedOnly
-        } else {
-            Positions::All
-        },
-        ..Default::default()
-    };
-    if let Some(path) = &a.steer {
-        let from_file = if SteerFile::is_steer_file(path) {
-            let f = SteerFile::read(path)?;
-            f.check_model(model)?;
-            f.steering(a.strength, s.positions).vectors
-        } else {
-            let cv = gguf_tools::ControlVector::read_cvec(path)?;
-            if cv.n_embd != model.n_embd() {
-                return Err(Error::Input(format!(
-                    "{} holds vectors of {} values, the model's n_embd is {}",
-                    path.display(),
-                    cv.n_embd,
-                    model.n_embd()
-                )));
-            }
-            let m = a.strength.unwrap_or(1.0);
-            cv.directions
-                .into_iter()
-                .map(|(l, v)| (l, v.into_iter().map(|x| x * m).collect()))
-                .collect()
-        };
-        s.vectors.extend(from_file);
-    }
+/// The steering the flags ask for (empty when none).
+fn steering_from_args(a: &GenerateArgs, model: &Model) -> Result<Steering> {
     if a.layers.len() != a.vectors.len() {
         return Err(Error::Input(format!(
             "give --layer and --vector in pairs ({} layers, {} vectors)",
@@ -109,21 +78,23 @@ pub fn steering_from_args(a: &GenerateArgs, model: &Model) -> Result<Steering> {
             a.vectors.len()
         )));
     }
-    for (&l, p) in a.layers.iter().zip(&a.vectors) {
-        let m = a.strength.unwrap_or(1.0);
-        let v: Vec<f32> = npy::read_vector(p)?.into_iter().map(|x| x * m).collect();
-        let slot = s.vectors.entry(l).or_insert_with(|| vec![0.0; v.len()]);
-        if slot.len() != v.len() {
-            return Err(Error::Input(format!(
-                "{} has {} values, the model's n_embd is {}",
-                p.display(),
-                v.len(),
-                slot.len()
-            )));
-        }
-        slot.iter_mut().zip(&v).for_each(|(a, b)| *a += b);
-    }
-    Ok(s)
+    let mut sources: Vec<SteeringSource> =
+        a.steer.iter().map(|p| SteeringSource::detect(p)).collect();
+    sources.extend(
+        a.layers
+            .iter()
+            .zip(&a.vectors)
+            .map(|(&layer, path)| SteeringSource::Vector {
+                path: path.clone(),
+                layer,
+            }),
+    );
+    let positions = if a.generated_only {
+        Positions::GeneratedOnly
+    } else {
+        Positions::All
+    };
+    steering_from_sources(&sources, ModelShape::of(model), a.strength, positions)
 }
 
 pub fn run(a: GenerateArgs) -> Result<()> {

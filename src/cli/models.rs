@@ -24,7 +24,7 @@ pub enum ModelsAction {
 }
 
 pub fn run(a: ModelsArgs) -> Result<()> {
-    let dir = models::cache_dir();
+    let dir = expertsteer::cache::models_dir();
     match a.action {
         ModelsAction::List => {
             println!("cache: {}", dir.display());

@@ -2,6 +2,7 @@
 
 use clap::Args;
 use expertsteer::steerfile::SteerFile;
+use expertsteer::steering_io::write_control_vector;
 use expertsteer::Result;
 use std::path::PathBuf;
 
@@ -97,7 +98,7 @@ pub struct ExportArgs {
 pub fn export(a: ExportArgs) -> Result<()> {
     let f = SteerFile::read(&a.file)?;
     let cv = f.to_control_vector(a.strength)?;
-    cv.write_cvec(&a.out)?;
+    write_control_vector(&cv, &a.out)?;
     let layers: Vec<String> = cv.directions.keys().map(|l| l.to_string()).collect();
     eprintln!(
         "wrote {} (direction.{{{}}}, n_embd {}, strength {})",

@@ -3,7 +3,7 @@
 //! are kept).
 
 use super::{stable_hash, McQuestion};
-use crate::registry::{data_cache_dir, extract_members, private_work_dir};
+use crate::registry::{extract_member, private_work_dir};
 use crate::{Error, Result};
 use std::path::PathBuf;
 
@@ -14,16 +14,17 @@ fn task_file(task: &str) -> Result<PathBuf> {
     if task.is_empty() || task.contains("..") || task.starts_with('/') {
         return Err(Error::Input(format!("bad BIG-bench task name '{task}'")));
     }
-    let dir = data_cache_dir().join("bigbench");
+    let dir = crate::cache::data_dir().join("bigbench");
     let path = dir.join(format!("{}.json", task.replace('/', "__")));
     if !path.exists() {
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         eprintln!("data: pip download {PACKAGE}=={VERSION} (358 MB, Apache-2.0) for task {task}");
         let member = format!("benchmark_tasks/{task}/task.json");
-        extract_members(
+        extract_member(
             PACKAGE,
             VERSION,
-            &[(member.as_str(), path.as_path())],
+            &member,
+            &path,
             &private_work_dir(&dir, "bigbench"),
         )
         .map_err(|e| {

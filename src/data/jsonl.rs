@@ -1,6 +1,7 @@
 //! Reading and writing the JSON Lines data forms, with line-numbered errors.
 
 use super::LabelledText;
+use crate::atomic_file::write_atomic_with;
 use crate::{Error, Result};
 use serde_json::Value;
 use std::io::Write;
@@ -74,18 +75,40 @@ pub fn read_dataset(path: &Path) -> Result<Vec<LabelledText>> {
     Ok(out)
 }
 
-/// Writes labelled texts as JSON Lines (atomically: temp file, then rename).
-pub fn write_dataset(path: &Path, items: &[LabelledText]) -> Result<()> {
-    let tmp = path.with_extension("jsonl.partial");
-    let mut f =
-        std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?);
-    for t in items {
-        let line = serde_json::json!({"text": t.text, "label": t.label, "group": t.group});
-        writeln!(f, "{line}").map_err(|e| Error::io(&tmp, e))?;
+/// Reads unlabelled texts: the "text" (or "prompt") string of every line
+/// of a JSON Lines file; errors name the line.
+pub fn read_texts(path: &Path) -> Result<Vec<String>> {
+    let body = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let mut out = Vec::new();
+    for (i, line) in body.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let at = |msg: &str| Error::Input(format!("{}:{}: {msg}", path.display(), i + 1));
+        let v: Value =
+            serde_json::from_str(line).map_err(|e| at(&format!("not valid JSON: {e}")))?;
+        let text = v
+            .get("text")
+            .or_else(|| v.get("prompt"))
+            .and_then(|t| t.as_str())
+            .ok_or_else(|| at("expected an object with a \"text\" string"))?;
+        out.push(text.to_string());
     }
-    f.flush().map_err(|e| Error::io(&tmp, e))?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    if out.is_empty() {
+        return Err(Error::Input(format!("{} holds no texts", path.display())));
+    }
+    Ok(out)
+}
+
+/// Writes labelled texts as JSON Lines, atomically.
+pub fn write_dataset(path: &Path, items: &[LabelledText]) -> Result<()> {
+    write_atomic_with(path, |f| {
+        for t in items {
+            let line = serde_json::json!({"text": t.text, "label": t.label, "group": t.group});
+            writeln!(f, "{line}").map_err(|e| Error::io(path, e))?;
+        }
+        Ok(())
+    })
 }
 
 #[cfg(test)]
@@ -115,6 +138,20 @@ mod tests {
         let q = p.with_file_name("back.jsonl");
         write_dataset(&q, &items).unwrap();
         assert_eq!(read_dataset(&q).unwrap(), items);
+    }
+
+    #[test]
+    fn texts_read_from_text_or_prompt_and_errors_name_the_line() {
+        let p = write(
+            "texts.jsonl",
+            "{\"text\": \"a\"}\n\n{\"prompt\": \"b\", \"label\": 1}\n",
+        );
+        assert_eq!(read_texts(&p).unwrap(), vec!["a", "b"]);
+        let p = write("texts-bad.jsonl", "{\"text\": \"a\"}\n{\"body\": \"b\"}\n");
+        let e = read_texts(&p).unwrap_err().to_string();
+        assert!(e.contains(":2: expected an object"), "{e}");
+        let p = write("texts-empty.jsonl", "\n");
+        assert!(read_texts(&p).unwrap_err().to_string().contains("no texts"));
     }
 
     #[test]

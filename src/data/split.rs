@@ -7,16 +7,22 @@ use super::stable_hash;
 /// Which part of the data a group belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Part {
+    /// Used to fit steering vectors.
     Fit,
+    /// Used to choose settings (strength, method).
     Validation,
+    /// Held out for the final numbers.
     Test,
 }
 
 /// Shares of fit / validation / test, in percent (sum 100).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SplitFractions {
+    /// Percent of groups in the fit part.
     pub fit: u32,
+    /// Percent of groups in the validation part.
     pub validation: u32,
+    /// Percent of groups in the test part.
     pub test: u32,
 }
 

@@ -10,11 +10,15 @@ use crate::steer::{self, Steering};
 /// One prompt's two continuations.
 #[derive(Debug, Clone)]
 pub struct FluencyRow {
+    /// The prompt both continuations follow.
     pub prompt: String,
+    /// The unsteered continuation.
     pub plain: String,
+    /// The steered continuation.
     pub steered: String,
     /// Perplexity under the unsteered target.
     pub plain_ppl: f64,
+    /// Perplexity of the steered continuation under the unsteered target.
     pub steered_ppl: f64,
 }
 

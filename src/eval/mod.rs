@@ -1,9 +1,12 @@
 //! Evaluation: does steering help on real multiple-choice benchmarks?
 //! [`score`] scores options, [`run`] loops over questions and conditions
 //! with a resumable log, [`stats`] and [`report`] turn logs into tables,
-//! [`summary`] pools several logs into the table the defaults come from.
+//! [`summary`] pools several logs into the table the defaults come from;
+//! `plot` (feature `plot`) draws accuracy against strength.
 
 pub mod fluency;
+#[cfg(feature = "plot")]
+pub mod plot;
 pub mod report;
 pub mod run;
 pub mod score;

@@ -1,26 +1,28 @@
-//! Turning evaluation records into tables, statistics and plots.
+//! Turning evaluation records into tables and statistics (the plots are
+//! in [`super::plot`], behind the `plot` feature).
 
 use super::run::Record;
 use super::score::Scoring;
 use super::stats::{bootstrap_ci, holm, mcnemar};
-use crate::{Error, Result};
-use plotters::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
-use std::path::Path;
 
 /// Accuracy of one (task, scoring, method, strength, split) cell.
 #[derive(Debug, Clone)]
 pub struct Cell {
+    /// Number of questions scored.
     pub n: usize,
+    /// Accuracy as a fraction (0..1).
     pub acc: f64,
+    /// Lower end of the 95% bootstrap interval of `acc`.
     pub lo: f64,
+    /// Upper end of the 95% bootstrap interval of `acc`.
     pub hi: f64,
 }
 
 type Key = (String, Scoring, String, u32, String); // task, scoring, method, strength bits, split
 
-fn outcomes(records: &[Record]) -> BTreeMap<Key, BTreeMap<String, bool>> {
+pub(super) fn outcomes(records: &[Record]) -> BTreeMap<Key, BTreeMap<String, bool>> {
     let mut m: BTreeMap<Key, BTreeMap<String, bool>> = BTreeMap::new();
     for r in records {
         m.entry((
@@ -36,7 +38,7 @@ fn outcomes(records: &[Record]) -> BTreeMap<Key, BTreeMap<String, bool>> {
     m
 }
 
-fn cell(v: &BTreeMap<String, bool>) -> Cell {
+pub(super) fn cell(v: &BTreeMap<String, bool>) -> Cell {
     let xs: Vec<bool> = v.values().copied().collect();
     let (acc, lo, hi) = bootstrap_ci(&xs, 2000, 17);
     Cell {
@@ -51,16 +53,27 @@ fn cell(v: &BTreeMap<String, bool>) -> Cell {
 /// measured on test against no steering.
 #[derive(Debug, Clone)]
 pub struct Selected {
+    /// The task spec (`mmlu:math`, ...).
     pub task: String,
+    /// How answers were scored.
     pub scoring: Scoring,
+    /// The steering file's label.
     pub method: String,
+    /// The strength c chosen on validation (best accuracy, smaller c on ties).
     pub strength: f32,
+    /// Validation accuracy at that strength.
     pub val: Cell,
+    /// Test accuracy at that strength.
     pub test: Cell,
+    /// Test accuracy minus no steering's on the same questions, as a fraction (NaN without a no-steering run).
     pub delta_vs_none: f64,
+    /// Test questions only no steering got right (McNemar's discordant count).
     pub only_none: usize,
+    /// Test questions only this method got right (McNemar's discordant count).
     pub only_method: usize,
+    /// McNemar p-value of the difference on test.
     pub p: f64,
+    /// `p` after Holm's correction over the methods of the task and scoring.
     pub p_holm: f64,
 }
 
@@ -220,90 +233,6 @@ pub fn csv(records: &[Record]) -> String {
         );
     }
     s
-}
-
-fn plot_err(e: impl std::fmt::Display) -> Error {
-    Error::Input(format!("drawing the accuracy plot: {e}"))
-}
-
-/// Validation accuracy against strength, one line per method, for one
-/// task and scoring (the unsteered accuracy is the line's point at 0).
-pub fn accuracy_plot(records: &[Record], task: &str, scoring: Scoring, path: &Path) -> Result<()> {
-    crate::plot::ensure_font();
-    let o = outcomes(records);
-    let none = o
-        .get(&(
-            task.to_string(),
-            scoring,
-            "none".into(),
-            0f32.to_bits(),
-            "validation".into(),
-        ))
-        .map(|v| cell(v).acc);
-    let methods: BTreeSet<String> = o
-        .keys()
-        .filter(|k| {
-            k.0 == task && k.1 == scoring && k.2 != "none" && k.2 != "expert" && k.4 == "validation"
-        })
-        .map(|k| k.2.clone())
-        .collect();
-    let mut series: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
-    let mut max_c: f64 = 0.0;
-    let mut max_acc: f64 = none.unwrap_or(0.0);
-    for m in &methods {
-        let mut pts: Vec<(f64, f64)> = none.map(|a| vec![(0.0, a)]).unwrap_or_default();
-        for (k, v) in o
-            .iter()
-            .filter(|(k, _)| k.0 == task && k.1 == scoring && &k.2 == m && k.4 == "validation")
-        {
-            let c = f32::from_bits(k.3) as f64;
-            max_c = max_c.max(c);
-            let acc = cell(v).acc;
-            max_acc = max_acc.max(acc);
-            pts.push((c, acc));
-        }
-        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
-        series.push((m.clone(), pts));
-    }
-    let root = BitMapBackend::new(path, (760, 460)).into_drawing_area();
-    root.fill(&WHITE).map_err(plot_err)?;
-    let mut chart = ChartBuilder::on(&root)
-        .margin(12)
-        .caption(
-            format!("{task} ({scoring:?} scoring): validation accuracy vs strength"),
-            ("sans-serif", 16),
-        )
-        .x_label_area_size(40)
-        .y_label_area_size(50)
-        .build_cartesian_2d(0.0..max_c.max(0.01) * 1.05, 0.0..(max_acc + 0.15).min(1.0))
-        .map_err(plot_err)?;
-    chart
-        .configure_mesh()
-        .x_desc("strength c (relative to the layer's mean norm)")
-        .y_desc("accuracy")
-        .draw()
-        .map_err(plot_err)?;
-    for (i, (m, pts)) in series.iter().enumerate() {
-        let colour = Palette99::pick(i).to_rgba();
-        chart
-            .draw_series(LineSeries::new(pts.clone(), colour.stroke_width(2)))
-            .map_err(plot_err)?
-            .label(m.clone())
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2))
-            });
-        chart
-            .draw_series(pts.iter().map(|&p| Circle::new(p, 3, colour.filled())))
-            .map_err(plot_err)?;
-    }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(plot_err)?;
-    root.present().map_err(plot_err)?;
-    Ok(())
 }
 
 #[cfg(test)]

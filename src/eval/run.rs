@@ -15,15 +15,23 @@ use std::path::{Path, PathBuf};
 /// One scored question under one condition.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Record {
+    /// The task spec (`mmlu:math`, ...).
     pub task: String,
     /// Method label (`none`, a steering file's label, or `expert`).
     pub method: String,
+    /// Strength c (0 for no steering and the expert).
     pub strength: f32,
+    /// How the options were scored.
     pub scoring: Scoring,
+    /// The question's split: `validation` or `test`.
     pub split: String,
+    /// The question's id.
     pub question: String,
+    /// Whether the chosen option is the right one.
     pub correct: bool,
+    /// Index of the option the model scored highest.
     pub chosen: usize,
+    /// Index of the right option.
     pub answer: usize,
 }
 
@@ -65,20 +73,28 @@ pub(crate) fn test_record(
 /// A steering file under a short label.
 #[derive(Debug, Clone)]
 pub struct LabelledSteer {
+    /// Short name used in logs and tables.
     pub label: String,
+    /// The steering file.
     pub file: SteerFile,
 }
 
 /// What to evaluate.
 #[derive(Debug, Clone)]
 pub struct EvalPlan {
+    /// The task spec, recorded in every log line.
     pub task: String,
+    /// Questions to score (validation and test).
     pub questions: Vec<McQuestion>,
+    /// Steering files to evaluate, each at every strength.
     pub steers: Vec<LabelledSteer>,
     /// Strengths c > 0 applied to every file (0 = no steering is always run).
     pub strengths: Vec<f32>,
+    /// Scorings to run on every question.
     pub scorings: Vec<Scoring>,
+    /// Seed of the 60/20/20 question split (must match `data build`).
     pub split_seed: u64,
+    /// CPU threads for llama.cpp.
     pub threads: i32,
     /// The append-only log.
     pub log: PathBuf,

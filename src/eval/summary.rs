@@ -16,12 +16,14 @@ use std::fmt::Write as _;
 pub struct Pooled {
     /// Question-scorings that have both this method's and no steering's answer.
     pub n: usize,
+    /// This method's correct answers among them.
     pub correct: usize,
     /// No steering's correct answers on the same question-scorings.
     pub none_correct: usize,
 }
 
 impl Pooled {
+    /// This method's accuracy as a fraction (0..1).
     pub fn acc(&self) -> f64 {
         self.correct as f64 / self.n.max(1) as f64
     }
