@@ -174,7 +174,7 @@ fn check_strength(strength: f32) -> Result<(), Fail> {
 
 /// The message of the last failed call on this thread ("" if none). The
 /// string is owned by the library and valid until the next failing call on
-/// the same thread.
+/// the same thread. Threads: each thread has its own last error.
 #[no_mangle]
 pub extern "C" fn es_last_error() -> *const c_char {
     catch_unwind(|| LAST_ERROR.with(|e| e.borrow().as_ptr())).unwrap_or(c"internal error".as_ptr())
@@ -183,6 +183,8 @@ pub extern "C" fn es_last_error() -> *const c_char {
 /// Opens and validates the steering file at `path` (UTF-8, NUL-terminated)
 /// and checks it was made for `model`'s shape (n_layer, n_embd). On
 /// success `*out` owns the file; free it with `es_steer_free`.
+///
+/// Threads: safe from any thread; the handle it returns is immutable.
 ///
 /// # Safety
 /// `path` is a NUL-terminated string; `model` is a live `llama_model`;
@@ -226,6 +228,8 @@ pub unsafe extern "C" fn es_steer_open(
 
 /// Frees a steering file from `es_steer_open` (NULL is a no-op).
 ///
+/// Threads: not while another thread uses the handle.
+///
 /// # Safety
 /// `steer` is NULL or from `es_steer_open`, not freed before, and no hook
 /// call with it is running.
@@ -245,6 +249,9 @@ pub unsafe extern "C" fn es_steer_free(steer: *mut es_steer) {
 /// The strength the file recommends (relative to each layer's norm), or
 /// NaN for an invalid handle.
 ///
+/// Threads: a handle may be read by several threads at once (here and in
+/// `es_hook_set_steer`), but not while it is being freed.
+///
 /// # Safety
 /// `steer` is NULL or a live handle from `es_steer_open`.
 #[no_mangle]
@@ -258,6 +265,9 @@ pub unsafe extern "C" fn es_steer_default_strength(steer: *const es_steer) -> f3
 
 /// Floats a control-vector buffer for this file needs: n_embd × (n_layer − 1),
 /// the `len` that `llama_set_adapter_cvec` expects (0 for an invalid handle).
+///
+/// Threads: a handle may be read by several threads at once (here and in
+/// `es_hook_set_steer`), but not while it is being freed.
 ///
 /// # Safety
 /// `steer` is NULL or a live handle from `es_steer_open`.
@@ -277,6 +287,9 @@ pub unsafe extern "C" fn es_steer_control_vector_len(steer: *const es_steer) -> 
 /// elsewhere. `strength` is relative to each layer's norm; NaN means the
 /// file's default. Fails for a file that steers block 0 (control vectors
 /// cannot reach it: use the hook).
+///
+/// Threads: a handle may be read by several threads at once (here and in
+/// `es_hook_set_steer`), but not while it is being freed.
 ///
 /// # Safety
 /// `buf` points to `len` writable floats; `il_start`/`il_end` to one
@@ -342,6 +355,8 @@ pub unsafe extern "C" fn es_steer_control_vector(
 /// Creates a hook shaped for `model`. `*out` owns it: free it with
 /// `es_hook_free` after `llama_free` of the context it was installed in.
 ///
+/// Threads: safe from any thread.
+///
 /// # Safety
 /// `model` is a live `llama_model`; `out` is writable.
 #[no_mangle]
@@ -374,6 +389,9 @@ pub unsafe extern "C" fn es_hook_new(
 /// Frees a hook (NULL is a no-op). Call it only after `llama_free` of the
 /// context it was installed in.
 ///
+/// Threads: call it on the thread that runs `llama_decode` on the hook's
+/// context, or otherwise never while a decode runs.
+///
 /// # Safety
 /// `hook` is NULL or from `es_hook_new`, not freed before.
 #[no_mangle]
@@ -391,6 +409,9 @@ pub unsafe extern "C" fn es_hook_free(hook: *mut es_hook) {
 /// `cb_eval_user_data`) and sets `params->kv_unified = true` (batches are
 /// then split in order, which per-sequence steering relies on). Call it
 /// before `llama_init_from_model(model, *params)`.
+///
+/// Threads: call it on the thread that runs `llama_decode` on the hook's
+/// context, or otherwise never while a decode runs.
 ///
 /// # Safety
 /// `params` is writable; the hook outlives the context created from
@@ -417,6 +438,9 @@ pub unsafe extern "C" fn es_hook_install(
 /// `steer` NULL removes that steering (a sequence then falls back to the
 /// default). Takes effect from the next decode; the file's vectors are
 /// copied, so `steer` may be freed afterwards.
+///
+/// Threads: call it on the thread that runs `llama_decode` on the hook's
+/// context, or otherwise never while a decode runs.
 ///
 /// # Safety
 /// `hook` and `steer` (if not NULL) are live handles.
@@ -480,6 +504,9 @@ fn set_vectors(
 /// earlier steering: `vectors` holds `n_layers` rows of n_embd floats, row k
 /// added as-is (no scaling) to `l_out-layers[k]`. `n_layers` 0 removes it.
 ///
+/// Threads: call it on the thread that runs `llama_decode` on the hook's
+/// context, or otherwise never while a decode runs.
+///
 /// # Safety
 /// `layers` points to `n_layers` ints and `vectors` to `n_layers × n_embd`
 /// floats (either may be NULL when `n_layers` is 0).
@@ -535,6 +562,9 @@ pub unsafe extern "C" fn es_hook_set_vectors(
 /// generated tokens (`generating` true) or prompt tokens, for
 /// `ES_POSITIONS_GENERATED` steering.
 ///
+/// Threads: call it on the thread that runs `llama_decode` on the hook's
+/// context, or otherwise never while a decode runs.
+///
 /// # Safety
 /// `hook` is a live handle.
 #[no_mangle]
@@ -561,6 +591,9 @@ pub unsafe extern "C" fn es_hook_set_generating(
 /// NULL) and which entries are outputs (`batch->logits`; only the last
 /// when NULL). Required before every decode once any sequence has its own
 /// steering; harmless otherwise.
+///
+/// Threads: call it on the thread that runs `llama_decode` on the hook's
+/// context, or otherwise never while a decode runs.
 ///
 /// # Safety
 /// `batch` is a valid `llama_batch` whose arrays hold `n_tokens` entries.
@@ -604,6 +637,9 @@ pub unsafe extern "C" fn es_hook_begin_batch(
 /// Reports a failure of the eval callback during the last decode (the
 /// callback cannot fail `llama_decode` itself). Call it after every
 /// `llama_decode`: `ES_OK`, or `ES_ERR_HOOK` with the message.
+///
+/// Threads: call it on the thread that runs `llama_decode` on the hook's
+/// context, or otherwise never while a decode runs.
 ///
 /// # Safety
 /// `hook` is a live handle.
