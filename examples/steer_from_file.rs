@@ -27,7 +27,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let model = Model::load(models::resolve(model_arg)?, &ModelParams::default())?;
     let file = SteerFile::read(Path::new(steer_arg))?;
-    file.check_model(&model)?;
+    model.check_steer_file(&file)?;
     let mut ctx = Context::new(&model, ContextParams::default())?;
     let tokens = prompt_tokens(&model, prompt, true)?;
     let params = GenerateParams::default();

@@ -38,6 +38,15 @@ pub enum Error {
     Input(String),
 }
 
+impl From<crate::steerfile::FileError> for Error {
+    fn from(e: crate::steerfile::FileError) -> Error {
+        match e {
+            crate::steerfile::FileError::Io { path, source } => Error::Io { path, source },
+            crate::steerfile::FileError::Invalid(m) => Error::Input(m),
+        }
+    }
+}
+
 impl From<crate::atomic_file::WriteError> for Error {
     fn from(e: crate::atomic_file::WriteError) -> Error {
         Error::io(e.path, e.source)

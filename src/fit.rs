@@ -379,7 +379,7 @@ fn capture_stage(
     progress: Progress,
 ) -> Result<Captures> {
     let target_model = load(target, &cfg.capture)?;
-    let target_id = ModelIdentity::of(&target_model)?;
+    let target_id = target_model.identity()?;
     let t_store = capture_all(&target_model, &prep.texts, cfg, "capture target", progress)?;
     let t_generic = if prep.align.method.needs_target() && prep.expert.is_some() {
         Some(capture_all(
@@ -398,7 +398,7 @@ fn capture_stage(
     let mut e_generic = None;
     if let Some(e) = prep.expert {
         let m = load(e, &cfg.capture)?;
-        expert_id = Some(ModelIdentity::of(&m)?);
+        expert_id = Some(m.identity()?);
         e_store = Some(capture_all(
             &m,
             &prep.texts,

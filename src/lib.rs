@@ -32,7 +32,7 @@
 //! let path = models::resolve("smollm2-135m-instruct")?; // fetched once, then cached
 //! let model = Model::load(&path, &ModelParams::default())?;
 //! let file = SteerFile::read("coding.steer".as_ref())?;
-//! file.check_model(&model)?;
+//! model.check_steer_file(&file)?;
 //! let mut ctx = Context::new(&model, ContextParams::default())?;
 //! // Strength 0.1 of each layer's mean norm; None would use the file's default.
 //! apply(&mut ctx, &file.steering(Some(0.1), Positions::All), None)?;
@@ -73,7 +73,7 @@
 #![warn(missing_docs)]
 
 pub mod align;
-pub mod atomic_file;
+pub use expertsteer_core::atomic_file;
 pub mod baselines;
 pub mod cache;
 pub mod capture;

@@ -6,48 +6,7 @@
 //! the request allows it.
 
 use crate::llama::{Context, HookPlan, LlamaError, Positions, Result};
-use std::collections::BTreeMap;
-
-/// Vectors to add, already scaled: layer (0-based block) → n_embd floats.
-#[derive(Debug, Clone, Default)]
-pub struct Steering {
-    /// Layer (0-based block, `l_out-N`) → the vector added to its output.
-    pub vectors: BTreeMap<usize, Vec<f32>>,
-    /// Which token positions receive the vectors.
-    pub positions: Positions,
-}
-
-/// Which mechanism carries the steering.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SteerPath {
-    /// `llama_set_adapter_cvec`.
-    ControlVector,
-    /// The eval callback.
-    Callback,
-}
-
-impl Steering {
-    /// The fastest path that can do what is asked.
-    pub fn best_path(&self) -> SteerPath {
-        if self.positions == Positions::All && !self.vectors.contains_key(&0) {
-            SteerPath::ControlVector
-        } else {
-            SteerPath::Callback
-        }
-    }
-
-    /// Multiplies every vector by `factor`.
-    pub fn scaled(&self, factor: f32) -> Steering {
-        Steering {
-            vectors: self
-                .vectors
-                .iter()
-                .map(|(&l, v)| (l, v.iter().map(|x| x * factor).collect()))
-                .collect(),
-            positions: self.positions,
-        }
-    }
-}
+pub use expertsteer_core::steering::{SteerPath, Steering};
 
 /// Installs `steering` on `ctx` (replacing earlier steering) through
 /// `path`, or the best path when None. Returns the path used.

@@ -211,7 +211,7 @@ pub fn write_control_vector(cv: &ControlVector, path: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::steerfile::tests::sample;
+    use expertsteer_core::testing::sample_file as sample;
 
     const SHAPE: ModelShape = ModelShape {
         n_layer: 30,

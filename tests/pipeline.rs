@@ -98,7 +98,7 @@ fn fit_then_steer_then_export_on_real_models() {
         ..Default::default()
     };
     let plain = generate(&mut ctx, &chat_prompt, &gp, &mut |_| {}).unwrap();
-    back.check_model(&model).unwrap();
+    model.check_steer_file(&back).unwrap();
     let s = back.steering(Some(0.4), Positions::All);
     steer::apply(&mut ctx, &s, None).unwrap();
     let steered = generate(&mut ctx, &chat_prompt, &gp, &mut |_| {}).unwrap();
@@ -132,7 +132,7 @@ fn fit_then_steer_then_export_on_real_models() {
 
     // A file for another model is refused.
     let gemma = Model::load(&expert, &ModelParams::default()).unwrap();
-    let e = back.check_model(&gemma).unwrap_err().to_string();
+    let e = gemma.check_steer_file(&back).unwrap_err().to_string();
     assert!(e.contains("made for") && e.contains("576"), "{e}");
 
     // Baselines run through the same code and record their method.

@@ -7,7 +7,8 @@
 //! finds them when llama.cpp is a shared library (its usual form) or a
 //! static one linked into an executable built with `-rdynamic`.
 
-use expertsteer::llama::{sys, GgmlFns};
+use expertsteer_core::hook::GgmlFns;
+use expertsteer_core::sys;
 use std::ffi::{c_void, CStr};
 use std::sync::OnceLock;
 

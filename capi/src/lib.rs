@@ -28,8 +28,10 @@
 
 mod host;
 
-use expertsteer::llama::{sys, Positions, SteerHook};
-use expertsteer::steerfile::SteerFile;
+use expertsteer_core::hook::SteerHook;
+use expertsteer_core::steerfile::{FileError, SteerFile};
+use expertsteer_core::steering::Positions;
+use expertsteer_core::sys;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::ffi::{c_char, CStr, CString};
@@ -87,18 +89,16 @@ impl Fail {
     }
 }
 
-fn from_lib(e: expertsteer::Error) -> Fail {
-    use expertsteer::Error as E;
+fn from_file(e: FileError) -> Fail {
     let code = match &e {
-        E::Io { .. } => ES_ERR_IO,
-        E::Llama(_) => ES_ERR_INVALID,
-        _ => ES_ERR_FORMAT,
+        FileError::Io { .. } => ES_ERR_IO,
+        FileError::Invalid(_) => ES_ERR_FORMAT,
     };
     Fail(code, e.to_string())
 }
 
-fn from_llama(e: expertsteer::llama::LlamaError) -> Fail {
-    use expertsteer::llama::LlamaError as L;
+fn from_llama(e: expertsteer_core::llama_error::LlamaError) -> Fail {
+    use expertsteer_core::llama_error::LlamaError as L;
     let code = match e {
         L::Hook(_) | L::NoLayerOutput { .. } => ES_ERR_HOOK,
         _ => ES_ERR_INVALID,
@@ -210,7 +210,7 @@ pub unsafe extern "C" fn es_steer_open(
         let path = path
             .to_str()
             .map_err(|_| Fail(ES_ERR_INVALID, "path is not UTF-8".into()))?;
-        let file = SteerFile::read(Path::new(path)).map_err(from_lib)?;
+        let file = SteerFile::read(Path::new(path)).map_err(from_file)?;
         // SAFETY: a live model by contract.
         let (n_layer, n_embd) =
             unsafe { host::model_shape(model) }.map_err(|m| Fail(ES_ERR_HOST, m))?;

@@ -36,7 +36,7 @@ pub struct FluencyArgs {
 pub fn run(a: FluencyArgs) -> Result<()> {
     let model = a.model.load()?;
     let f = SteerFile::read(&a.steer)?;
-    f.check_model(&model)?;
+    model.check_steer_file(&f)?;
     let prompts: Vec<String> = if a.prompts.is_empty() {
         DEFAULT_PROMPTS.iter().map(|s| s.to_string()).collect()
     } else {

@@ -158,7 +158,7 @@ pub fn run_conditions(
     let mut conditions: Vec<(String, f32, Option<&SteerFile>)> =
         vec![(method_for_plain.to_string(), 0.0, None)];
     for s in &plan.steers {
-        s.file.check_model(model)?;
+        model.check_steer_file(&s.file)?;
         for &c in &plan.strengths {
             if c != 0.0 {
                 conditions.push((s.label.clone(), c, Some(&s.file)));

@@ -1,7 +1,7 @@
 //! An inference context: decode, logits, sequence memory, steering.
 
-use super::hook::{GgmlFns, SteerHook};
 use super::{check_vector, Batch, HookPlan, LlamaError, Model, Positions, Result};
+use super::{GgmlFns, SteerHook};
 use llama_cpp_sys_2 as sys;
 use std::collections::BTreeMap;
 
@@ -68,7 +68,7 @@ impl<'m> Context<'m> {
             return Err(LlamaError::Invalid("threads must be at least 1".into()));
         }
         let mut hook = if params.hook {
-            Some(SteerHook::for_model(model)?)
+            Some(model.new_hook()?)
         } else {
             None
         };
@@ -366,22 +366,21 @@ impl<'m> Context<'m> {
     }
 }
 
-impl GgmlFns {
-    /// The ggml functions linked into this crate (the copy of llama.cpp
-    /// that [`Model`] and [`Context`] use).
-    pub fn linked() -> GgmlFns {
-        GgmlFns {
-            buffer_is_host: sys::ggml_backend_buffer_is_host,
-            tensor_get: sys::ggml_backend_tensor_get,
-            tensor_set: sys::ggml_backend_tensor_set,
-        }
+/// The ggml functions linked into this crate (the copy of llama.cpp that
+/// [`Model`] and [`Context`] use), for [`SteerHook::new`].
+pub fn linked_ggml_fns() -> GgmlFns {
+    GgmlFns {
+        buffer_is_host: sys::ggml_backend_buffer_is_host,
+        tensor_get: sys::ggml_backend_tensor_get,
+        tensor_set: sys::ggml_backend_tensor_set,
     }
 }
 
-impl SteerHook {
-    /// A hook shaped for `model`, using the ggml linked into this crate.
-    pub fn for_model(model: &Model) -> Result<SteerHook> {
-        SteerHook::new(model.n_layer(), model.n_embd(), GgmlFns::linked())
+impl Model {
+    /// A hook shaped for this model, using the ggml linked into this
+    /// crate, ready to [`SteerHook::install`] into a context's parameters.
+    pub fn new_hook(&self) -> Result<SteerHook> {
+        SteerHook::new(self.n_layer(), self.n_embd(), linked_ggml_fns())
     }
 }
 

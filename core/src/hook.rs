@@ -1,5 +1,5 @@
 //! The eval callback: reads and adds steering vectors at `l_out-N`, for any
-//! llama.cpp context — ours ([`super::Context`]) or an application's own.
+//! llama.cpp context — expertsteer's own `Context` or an application's.
 //!
 //! llama.cpp calls the callback twice per graph node: once to *ask* whether
 //! we want the tensor (answered from a precomputed per-layer table, with no
@@ -16,23 +16,12 @@
 //! entry's sequence before a decode; that is what lets one batch carry
 //! different steering for different sequences.
 
-use super::{check_vector, LlamaError, Result};
+use crate::llama_error::{check_vector, LlamaError, Result};
+use crate::steering::Positions;
 use llama_cpp_sys_2 as sys;
 use std::collections::BTreeMap;
 use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-
-/// Which token positions receive the steering vectors.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Positions {
-    /// Prompt and generated tokens alike (what control vectors do).
-    #[default]
-    All,
-    /// Only decodes made while the sequence is marked as generating
-    /// ([`SteerHook::set_generation_phase`]): the prompt's own states and
-    /// logits stay untouched.
-    GeneratedOnly,
-}
 
 /// Which rows of a captured layer are kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -60,7 +49,7 @@ pub struct HookPlan {
 }
 
 /// The three ggml functions the callback needs, taken from whichever copy
-/// of ggml runs the graph. [`super::Context`] passes the ones this crate
+/// of ggml runs the graph. expertsteer's `Context` passes the ones it
 /// links; a host application's plugin (the C ABI) passes the host's own,
 /// so a process never mixes two copies of ggml's backend buffers.
 #[derive(Clone, Copy)]
@@ -361,8 +350,8 @@ fn add_row(row: &mut [f32], v: &[f32]) {
 }
 
 /// Steering and capture for one llama.cpp context, through its eval
-/// callback. Usable on a context this crate creates ([`super::Context`]
-/// owns one) or, via [`SteerHook::install`], on a context an application
+/// callback. Usable on a context expertsteer creates (its `Context` owns
+/// one) or, via [`SteerHook::install`], on a context an application
 /// creates itself.
 ///
 /// Vectors are already scaled (n_embd floats each) and keyed by layer,

@@ -1,0 +1,389 @@
+//! The steering file (METHOD.md "The steering file"): everything needed to
+//! apply and to reproduce a set of steering vectors.
+//!
+//! On disk: 8-byte magic `EXSTEER\0`, format version (u32 LE), payload
+//! length (u64 LE), the bincode payload, and the payload's sha256, so a
+//! wrong, newer, truncated or corrupted file is named as such.
+
+use crate::atomic_file::WriteError;
+use crate::steering::{Positions, Steering};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// File magic.
+pub const MAGIC: &[u8; 8] = b"EXSTEER\0";
+/// Current format version.
+pub const VERSION: u32 = 1;
+
+/// Why a steering file could not be read, written or used.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    /// Reading or writing failed; `path` is the file concerned.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file concerned (for a write: the destination).
+        path: String,
+        /// What the operating system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file (or a request made of it) is invalid; the message says why.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl FileError {
+    /// An I/O error with the path it concerns.
+    pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> FileError {
+        FileError::Io {
+            path: path.as_ref().display().to_string(),
+            source,
+        }
+    }
+}
+
+impl From<WriteError> for FileError {
+    fn from(e: WriteError) -> FileError {
+        FileError::io(e.path, e.source)
+    }
+}
+
+/// Result of the steering-file functions.
+pub type Result<T> = std::result::Result<T, FileError>;
+
+/// Which model a file belongs to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelIdentity {
+    /// Architecture name from the GGUF (`llama`, `qwen2`, ...).
+    pub arch: String,
+    /// Hidden size: floats per state and per direction.
+    pub n_embd: usize,
+    /// Number of blocks.
+    pub n_layer: usize,
+    /// The model file's name (for people; `sha256` identifies it).
+    pub file_name: String,
+    /// sha256 of the model file.
+    pub sha256: String,
+}
+
+/// How the directions were made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Method {
+    /// ExpertSteer: expert states, aligned, paired by MI, RFM.
+    ExpertSteer,
+    /// Mean of positive minus mean of negative target states.
+    Caa,
+    /// Top principal component of paired differences.
+    PcaDiff,
+    /// RFM on the target's own states.
+    SelfRfm,
+}
+
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Method::ExpertSteer => "expertsteer",
+            Method::Caa => "caa",
+            Method::PcaDiff => "pca-diff",
+            Method::SelfRfm => "self-rfm",
+        })
+    }
+}
+
+/// One steered target layer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SteerLayer {
+    /// Target layer j (0-based block, `l_out-j`).
+    pub target_layer: usize,
+    /// Paired expert layer i (None for self-steering methods).
+    pub expert_layer: Option<usize>,
+    /// Unit direction u_j, n_embd of the target.
+    pub direction: Vec<f32>,
+    /// r_j: mean ‖h − μ‖ of the target's states at j on the fit texts.
+    pub mean_norm: f32,
+    /// Validation score of the direction's predictor (AUC), if any.
+    pub val_auc: Option<f64>,
+    /// MI(i, j) in nats, for ExpertSteer.
+    pub mi: Option<f64>,
+}
+
+/// MI matrix: rows are expert layers, columns target layers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MiMatrix {
+    /// The expert layers of the rows (0-based blocks).
+    pub expert_layers: Vec<usize>,
+    /// The target layers of the columns (0-based blocks).
+    pub target_layers: Vec<usize>,
+    /// Row-major `[expert_layers.len(), target_layers.len()]`, nats.
+    pub values: Vec<f64>,
+}
+
+/// The whole file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SteerFile {
+    /// The model the vectors are for.
+    pub target: ModelIdentity,
+    /// The expert the knowledge came from (ExpertSteer only).
+    pub expert: Option<ModelIdentity>,
+    /// How the directions were made.
+    pub method: Method,
+    /// The steered target layers.
+    pub layers: Vec<SteerLayer>,
+    /// c in s_j = c · r_j, used when the user gives none.
+    pub default_strength: f32,
+    /// Every hyper-parameter, as name → value text.
+    pub params: BTreeMap<String, String>,
+    /// The full MI matrix (ExpertSteer only).
+    pub mi: Option<MiMatrix>,
+    /// sha256 of the training texts.
+    pub data_sha256: String,
+    /// Number of training texts.
+    pub n_texts: usize,
+}
+
+impl SteerFile {
+    /// Serialises with the header and checksum.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        self.validate("<new file>")?;
+        let payload = bincode::serialize(self)
+            .map_err(|e| FileError::Invalid(format!("steering file: {e}")))?;
+        let mut out = Vec::with_capacity(payload.len() + 52);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&VERSION.to_le_bytes());
+        out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        out.extend_from_slice(&payload);
+        out.extend_from_slice(&Sha256::digest(&payload));
+        Ok(out)
+    }
+
+    /// Writes the file atomically (see [`crate::atomic_file`]).
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let bytes = self.to_bytes()?;
+        Ok(crate::atomic_file::write_atomic(path, &bytes)?)
+    }
+
+    /// True when the file at `path` starts with the steering-file magic.
+    pub fn is_steer_file(path: &Path) -> bool {
+        use std::io::Read;
+        let mut head = [0u8; 8];
+        std::fs::File::open(path)
+            .and_then(|mut f| f.read_exact(&mut head))
+            .is_ok()
+            && &head == MAGIC
+    }
+
+    /// Reads and checks a file.
+    pub fn read(path: &Path) -> Result<SteerFile> {
+        let bytes = std::fs::read(path).map_err(|e| FileError::io(path, e))?;
+        Self::from_bytes(&bytes, &path.display().to_string())
+    }
+
+    /// Parses and checks bytes; `name` appears in errors.
+    pub fn from_bytes(bytes: &[u8], name: &str) -> Result<SteerFile> {
+        let bad = |m: String| FileError::Invalid(format!("{name}: {m}"));
+        if bytes.len() < 8 || &bytes[..8] != MAGIC {
+            return Err(bad("not an expertsteer steering file (wrong magic)".into()));
+        }
+        if bytes.len() < 20 {
+            return Err(bad("truncated header".into()));
+        }
+        let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
+        if version != VERSION {
+            return Err(bad(format!(
+                "format version {version}; this build reads version {VERSION}"
+            )));
+        }
+        let len = u64::from_le_bytes(bytes[12..20].try_into().expect("8 bytes"));
+        let body = &bytes[20..];
+        if (body.len() as u64) != len.saturating_add(32) {
+            return Err(bad(format!(
+                "truncated or padded: header says {len} payload bytes + 32 checksum, file has {}",
+                body.len()
+            )));
+        }
+        let (payload, sum) = body.split_at(len as usize);
+        if Sha256::digest(payload).as_slice() != sum {
+            return Err(bad("checksum mismatch: the file is corrupted".into()));
+        }
+        let f: SteerFile =
+            bincode::deserialize(payload).map_err(|e| bad(format!("bad payload: {e}")))?;
+        f.validate(name)?;
+        Ok(f)
+    }
+
+    /// Internal consistency: lengths, ranges, finite numbers.
+    pub fn validate(&self, name: &str) -> Result<()> {
+        let bad = |m: String| FileError::Invalid(format!("{name}: {m}"));
+        if self.layers.is_empty() {
+            return Err(bad("no steered layers".into()));
+        }
+        if !self.default_strength.is_finite() {
+            return Err(bad("default strength is not finite".into()));
+        }
+        for l in &self.layers {
+            if l.target_layer >= self.target.n_layer {
+                return Err(bad(format!(
+                    "layer {} is outside the target's {} blocks",
+                    l.target_layer, self.target.n_layer
+                )));
+            }
+            if l.direction.len() != self.target.n_embd {
+                return Err(bad(format!(
+                    "layer {} direction has {} values, target n_embd is {}",
+                    l.target_layer,
+                    l.direction.len(),
+                    self.target.n_embd
+                )));
+            }
+            if let Some(i) = l.direction.iter().position(|x| !x.is_finite()) {
+                return Err(bad(format!(
+                    "layer {} direction holds NaN/inf at {i}",
+                    l.target_layer
+                )));
+            }
+            if !l.mean_norm.is_finite() || l.mean_norm < 0.0 {
+                return Err(bad(format!(
+                    "layer {} mean norm is {}",
+                    l.target_layer, l.mean_norm
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses a model of `n_layer` blocks × `n_embd` (named `model_name`
+    /// in the error) unless it has the file's target shape.
+    pub fn check_shape(&self, n_layer: usize, n_embd: usize, model_name: &str) -> Result<()> {
+        if n_embd != self.target.n_embd || n_layer != self.target.n_layer {
+            return Err(FileError::Invalid(format!(
+                "steering file was made for {} ({} blocks x n_embd {}), model {} has {} blocks x n_embd {}",
+                self.target.file_name,
+                self.target.n_layer,
+                self.target.n_embd,
+                model_name,
+                n_layer,
+                n_embd
+            )));
+        }
+        Ok(())
+    }
+
+    /// Step 4: vectors s_j · u_j with s_j = c · r_j (c = `strength`, or the
+    /// file's default).
+    pub fn steering(&self, strength: Option<f32>, positions: Positions) -> Steering {
+        let c = strength.unwrap_or(self.default_strength);
+        Steering {
+            vectors: self
+                .layers
+                .iter()
+                .map(|l| {
+                    let s = c * l.mean_norm;
+                    (l.target_layer, l.direction.iter().map(|x| x * s).collect())
+                })
+                .collect(),
+            positions,
+        }
+    }
+
+    /// The llama.cpp control vector at strength c (block 0 cannot be held).
+    pub fn to_control_vector(&self, strength: Option<f32>) -> Result<gguf_tools::ControlVector> {
+        let s = self.steering(strength, Positions::All);
+        if s.vectors.contains_key(&0) {
+            return Err(FileError::Invalid(
+                "control vectors cannot steer block 0".into(),
+            ));
+        }
+        Ok(gguf_tools::ControlVector {
+            n_embd: self.target.n_embd,
+            directions: s.vectors,
+            model_hint: Some(self.target.arch.clone()),
+        })
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) fn sample() -> SteerFile {
+        let id = |n: usize| ModelIdentity {
+            arch: "llama".into(),
+            n_embd: n,
+            n_layer: 4,
+            file_name: "m.gguf".into(),
+            sha256: "ab".repeat(32),
+        };
+        SteerFile {
+            target: id(8),
+            expert: Some(id(12)),
+            method: Method::ExpertSteer,
+            layers: vec![SteerLayer {
+                target_layer: 2,
+                expert_layer: Some(3),
+                direction: (0..8).map(|i| i as f32 / 10.0 - 0.3).collect(),
+                mean_norm: 11.5,
+                val_auc: Some(0.71),
+                mi: Some(1.25),
+            }],
+            default_strength: 0.2,
+            params: [("rfm.iterations".to_string(), "10".to_string())]
+                .into_iter()
+                .collect(),
+            mi: Some(MiMatrix {
+                expert_layers: vec![1, 2, 3],
+                target_layers: vec![1, 2, 3],
+                values: (0..9).map(|v| v as f64 * 0.1).collect(),
+            }),
+            data_sha256: "cd".repeat(32),
+            n_texts: 40,
+        }
+    }
+
+    #[test]
+    fn round_trip_is_bit_exact() {
+        let f = sample();
+        let bytes = f.to_bytes().unwrap();
+        let back = SteerFile::from_bytes(&bytes, "t").unwrap();
+        assert_eq!(back, f);
+        assert_eq!(back.to_bytes().unwrap(), bytes);
+    }
+
+    #[test]
+    fn each_malformed_file_gets_its_own_error() {
+        let bytes = sample().to_bytes().unwrap();
+        let err = |b: &[u8]| SteerFile::from_bytes(b, "t").unwrap_err().to_string();
+        assert!(err(b"GGUF....").contains("wrong magic"));
+        let mut v = bytes.clone();
+        v[8] = 9;
+        assert!(err(&v).contains("format version 9"));
+        assert!(err(&bytes[..bytes.len() - 5]).contains("truncated"));
+        assert!(err(&bytes[..15]).contains("truncated header"));
+        let mut v = bytes.clone();
+        v[30] ^= 0xff;
+        assert!(err(&v).contains("checksum"));
+        let mut f = sample();
+        f.layers[0].direction[3] = f32::NAN;
+        assert!(f.to_bytes().unwrap_err().to_string().contains("NaN"));
+        let mut f = sample();
+        f.layers[0].direction.pop();
+        assert!(f
+            .to_bytes()
+            .unwrap_err()
+            .to_string()
+            .contains("n_embd is 8"));
+    }
+
+    #[test]
+    fn strength_is_relative_to_the_layer_norm() {
+        let f = sample();
+        let s = f.steering(Some(0.5), Positions::All);
+        let v = &s.vectors[&2];
+        assert!((v[0] - (-0.3 * 0.5 * 11.5)).abs() < 1e-6);
+        let d = f.steering(None, Positions::All);
+        assert!((d.vectors[&2][0] - (-0.3 * 0.2 * 11.5)).abs() < 1e-6);
+        let cv = f.to_control_vector(Some(0.5)).unwrap();
+        assert_eq!(cv.directions[&2], *v);
+    }
+}
