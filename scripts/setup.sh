@@ -26,6 +26,14 @@ command -v cargo >/dev/null 2>&1 || { echo "setup: a Rust toolchain (cargo) is r
 # EXPERTSTEER_FEATURES=cuda (or metal) builds llama.cpp with that back-end.
 features=()
 [ -n "${EXPERTSTEER_FEATURES:-}" ] && features=(--features "$EXPERTSTEER_FEATURES")
+# A target/ built before llama.cpp's RPC backend was switched on (GGML_RPC in
+# .cargo/config.toml) lacks libggml-rpc: cargo does not rerun llama-cpp-sys-2's
+# build script for a variable it never saw, so rebuild that crate once.
+if ls -d target/release/build/llama-cpp-sys-2-*/out/lib >/dev/null 2>&1 \
+   && ! ls target/release/build/llama-cpp-sys-2-*/out/lib/libggml-rpc.* >/dev/null 2>&1; then
+  echo "setup: rebuilding llama.cpp with its RPC backend (once)"
+  cargo clean --release -p llama-cpp-sys-2
+fi
 echo "setup: cargo build --release --workspace ${features[*]}"
 cargo build --release --workspace "${features[@]}"
 echo "setup: fetching the default model and the test expert (Gemma 3 270M)"

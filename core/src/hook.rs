@@ -117,6 +117,8 @@ struct HookState {
     captures: Vec<Vec<f32>>,
     scratch: Vec<f32>,
     error: Option<String>,
+    /// Tensors reached through tensor_get/set (off-host buffers).
+    off_host: u64,
 }
 
 impl HookState {
@@ -278,6 +280,7 @@ impl HookState {
         // host's (or our) ggml_backend_buffer_is_host.
         let host = !buffer.is_null() && unsafe { (self.ggml.buffer_is_host)(buffer) };
         let total = rows * n;
+        self.off_host += u64::from(!host);
         // The tensor's data as a slice: in place for host memory, else a copy.
         let mut scratch = std::mem::take(&mut self.scratch);
         let data: &mut [f32] = if host && !data.is_null() {
@@ -397,6 +400,7 @@ impl SteerHook {
                 captures: vec![Vec::new(); n_layer],
                 scratch: Vec::new(),
                 error: None,
+                off_host: 0,
             }),
         })
     }
@@ -580,6 +584,12 @@ impl SteerHook {
     /// callback cannot fail a decode itself: check this after each one).
     pub fn take_error(&mut self) -> Option<String> {
         self.state.error.take()
+    }
+
+    /// How many `l_out` tensors the callback has read or changed in buffers
+    /// off the host (GPU, RPC), through `ggml_backend_tensor_get/set`.
+    pub fn off_host_tensors(&self) -> u64 {
+        self.state.off_host
     }
 
     /// The first layer this hook acts on that the last decode's graph never

@@ -73,6 +73,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
             threads: Some(a.threads),
             ctx: 1024,
             gpu_layers: a.gpu_layers,
+            rpc: Default::default(),
         };
         let path = models::resolve(&opts.model)?;
         let model = Model::load(

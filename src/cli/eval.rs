@@ -1,6 +1,7 @@
 //! `expertsteer eval`: multiple-choice accuracy with and without steering,
 //! over a strength sweep, with statistics, tables and plots.
 
+use super::options::RpcOpts;
 use clap::Args;
 use expertsteer::atomic_file::write_atomic;
 use expertsteer::data::{load_questions, Part, TaskSpec};
@@ -47,6 +48,8 @@ pub struct EvalArgs {
     /// Output folder: log.jsonl (resumable), results.md, results.csv, plots.
     #[arg(long)]
     pub out: PathBuf,
+    #[command(flatten)]
+    pub rpc: RpcOpts,
     /// CPU threads (1 lets two evaluations share a 2-core machine).
     #[arg(long, default_value_t = 1)]
     pub threads: i32,
@@ -57,6 +60,7 @@ pub struct EvalArgs {
 
 pub fn run(a: EvalArgs) -> Result<()> {
     std::fs::create_dir_all(&a.out).map_err(|e| Error::io(&a.out, e))?;
+    a.rpc.register()?;
     let log = a.out.join("log.jsonl");
     let all = load_questions(&TaskSpec::parse(&a.task)?)?;
     let mut questions = Vec::new();

@@ -1,7 +1,7 @@
 //! `expertsteer fit`: steps 0-3 of ExpertSteer (or a self-steering
 //! baseline) from labelled data to a steering file.
 
-use super::options::parse_layers;
+use super::options::{parse_layers, RpcOpts};
 use clap::{Args, ValueEnum};
 use expertsteer::align::AlignMethod;
 use expertsteer::atomic_file::check_writable;
@@ -101,6 +101,8 @@ pub struct FitArgs {
     /// CPU threads.
     #[arg(long)]
     pub threads: Option<i32>,
+    #[command(flatten)]
+    pub rpc: RpcOpts,
     /// Where to draw the MI heat-map (default: OUT with .mi.png).
     #[arg(long)]
     pub mi_png: Option<PathBuf>,
@@ -122,6 +124,7 @@ pub fn run(a: FitArgs) -> Result<()> {
     // Hours of capture and fitting must not end in a failed write.
     check_writable(&a.out)?;
     let items = read_dataset(&a.data)?;
+    a.rpc.register()?;
     let method = match a.method {
         MethodArg::Expertsteer => Method::ExpertSteer,
         MethodArg::Caa => Method::Caa,

@@ -13,6 +13,7 @@ mod generate;
 mod inspect;
 mod models;
 mod options;
+mod rpc_worker;
 mod show;
 
 use clap::{Parser, Subcommand};
@@ -58,6 +59,8 @@ enum Command {
     BenchBatch(bench_batch::BenchBatchArgs),
     /// Speed and memory of the offline pipeline (capture, align, pair, RFM).
     BenchPipeline(bench_pipeline::BenchPipelineArgs),
+    /// Serve this machine's CPU backend to llama.cpp RPC clients (--rpc).
+    RpcWorker(rpc_worker::RpcWorkerArgs),
     /// The main job on the default model: build a vector from two contrast
     /// prompts, then generate unsteered and steered side by side.
     Demo(demo::DemoArgs),
@@ -74,6 +77,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Bench(a) => bench::run(a),
         Command::BenchPipeline(a) => bench_pipeline::run(a),
         Command::BenchBatch(a) => bench_batch::run(a),
+        Command::RpcWorker(a) => rpc_worker::run(a),
         Command::Data(a) => data::run(a),
         Command::Fit(a) => fit::run(a),
         Command::Eval(a) => eval::run(a),

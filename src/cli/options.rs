@@ -4,6 +4,27 @@ use clap::Args;
 use expertsteer::llama::{Context, ContextParams, Model, ModelParams};
 use expertsteer::{models, Error, Result};
 
+/// Remote llama.cpp workers to run the model's blocks on.
+#[derive(Args, Debug, Clone, Default)]
+pub struct RpcOpts {
+    /// Run the model's blocks on llama.cpp RPC workers (`expertsteer
+    /// rpc-worker`), HOST:PORT, comma separated. Blocks are offloaded to
+    /// them as to a GPU (see --gpu-layers). RPC is unauthenticated: use it
+    /// on loopback or a trusted network only.
+    #[arg(long, value_delimiter = ',')]
+    pub rpc: Vec<String>,
+}
+
+impl RpcOpts {
+    /// Registers the workers (before any model is loaded).
+    pub fn register(&self) -> Result<()> {
+        if !self.rpc.is_empty() {
+            expertsteer::llama::rpc::add_rpc_servers(&self.rpc)?;
+        }
+        Ok(())
+    }
+}
+
 /// Which model and how to run it.
 #[derive(Args, Debug, Clone)]
 pub struct ModelOpts {
@@ -19,11 +40,14 @@ pub struct ModelOpts {
     /// Blocks to offload to a GPU in cuda/metal builds (-1 = all).
     #[arg(long, default_value_t = -1, allow_hyphen_values = true)]
     pub gpu_layers: i32,
+    #[command(flatten)]
+    pub rpc: RpcOpts,
 }
 
 impl ModelOpts {
     /// Resolves (fetching if needed) and loads the model.
     pub fn load(&self) -> Result<Model> {
+        self.rpc.register()?;
         let path = models::resolve(&self.model)?;
         Ok(Model::load(
             &path,

@@ -11,6 +11,7 @@ mod batch;
 mod context;
 mod gguf_native;
 mod model;
+pub mod rpc;
 mod sampler;
 
 /// The raw llama.cpp bindings this crate is built on (one pinned version),
