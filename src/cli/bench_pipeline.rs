@@ -47,6 +47,16 @@ pub struct BenchPipelineArgs {
     /// Internal: run only the RFM timing and print seconds.
     #[arg(long, hide = true)]
     pub rfm_only: bool,
+    /// Only RFM, side by side with the numpy reference (`--numpy-ref`):
+    /// interleaved rounds at each of `--rfm-sizes`, medians and the ratio.
+    #[arg(long)]
+    pub rfm_vs_numpy: bool,
+    /// Sizes for --rfm-vs-numpy, NxD comma separated (n texts, d dimensions).
+    #[arg(long, default_value = "1000x576,2000x1536", value_delimiter = ',')]
+    pub rfm_sizes: Vec<String>,
+    /// The numpy reference RFM script (prints `secs=…`), run with python3.
+    #[arg(long, default_value = "../shared/bench/rfm_ref.py")]
+    pub numpy_ref: std::path::PathBuf,
 }
 
 fn texts(n: usize) -> Result<Vec<String>> {
@@ -130,16 +140,23 @@ fn throughput(model: &Model, t: &[String], a: &BenchPipelineArgs) -> Result<(f64
     Ok((median(&p), median(&c)))
 }
 
+/// Seconds of one full-grid RFM fit on the workload the numpy reference
+/// times: X ~ N(0, I) `[n, d]`, label |x·p| > 0.7 for a planted unit p,
+/// the last min(n/5, 256) rows for validation.
 fn rfm_secs(n: usize, d: usize) -> Result<f64> {
     let mut rng = SplitMix64::new(5);
     let x = rng.gaussian_matrix_f32(n, d);
-    let p: Vec<f32> = (0..d).map(|i| if i == 0 { 1.0 } else { 0.0 }).collect();
+    let p: Vec<f32> = {
+        let g: Vec<f32> = (0..d).map(|_| rng.gaussian() as f32).collect();
+        let norm = g.iter().map(|v| v * v).sum::<f32>().sqrt();
+        g.iter().map(|v| v / norm).collect()
+    };
     let y: Vec<bool> = x
         .rows()
         .into_iter()
-        .map(|r| r.iter().zip(&p).map(|(a, b)| a * b).sum::<f32>() > 0.0)
+        .map(|r| r.iter().zip(&p).map(|(a, b)| a * b).sum::<f32>().abs() > 0.7)
         .collect();
-    let n_fit = n * 4 / 5;
+    let n_fit = n - (n / 5).min(256);
     let fit = x.slice(ndarray::s![..n_fit, ..]).to_owned();
     let val = x.slice(ndarray::s![n_fit.., ..]).to_owned();
     let params = RfmParams::default().check()?;
@@ -148,10 +165,71 @@ fn rfm_secs(n: usize, d: usize) -> Result<f64> {
     Ok(t0.elapsed().as_secs_f64())
 }
 
+/// Seconds the numpy reference reports for the same size, with OpenBLAS's
+/// machine overrides unset for that child only (they slow a current numpy).
+fn numpy_secs(script: &std::path::Path, n: usize, d: usize) -> Result<f64> {
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .args([n.to_string(), d.to_string()])
+        .env_remove("OPENBLAS_CORETYPE")
+        .env_remove("OPENBLAS_L2_SIZE")
+        .output()
+        .map_err(|e| Error::Input(format!("python3 {}: {e}", script.display())))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_whitespace()
+        .find_map(|w| w.strip_prefix("secs="))
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| {
+            Error::Input(format!(
+                "{} printed no secs= (is numpy installed?): {}{}",
+                script.display(),
+                text.trim(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        })
+}
+
+fn rfm_vs_numpy(a: &BenchPipelineArgs) -> Result<()> {
+    if a.rounds == 0 {
+        return Err(Error::Input("--rounds must be at least 1".into()));
+    }
+    if !a.numpy_ref.is_file() {
+        return Err(Error::Input(format!(
+            "the numpy reference {} does not exist (--numpy-ref)",
+            a.numpy_ref.display()
+        )));
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!(
+        "RFM, full grid (3 bandwidths x 2 row norms x 10 iterations), {} interleaved rounds, {cores} threads each, median seconds\n",
+        a.rounds
+    );
+    println!("| n | d | Rust (faer) | numpy (OpenBLAS) | numpy / Rust |");
+    println!("|---|---|---|---|---|");
+    for size in &a.rfm_sizes {
+        let (n, d) = size
+            .split_once('x')
+            .and_then(|(n, d)| Some((n.trim().parse().ok()?, d.trim().parse().ok()?)))
+            .filter(|&(n, d): &(usize, usize)| n >= 10 && d >= 1)
+            .ok_or_else(|| Error::Input(format!("--rfm-sizes: {size:?} is not NxD (n >= 10)")))?;
+        let (mut rust, mut numpy) = (Vec::new(), Vec::new());
+        for _ in 0..a.rounds {
+            rust.push(rfm_secs(n, d)?);
+            numpy.push(numpy_secs(&a.numpy_ref, n, d)?);
+        }
+        let (r, p) = (median(&rust), median(&numpy));
+        println!("| {n} | {d} | {r:.2} | {p:.2} | {:.2} |", p / r);
+    }
+    Ok(())
+}
+
 pub fn run(a: BenchPipelineArgs) -> Result<()> {
     if a.rfm_only {
         println!("{}", rfm_secs(a.rfm_n, a.rfm_d)?);
         return Ok(());
+    }
+    if a.rfm_vs_numpy {
+        return rfm_vs_numpy(&a);
     }
     println!("## Capture throughput ({} texts, {} rounds, {} thread(s), all layers captured, median tokens/s)\n", a.throughput_texts, a.rounds, a.threads);
     println!("| model | plain prompt processing | capture | ratio |");
@@ -175,7 +253,7 @@ pub fn run(a: BenchPipelineArgs) -> Result<()> {
     let multi = rfm_secs(a.rfm_n, a.rfm_d)?;
     let exe = std::env::current_exe().map_err(|e| Error::Input(format!("current exe: {e}")))?;
     let out = std::process::Command::new(exe)
-        .env("MATMUL_NUM_THREADS", "1")
+        .env("RAYON_NUM_THREADS", "1")
         .args([
             "bench-pipeline",
             "--rfm-only",
@@ -191,7 +269,7 @@ pub fn run(a: BenchPipelineArgs) -> Result<()> {
         .parse()
         .unwrap_or(f64::NAN);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!("| threads | seconds |\n|---|---|\n| 1 | {single:.2} |\n| {cores} (matrixmultiply threading) | {multi:.2} |");
+    println!("| threads | seconds |\n|---|---|\n| 1 | {single:.2} |\n| {cores} (faer, rayon) | {multi:.2} |");
     if a.skip_fit {
         return Ok(());
     }
