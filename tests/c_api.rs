@@ -33,6 +33,18 @@ fn cdylib() -> PathBuf {
     p
 }
 
+/// The static libraries in `dir` (llama.cpp's install folder).
+fn static_libs(dir: &Path) -> Vec<PathBuf> {
+    let mut libs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "a"))
+        .collect();
+    libs.sort();
+    assert!(!libs.is_empty(), "no llama.cpp libraries in {}", dir.display());
+    libs
+}
+
 /// Compiles examples/c/steer.c once per test process.
 fn example_binary() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
@@ -51,8 +63,11 @@ fn example_binary() -> PathBuf {
             .arg(format!("-L{}", lib_dir.display()))
             .arg("-lexpertsteer_c")
             .arg(format!("-Wl,-rpath,{}", lib_dir.display()))
-            .arg(format!("-L{}", llama.join("lib").display()))
-            .args(["-lllama", "-lggml", "-lggml-cpu", "-lggml-base"])
+            // Every library llama-cpp-sys-2 installed (llama, ggml and its
+            // backends: CPU, RPC, ...), in a group so their order is moot.
+            .arg("-Wl,--start-group")
+            .args(static_libs(&llama.join("lib")))
+            .arg("-Wl,--end-group")
             .args(["-lstdc++", "-lm", "-lpthread", "-rdynamic"])
             .status()
             .expect("run cc");

@@ -59,6 +59,40 @@ fn batched_run(ctx: &mut Context<'_>, prompts: &[Vec<Token>], steps: usize) -> V
     rows
 }
 
+/// Each sequence of `steer` in one batch (sequence s gets `steer[s]`), then
+/// each alone with the same vectors as the context's default steering.
+/// Returns (batched rows per sequence, alone rows per sequence).
+#[allow(clippy::type_complexity)]
+fn batched_and_alone(
+    ctx: &mut Context<'_>,
+    prompts: &[Vec<Token>],
+    steer: &[BTreeMap<usize, Vec<f32>>],
+    steps: usize,
+) -> (Vec<Vec<Vec<f32>>>, Vec<Vec<Vec<f32>>>) {
+    for (s, v) in steer.iter().enumerate() {
+        ctx.set_seq_steering(s as i32, v, Positions::All).unwrap();
+    }
+    let batched = batched_run(ctx, prompts, steps);
+    ctx.clear_hook_plan();
+    let alone = prompts
+        .iter()
+        .zip(steer)
+        .map(|(p, v)| {
+            ctx.set_hook_plan(&expertsteer::llama::HookPlan {
+                add: v.clone(),
+                ..Default::default()
+            })
+            .unwrap();
+            batched_run(ctx, std::slice::from_ref(p), steps).remove(0)
+        })
+        .collect();
+    (batched, alone)
+}
+
+fn tokens(rows: &[Vec<f32>]) -> Vec<Token> {
+    rows.iter().map(|x| argmax(x)).collect()
+}
+
 fn largest_diff(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
     a.iter()
         .zip(b)
@@ -125,27 +159,16 @@ fn three_differently_steered_sequences_in_one_batch_match_separate_runs() {
     let tolerance = 4.0 * batching_noise;
     eprintln!("batching noise (unsteered, batched vs alone): {batching_noise}");
 
-    for (s, v) in steer.iter().enumerate() {
-        ctx.set_seq_steering(s as i32, v, Positions::All).unwrap();
-    }
-    let batched = batched_run(&mut ctx, &ps, 4);
-    ctx.clear_hook_plan();
-    for (s, p) in ps.iter().enumerate() {
-        ctx.set_hook_plan(&expertsteer::llama::HookPlan {
-            add: steer[s].clone(),
-            ..Default::default()
-        })
-        .unwrap();
-        let alone = batched_run(&mut ctx, std::slice::from_ref(p), 4);
-        let d = largest_diff(&batched[s], &alone[0]);
+    let (batched, alone) = batched_and_alone(&mut ctx, &ps, &steer, 4);
+    for s in 0..ps.len() {
+        let d = largest_diff(&batched[s], &alone[s]);
         assert!(
             d <= tolerance,
             "sequence {s}: batched vs alone differ by {d} (tolerance {tolerance}, batching noise {batching_noise})"
         );
-        let toks = |r: &[Vec<f32>]| r.iter().map(|x| argmax(x)).collect::<Vec<_>>();
         assert_eq!(
-            toks(&batched[s]),
-            toks(&alone[0]),
+            tokens(&batched[s]),
+            tokens(&alone[s]),
             "sequence {s} greedy tokens"
         );
         assert!(
@@ -193,25 +216,14 @@ fn a_batch_split_over_several_ubatches_keeps_rows_on_their_sequences() {
         ..params(true)
     };
     let mut ctx = Context::new(&model, small).unwrap();
-    for (s, v) in steer.iter().enumerate() {
-        ctx.set_seq_steering(s as i32, v, Positions::All).unwrap();
-    }
-    let batched = batched_run(&mut ctx, &ps, 1);
-    ctx.clear_hook_plan();
-    for (s, p) in ps.iter().enumerate() {
-        ctx.set_hook_plan(&expertsteer::llama::HookPlan {
-            add: steer[s].clone(),
-            ..Default::default()
-        })
-        .unwrap();
-        let alone = batched_run(&mut ctx, std::slice::from_ref(p), 1);
-        let toks = |r: &[Vec<f32>]| r.iter().map(|x| argmax(x)).collect::<Vec<_>>();
-        assert_eq!(toks(&batched[s]), toks(&alone[0]), "sequence {s}");
+    let (batched, alone) = batched_and_alone(&mut ctx, &ps, &steer, 1);
+    for s in 0..ps.len() {
+        assert_eq!(tokens(&batched[s]), tokens(&alone[s]), "sequence {s}");
         // Measured 0 here; different ubatch splits can round differently
         // (FACTS.md: ~1 on gemma3 when n_ubatch changes), and a row added
         // to the wrong sequence moves logits by far more (6.6 measured
         // with the cursor offset removed from the hook).
-        let d = largest_diff(&batched[s], &alone[0]);
+        let d = largest_diff(&batched[s], &alone[s]);
         eprintln!("sequence {s}: several ubatches, batched vs alone: {d}");
         assert!(d < 0.5, "sequence {s}: {d}");
     }

@@ -130,6 +130,15 @@ fn guard(f: impl FnOnce() -> Result<(), Fail>) -> i32 {
     }
 }
 
+/// Gives the caller a new object: `*out` owns it until the matching free.
+///
+/// # Safety
+/// `out` is non-NULL and writable.
+unsafe fn hand_out<T>(out: *mut *mut T, value: T) {
+    // SAFETY: the caller guarantees `out`.
+    unsafe { *out = Box::into_raw(Box::new(value)) };
+}
+
 /// # Safety
 /// `p` is NULL or a pointer this library returned and not yet freed.
 unsafe fn steer_ref<'a>(p: *const es_steer) -> Result<&'a es_steer, Fail> {
@@ -216,12 +225,16 @@ pub unsafe extern "C" fn es_steer_open(
             unsafe { host::model_shape(model) }.map_err(|m| Fail(ES_ERR_HOST, m))?;
         file.check_shape(n_layer, n_embd, "the given llama_model")
             .map_err(|e| Fail(ES_ERR_MODEL_MISMATCH, e.to_string()))?;
-        let boxed = Box::new(es_steer {
-            magic: STEER_MAGIC,
-            file,
-        });
         // SAFETY: `out` is non-NULL and writable by contract.
-        unsafe { *out = Box::into_raw(boxed) };
+        unsafe {
+            hand_out(
+                out,
+                es_steer {
+                    magic: STEER_MAGIC,
+                    file,
+                },
+            )
+        };
         Ok(())
     })
 }
@@ -376,12 +389,16 @@ pub unsafe extern "C" fn es_hook_new(
         let (n_layer, n_embd) =
             unsafe { host::model_shape(model) }.map_err(|m| Fail(ES_ERR_HOST, m))?;
         let hook = SteerHook::new(n_layer, n_embd, h.ggml).map_err(from_llama)?;
-        let boxed = Box::new(es_hook {
-            magic: HOOK_MAGIC,
-            hook,
-        });
         // SAFETY: `out` is non-NULL and writable by contract.
-        unsafe { *out = Box::into_raw(boxed) };
+        unsafe {
+            hand_out(
+                out,
+                es_hook {
+                    magic: HOOK_MAGIC,
+                    hook,
+                },
+            )
+        };
         Ok(())
     })
 }

@@ -304,42 +304,9 @@ impl SteerFile {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-
-    pub(crate) fn sample() -> SteerFile {
-        let id = |n: usize| ModelIdentity {
-            arch: "llama".into(),
-            n_embd: n,
-            n_layer: 4,
-            file_name: "m.gguf".into(),
-            sha256: "ab".repeat(32),
-        };
-        SteerFile {
-            target: id(8),
-            expert: Some(id(12)),
-            method: Method::ExpertSteer,
-            layers: vec![SteerLayer {
-                target_layer: 2,
-                expert_layer: Some(3),
-                direction: (0..8).map(|i| i as f32 / 10.0 - 0.3).collect(),
-                mean_norm: 11.5,
-                val_auc: Some(0.71),
-                mi: Some(1.25),
-            }],
-            default_strength: 0.2,
-            params: [("rfm.iterations".to_string(), "10".to_string())]
-                .into_iter()
-                .collect(),
-            mi: Some(MiMatrix {
-                expert_layers: vec![1, 2, 3],
-                target_layers: vec![1, 2, 3],
-                values: (0..9).map(|v| v as f64 * 0.1).collect(),
-            }),
-            data_sha256: "cd".repeat(32),
-            n_texts: 40,
-        }
-    }
+    use crate::testing::sample_file as sample;
 
     #[test]
     fn round_trip_is_bit_exact() {

@@ -12,7 +12,7 @@
  *
  * Build (see README "Use it from C"):
  *   cc steer.c -I$LLAMA/include -Itarget/release/include \
- *      -Ltarget/release -lexpertsteer_c -L$LLAMA/lib -lllama -lggml ... -rdynamic
+ *      -Ltarget/release -lexpertsteer_c -L$LLAMA/lib -lllama -lggml -lggml-cpu -lggml-rpc -lggml-base ... -rdynamic
  */
 #include <stdio.h>
 #include <stdlib.h>

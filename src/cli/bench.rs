@@ -152,21 +152,25 @@ fn bench_model(model: &Model, a: &BenchArgs) -> Result<()> {
         model.n_layer(),
         n
     );
+    let labels: Vec<&str> = Config::ALL.iter().map(|c| c.label()).collect();
+    print_speed_table(&labels, &pp, &tg);
+    Ok(())
+}
+
+/// The speed table: per configuration, median prompt and generation
+/// tokens/s and their ratio to the first configuration (the baseline).
+pub(super) fn print_speed_table(labels: &[&str], pp: &[Vec<f64>], tg: &[Vec<f64>]) {
     println!("| configuration | prompt tok/s | ratio | generation tok/s | ratio |");
     println!("|---|---|---|---|---|");
     let (pp0, tg0) = (median(&pp[0]), median(&tg[0]));
-    for (k, c) in Config::ALL.iter().enumerate() {
+    for (k, label) in labels.iter().enumerate() {
         let (a_pp, a_tg) = (median(&pp[k]), median(&tg[k]));
         println!(
-            "| {} | {:.1} | {:.3} | {:.1} | {:.3} |",
-            c.label(),
-            a_pp,
+            "| {label} | {a_pp:.1} | {:.3} | {a_tg:.1} | {:.3} |",
             a_pp / pp0,
-            a_tg,
             a_tg / tg0
         );
     }
-    Ok(())
 }
 
 /// One prompt decode and `gen` greedy steps (EOG ignored); tokens/s of each.

@@ -2,7 +2,7 @@
 //! steered differently through the per-sequence hook, against the same
 //! batch unsteered — measured side by side, interleaved round by round.
 
-use super::bench::median;
+use super::bench::print_speed_table;
 use clap::Args;
 use expertsteer::llama::{Batch, Context, ContextParams, Model, ModelParams, Positions, Token};
 use expertsteer::steer::{self, SteerPath, Steering};
@@ -144,20 +144,8 @@ pub fn run(a: BenchBatchArgs) -> Result<()> {
             tg[k].push(tgs);
         }
     }
-    println!("| configuration | prompt tok/s | ratio | generation tok/s | ratio |");
-    println!("|---|---|---|---|---|");
-    let (pp0, tg0) = (median(&pp[0]), median(&tg[0]));
-    for (k, c) in Config::ALL.iter().enumerate() {
-        let (a_pp, a_tg) = (median(&pp[k]), median(&tg[k]));
-        println!(
-            "| {} | {:.1} | {:.3} | {:.1} | {:.3} |",
-            c.label(),
-            a_pp,
-            a_pp / pp0,
-            a_tg,
-            a_tg / tg0
-        );
-    }
+    let labels: Vec<&str> = Config::ALL.iter().map(|c| c.label()).collect();
+    print_speed_table(&labels, &pp, &tg);
     Ok(())
 }
 
