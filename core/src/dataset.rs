@@ -193,6 +193,18 @@ mod tests {
     }
 
     #[test]
+    fn deeply_nested_lines_are_errors_not_stack_overflows() {
+        // serde_json stops at 128 levels; a data file is untrusted input.
+        let deep = format!("{}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+        for e in [
+            parse_dataset(&deep, "t").unwrap_err(),
+            parse_texts(&deep, "t").unwrap_err(),
+        ] {
+            assert!(e.to_string().starts_with("t:1: not valid JSON"), "{e}");
+        }
+    }
+
+    #[test]
     fn bad_lines_name_their_line_number() {
         for (body, want) in [
             (
