@@ -39,7 +39,9 @@ for target in $(cargo +nightly fuzz list); do
   if ! cargo +nightly fuzz run "$target" "$corpus" -- \
       -max_total_time="$secs" -max_len=65536 -rss_limit_mb=2048 -timeout=10 \
       -print_final_stats=1 2>"$scratch/$target.log"; then
-    tail -n 40 "$scratch/$target.log" >&2
+    # What went wrong (panic message, sanitizer report), then how to rerun it.
+    grep -E -A3 "panicked at|==ERROR|ERROR: libFuzzer|SUMMARY:" "$scratch/$target.log" | head -n 40 >&2 || true
+    tail -n 12 "$scratch/$target.log" >&2
     echo "fuzz-smoke: $target FAILED; the input is in fuzz/artifacts/$target/" >&2
     failed+=("$target")
   else
