@@ -47,6 +47,13 @@ impl From<crate::steerfile::FileError> for Error {
     }
 }
 
+impl From<expertsteer_core::dataset::DataError> for Error {
+    fn from(e: expertsteer_core::dataset::DataError) -> Error {
+        // A bad data file is a bad request: the message names file and line.
+        Error::Input(e.to_string())
+    }
+}
+
 impl From<crate::atomic_file::WriteError> for Error {
     fn from(e: crate::atomic_file::WriteError) -> Error {
         Error::io(e.path, e.source)

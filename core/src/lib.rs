@@ -2,10 +2,11 @@
 //!
 //! What an application that already runs llama.cpp links to use
 //! expertsteer: the steering-file format ([`steerfile`]), steering vectors
-//! ready to apply ([`steering`]), and the per-sequence eval-callback hook
-//! ([`hook`], feature `hook`). It contains no llama.cpp code: the hook
-//! only reads llama.cpp's C types, and the three ggml functions it calls
-//! are handed to it ([`hook::GgmlFns`]). So the C ABI (`capi/`, built on
+//! ready to apply ([`steering`]), the per-sequence eval-callback hook
+//! ([`hook`], feature `hook`), and the JSON Lines data forms
+//! ([`dataset`]). It contains no llama.cpp code: the hook only reads
+//! llama.cpp's C types, and the three ggml functions it calls are handed
+//! to it ([`hook::GgmlFns`]). So the C ABI (`capi/`, built on
 //! this crate) never brings a second copy of llama.cpp into a process.
 //!
 //! The `expertsteer` crate re-exports all of it and adds the rest: model
@@ -28,6 +29,7 @@
 #![warn(missing_docs)]
 
 pub mod atomic_file;
+pub mod dataset;
 // The callback llama.cpp calls: the one place here that needs `unsafe`.
 #[cfg(feature = "hook")]
 #[allow(unsafe_code)]

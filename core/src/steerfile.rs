@@ -342,6 +342,47 @@ mod tests {
             .contains("n_embd is 8"));
     }
 
+    /// `payload` with a valid header and checksum, as a hostile writer
+    /// would make it.
+    fn framed(payload: &[u8]) -> Vec<u8> {
+        let mut out = MAGIC.to_vec();
+        out.extend_from_slice(&VERSION.to_le_bytes());
+        out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        out.extend_from_slice(payload);
+        out.extend_from_slice(&Sha256::digest(payload));
+        out
+    }
+
+    #[test]
+    fn huge_lengths_inside_a_checksummed_payload_are_errors_not_allocations() {
+        // The checksum only proves the payload is what its writer wrote;
+        // the lengths bincode reads from it must still be bounded by it.
+        let f = sample();
+        let payload = bincode::serialize(&f).unwrap();
+        let at_layers = [
+            bincode::serialized_size(&f.target).unwrap(),
+            bincode::serialized_size(&f.expert).unwrap(),
+            bincode::serialized_size(&f.method).unwrap(),
+        ]
+        .iter()
+        .sum::<u64>() as usize;
+        // The layer count, then (after target_layer and expert_layer) the
+        // first direction's length.
+        let at_direction = at_layers + 8 + 8 + 1 + 8;
+        assert_eq!(payload[at_direction..at_direction + 8], 8u64.to_le_bytes());
+        for (at, len) in [
+            (at_layers, u64::MAX),
+            (at_layers, 1 << 40),
+            (at_direction, u64::MAX / 4),
+            (0, 1 << 40), // the target's architecture string
+        ] {
+            let mut p = payload.clone();
+            p[at..at + 8].copy_from_slice(&len.to_le_bytes());
+            let e = SteerFile::from_bytes(&framed(&p), "t").unwrap_err();
+            assert!(e.to_string().starts_with("t: bad payload"), "{e}");
+        }
+    }
+
     #[test]
     fn strength_is_relative_to_the_layer_norm() {
         let f = sample();

@@ -1,103 +1,27 @@
-//! Reading and writing the JSON Lines data forms, with line-numbered errors.
+//! Reading and writing the JSON Lines data forms, with line-numbered
+//! errors. The format itself is `expertsteer_core::dataset`; this module
+//! adds the files.
 
 use super::LabelledText;
 use crate::atomic_file::write_atomic_with;
 use crate::{Error, Result};
-use serde_json::Value;
+use expertsteer_core::dataset::{parse_dataset, parse_texts};
 use std::io::Write;
 use std::path::Path;
 
-/// Reads labelled texts or contrastive pairs (both forms may be mixed).
-/// A pair becomes two texts (positive = 1, negative = 0) sharing a group.
+/// Reads labelled texts or contrastive pairs (both forms may be mixed; see
+/// [`parse_dataset`]). A pair becomes two texts (positive = 1, negative =
+/// 0) sharing a group.
 pub fn read_dataset(path: &Path) -> Result<Vec<LabelledText>> {
     let body = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let mut out = Vec::new();
-    for (i, line) in body.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let at = |msg: String| Error::Input(format!("{}:{}: {msg}", path.display(), i + 1));
-        let v: Value =
-            serde_json::from_str(line).map_err(|e| at(format!("not valid JSON: {e}")))?;
-        let obj = v
-            .as_object()
-            .ok_or_else(|| at("expected a JSON object".into()))?;
-        let group = match obj.get("group") {
-            None | Some(Value::Null) => format!("line{}", i + 1),
-            Some(Value::String(s)) => s.clone(),
-            Some(other) => other.to_string(),
-        };
-        let text_field = |k: &str| -> Result<String> {
-            match obj.get(k) {
-                Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.clone()),
-                Some(Value::String(_)) => Err(at(format!("\"{k}\" is empty"))),
-                Some(_) => Err(at(format!("\"{k}\" must be a string"))),
-                None => Err(at(format!("missing \"{k}\""))),
-            }
-        };
-        if obj.contains_key("positive") || obj.contains_key("negative") {
-            out.push(LabelledText {
-                text: text_field("positive")?,
-                label: 1,
-                group: group.clone(),
-            });
-            out.push(LabelledText {
-                text: text_field("negative")?,
-                label: 0,
-                group,
-            });
-        } else if obj.contains_key("text") {
-            let label = match obj.get("label") {
-                Some(Value::Bool(b)) => *b as u8,
-                Some(Value::Number(n)) if n.as_u64() == Some(0) || n.as_u64() == Some(1) => {
-                    n.as_u64().unwrap_or(0) as u8
-                }
-                Some(other) => return Err(at(format!("\"label\" must be 0 or 1, got {other}"))),
-                None => return Err(at("missing \"label\" (0 or 1)".into())),
-            };
-            out.push(LabelledText {
-                text: text_field("text")?,
-                label,
-                group,
-            });
-        } else {
-            return Err(at(
-                "expected {\"text\", \"label\"} or {\"positive\", \"negative\"}".into(),
-            ));
-        }
-    }
-    if out.is_empty() {
-        return Err(Error::Input(format!(
-            "{} holds no examples",
-            path.display()
-        )));
-    }
-    Ok(out)
+    Ok(parse_dataset(&body, &path.display().to_string())?)
 }
 
 /// Reads unlabelled texts: the "text" (or "prompt") string of every line
 /// of a JSON Lines file; errors name the line.
 pub fn read_texts(path: &Path) -> Result<Vec<String>> {
     let body = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let mut out = Vec::new();
-    for (i, line) in body.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let at = |msg: &str| Error::Input(format!("{}:{}: {msg}", path.display(), i + 1));
-        let v: Value =
-            serde_json::from_str(line).map_err(|e| at(&format!("not valid JSON: {e}")))?;
-        let text = v
-            .get("text")
-            .or_else(|| v.get("prompt"))
-            .and_then(|t| t.as_str())
-            .ok_or_else(|| at("expected an object with a \"text\" string"))?;
-        out.push(text.to_string());
-    }
-    if out.is_empty() {
-        return Err(Error::Input(format!("{} holds no texts", path.display())));
-    }
-    Ok(out)
+    Ok(parse_texts(&body, &path.display().to_string())?)
 }
 
 /// Writes labelled texts as JSON Lines, atomically.

@@ -1,6 +1,7 @@
 //! Labelled data for the offline pipeline (METHOD.md "Data").
 //!
-//! Two JSON Lines forms are read: labelled texts
+//! Two JSON Lines forms are read (the format is
+//! `expertsteer_core::dataset`): labelled texts
 //! `{"text": "...", "label": 1, "group": "q17"}` and contrastive pairs
 //! `{"positive": "...", "negative": "..."}`. `group` (optional) ties texts
 //! that must stay in the same split, such as the answers to one question.
@@ -19,18 +20,9 @@ pub use mmlu::{load_mmlu, mmlu_subject_group, MMLU_GROUPS};
 pub use questions::{generic_texts, load_questions, QuestionSource, TaskSpec, GENERIC_SUBJECTS};
 pub use split::{split_of, Part, SplitFractions};
 
-use serde::{Deserialize, Serialize};
+pub use expertsteer_core::dataset::LabelledText;
 
-/// One text with a 0/1 concept label.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LabelledText {
-    /// The text as the models read it.
-    pub text: String,
-    /// 1 = the concept is present, 0 = absent.
-    pub label: u8,
-    /// Texts with the same group always land in the same split.
-    pub group: String,
-}
+use serde::{Deserialize, Serialize};
 
 /// A multiple-choice question from a benchmark.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
