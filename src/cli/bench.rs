@@ -19,8 +19,8 @@ pub struct BenchArgs {
     /// Models (registry names or paths), comma separated.
     #[arg(long, default_value = "smollm2-135m-instruct,gemma3-270m")]
     pub models: String,
-    /// Rounds per configuration (the median is reported).
-    #[arg(long, default_value_t = 5)]
+    /// Rounds per configuration (the median is reported); at least 1.
+    #[arg(long, default_value_t = 5, value_parser = at_least_one())]
     pub rounds: usize,
     /// Prompt length in tokens.
     #[arg(long, default_value_t = 128)]
@@ -190,8 +190,18 @@ fn time_run(ctx: &mut Context<'_>, prompt: &[Token], gen: usize) -> Result<(f64,
     Ok((pp, tg))
 }
 
-/// Median (mean of the middle two for even counts).
+/// A flag parser for counts that must be at least 1 (`--rounds`): clap
+/// then names the flag and the allowed range in its error.
+pub(super) fn at_least_one() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
+}
+
+/// Median (mean of the middle two for even counts); NaN for no values, so
+/// a caller that forgot to refuse zero rounds prints NaN instead of panicking.
 pub(super) fn median(v: &[f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
     let mut s = v.to_vec();
     s.sort_by(|a, b| a.total_cmp(b));
     let m = s.len() / 2;

@@ -7,7 +7,7 @@
 //! 3. RFM alone on synthetic data (n × d, full grid), multi-threaded here
 //!    and single-threaded in a child process (MATMUL_NUM_THREADS=1).
 
-use super::bench::median;
+use super::bench::{at_least_one, median};
 use clap::Args;
 use expertsteer::capture::{capture_states, Pooling};
 use expertsteer::data::{load_mmlu, split_of, Part, SplitFractions};
@@ -31,8 +31,8 @@ pub struct BenchPipelineArgs {
     /// Texts for the capture-throughput comparison.
     #[arg(long, default_value_t = 160)]
     pub throughput_texts: usize,
-    /// Rounds of the throughput comparison (median reported).
-    #[arg(long, default_value_t = 3)]
+    /// Rounds of the throughput comparison (median reported); at least 1.
+    #[arg(long, default_value_t = 3, value_parser = at_least_one())]
     pub rounds: usize,
     #[arg(long, default_value_t = 1)]
     pub threads: i32,

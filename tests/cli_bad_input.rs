@@ -1,0 +1,57 @@
+//! The command-line tool meets bad input the way a new user would type it:
+//! each case ends with a clear error (or a quiet exit), never a panic
+//! (exit status 101).
+
+#![cfg(feature = "cli")]
+
+mod common;
+
+use common::*;
+use std::process::{Command, Output};
+
+/// Runs `expertsteer ARGS` to completion.
+fn expertsteer(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_expertsteer"))
+        .args(args)
+        .output()
+        .expect("run expertsteer")
+}
+
+/// Asserts a failed run that did not panic; returns its stderr.
+fn refused(args: &[&str]) -> String {
+    let o = expertsteer(args);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(!o.status.success(), "{args:?} succeeded: {err}");
+    assert_ne!(o.status.code(), Some(101), "{args:?} panicked: {err}");
+    assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
+    err
+}
+
+#[test]
+fn zero_bench_rounds_are_refused_naming_the_flag() {
+    let model = fixture(64, 2);
+    let m = model.to_str().unwrap();
+    let err = refused(&[
+        "bench",
+        "--models",
+        m,
+        "--rounds",
+        "0",
+        "--prompt-tokens",
+        "4",
+        "--gen-tokens",
+        "2",
+    ]);
+    assert!(err.contains("--rounds"), "{err}");
+    let err = refused(&[
+        "bench-pipeline",
+        "--expert",
+        m,
+        "--target",
+        m,
+        "--rounds",
+        "0",
+        "--skip-fit",
+    ]);
+    assert!(err.contains("--rounds"), "{err}");
+}
