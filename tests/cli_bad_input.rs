@@ -55,3 +55,24 @@ fn zero_bench_rounds_are_refused_naming_the_flag() {
     ]);
     assert!(err.contains("--rounds"), "{err}");
 }
+
+#[test]
+fn a_broken_stderr_does_not_abort_inside_the_llama_log_callback() {
+    // Verbose llama.cpp logging writes from an `extern "C"` callback while
+    // the model loads; with stderr a pipe nobody reads (EPIPE), a panic
+    // there would abort the process (killed by SIGABRT, no exit code).
+    let model = fixture(64, 2);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_expertsteer"))
+        .args(["inspect", "--model", model.to_str().unwrap()])
+        .env("EXPERTSTEER_LOG", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run expertsteer");
+    drop(child.stderr.take());
+    let status = child.wait().unwrap();
+    assert!(
+        status.code().is_some_and(|c| c != 101),
+        "killed or panicked: {status:?}"
+    );
+}
