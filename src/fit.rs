@@ -12,6 +12,7 @@ use crate::capture_store::{capture_cached, CaptureStore};
 use crate::data::{pairs, read_dataset, split_of, LabelledText, Part, SplitFractions};
 use crate::hash::texts_sha256;
 use crate::linalg::roc_auc;
+use crate::num_error::NumError;
 use crate::llama::{Context, ContextParams, Model, ModelParams};
 use crate::pairing::{choose_pairs, mi_matrix, Pair, PairParams, PairValidParams};
 use crate::rfm::{fit_rfm, RfmParams, RfmValidParams};
@@ -205,10 +206,17 @@ fn rows(x: &Array2<f32>, idx: &[usize]) -> Array2<f32> {
     x.select(Axis(0), idx)
 }
 
-/// Mean ‖h − μ‖ over rows (METHOD.md step 4's r_j).
-pub fn mean_centred_norm(x: &Array2<f32>) -> f32 {
-    let mu = x.mean_axis(Axis(0)).expect("rows");
-    let n = x.nrows().max(1) as f64;
+/// Mean ‖h − μ‖ over rows (METHOD.md step 4's r_j); `x` is `[n_texts,
+/// n_embd]` and needs at least one row.
+pub fn mean_centred_norm(x: &Array2<f32>) -> std::result::Result<f32, NumError> {
+    let Some(mu) = x.mean_axis(Axis(0)) else {
+        return Err(NumError::NotEnoughSamples {
+            context: "fit::mean_centred_norm",
+            needed: 1,
+            got: 0,
+        });
+    };
+    let n = x.nrows() as f64;
     let total: f64 = x
         .rows()
         .into_iter()
@@ -220,7 +228,7 @@ pub fn mean_centred_norm(x: &Array2<f32>) -> f32 {
                 .sqrt()
         })
         .sum();
-    (total / n) as f32
+    Ok((total / n) as f32)
 }
 
 fn projection_auc(x: &Array2<f32>, u: &[f32], labels: &[bool]) -> Option<f64> {
@@ -578,7 +586,7 @@ fn expertsteer_directions(
             target_layer: p.target_layer,
             expert_layer: Some(p.expert_layer),
             direction: r.direction.clone(),
-            mean_norm: mean_norm(p.target_layer),
+            mean_norm: mean_norm(p.target_layer)?,
             val_auc: Some(r.val_auc),
             mi: Some(p.mi),
         };
@@ -666,7 +674,7 @@ fn self_directions(
                 target_layer: j,
                 expert_layer: None,
                 direction: dir,
-                mean_norm: mean_centred_norm(&rows(x, fit_idx)),
+                mean_norm: mean_centred_norm(&rows(x, fit_idx))?,
                 val_auc: auc,
                 mi: None,
             },
@@ -798,6 +806,12 @@ mod tests {
         assert_eq!(spread_layers(30, 4), vec![6, 12, 18, 24]);
         assert_eq!(spread_layers(3, 4), vec![1, 2]);
         let x = ndarray::arr2(&[[1.0f32, 0.0], [-1.0, 0.0]]);
-        assert!((mean_centred_norm(&x) - 1.0).abs() < 1e-6);
+        assert!((mean_centred_norm(&x).unwrap() - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn mean_norm_of_no_rows_is_an_error_not_a_panic() {
+        let e = mean_centred_norm(&Array2::<f32>::zeros((0, 4))).unwrap_err();
+        assert!(matches!(e, NumError::NotEnoughSamples { got: 0, .. }), "{e}");
     }
 }

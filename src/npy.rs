@@ -27,13 +27,20 @@ pub enum NpyError {
     },
 }
 
-/// Writes `data` with `shape` (C order) as `<f4` to `out`.
+/// Writes `data` with `shape` (C order) as `<f4` to `out`. Errors
+/// (`InvalidInput`, nothing written) when the shape's element count is
+/// not `data.len()`.
 pub fn write_f32(out: &mut impl Write, shape: &[usize], data: &[f32]) -> std::io::Result<()> {
-    assert_eq!(
-        shape.iter().product::<usize>(),
-        data.len(),
-        "shape must match data"
-    );
+    let count = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+    if count != Some(data.len()) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                ".npy shape {shape:?} does not hold the {} values given",
+                data.len()
+            ),
+        ));
+    }
     let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
     let shape_txt = if shape.len() == 1 {
         format!("({},)", dims[0])
@@ -177,5 +184,15 @@ mod tests {
         assert!(read_f32(&dir.join("bad.npy")).is_err());
         std::fs::write(dir.join("odd.f32"), [0u8; 7]).unwrap();
         assert!(read_vector(&dir.join("odd.f32")).is_err());
+    }
+
+    #[test]
+    fn a_shape_that_does_not_match_the_data_is_an_error_not_a_panic() {
+        let mut out = Vec::new();
+        let e = write_f32(&mut out, &[2, 3], &[0.0; 5]).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+        assert!(e.to_string().contains("[2, 3]"), "{e}");
+        assert!(out.is_empty(), "wrote a header for a bad shape");
+        assert!(write_f32(&mut out, &[usize::MAX, 2], &[]).is_err());
     }
 }
