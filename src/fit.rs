@@ -12,8 +12,8 @@ use crate::capture_store::{capture_cached, CaptureStore};
 use crate::data::{pairs, read_dataset, split_of, LabelledText, Part, SplitFractions};
 use crate::hash::texts_sha256;
 use crate::linalg::roc_auc;
-use crate::num_error::NumError;
 use crate::llama::{Context, ContextParams, Model, ModelParams};
+use crate::num_error::NumError;
 use crate::pairing::{choose_pairs, mi_matrix, Pair, PairParams, PairValidParams};
 use crate::rfm::{fit_rfm, RfmParams, RfmValidParams};
 use crate::steerfile::{Method, MiMatrix, ModelIdentity, SteerFile, SteerLayer};
@@ -202,6 +202,17 @@ fn capture_all(
     )
 }
 
+/// The label (0 or 1) that `labels` (true = 1) lacks, if any.
+fn missing_label(labels: &[bool]) -> Option<u8> {
+    if !labels.iter().any(|&b| b) {
+        Some(1)
+    } else if labels.iter().all(|&b| b) {
+        Some(0)
+    } else {
+        None
+    }
+}
+
 fn rows(x: &Array2<f32>, idx: &[usize]) -> Array2<f32> {
     x.select(Axis(0), idx)
 }
@@ -340,10 +351,19 @@ fn prepare<'a>(
     let val_idx: Vec<usize> = (0..data.len()).filter(|&i| parts[i] != Part::Fit).collect();
     let y_fit: Vec<bool> = fit_idx.iter().map(|&i| labels[i]).collect();
     let y_val: Vec<bool> = val_idx.iter().map(|&i| labels[i]).collect();
+    if let Some(missing) = missing_label(&labels) {
+        return Err(Error::Input(format!(
+            "the data set ({} texts) holds no example with label {missing}; \
+             both labels (0 and 1) are needed: add texts with \"label\": {missing} \
+             (or {{\"positive\", \"negative\"}} pairs)",
+            labels.len()
+        )));
+    }
     for (name, y) in [("fit", &y_fit), ("validation", &y_val)] {
-        if !y.iter().any(|b| *b) || y.iter().all(|b| *b) {
+        if let Some(missing) = missing_label(y) {
             return Err(Error::Input(format!(
-                "the {name} split ({} texts) needs both labels; add more examples (groups split 80/20)",
+                "the {name} split ({} texts) holds no example with label {missing}; \
+                 add more examples of both labels in more groups (groups split 80/20)",
                 y.len()
             )));
         }
@@ -810,8 +830,29 @@ mod tests {
     }
 
     #[test]
+    fn a_one_class_data_set_names_the_missing_label() {
+        let data: Vec<LabelledText> = (0..40)
+            .map(|i| LabelledText {
+                text: format!("text {i}"),
+                label: 1,
+                group: format!("g{i}"),
+            })
+            .collect();
+        let cfg = FitConfig {
+            method: Method::Caa,
+            ..FitConfig::default()
+        };
+        let e = prepare(None, &data, &cfg).err().unwrap().to_string();
+        assert!(e.contains("no example with label 0"), "{e}");
+        assert!(!e.contains("add more examples"), "{e}");
+    }
+
+    #[test]
     fn mean_norm_of_no_rows_is_an_error_not_a_panic() {
         let e = mean_centred_norm(&Array2::<f32>::zeros((0, 4))).unwrap_err();
-        assert!(matches!(e, NumError::NotEnoughSamples { got: 0, .. }), "{e}");
+        assert!(
+            matches!(e, NumError::NotEnoughSamples { got: 0, .. }),
+            "{e}"
+        );
     }
 }

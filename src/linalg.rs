@@ -873,7 +873,11 @@ mod tests {
         let mut q = rng.gaussian_matrix(3, 5);
         let before = q.clone();
         let e = orthonormalize_columns(&mut q, &mut rng).unwrap_err();
-        assert!(e.to_string().contains("5 orthonormal columns in dimension 3"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("5 orthonormal columns in dimension 3"),
+            "{e}"
+        );
         assert_eq!(q, before);
     }
 

@@ -189,8 +189,7 @@ impl SteerFile {
         if Sha256::digest(payload).as_slice() != sum {
             return Err(bad("checksum mismatch: the file is corrupted".into()));
         }
-        let f: SteerFile =
-            bincode::deserialize(payload).map_err(|e| bad(format!("bad payload: {e}")))?;
+        let f: SteerFile = bincode::deserialize(payload).map_err(|e| bad(payload_error(&e)))?;
         f.validate(name)?;
         Ok(f)
     }
@@ -292,6 +291,22 @@ impl SteerFile {
     }
 }
 
+/// Why a checksum-valid payload does not decode, in words: bincode's own
+/// text for a short payload is "io error: " with an empty reason.
+fn payload_error(e: &bincode::ErrorKind) -> String {
+    let what = match e {
+        bincode::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            "it ends before every field is read".to_string()
+        }
+        bincode::ErrorKind::Io(io) => format!("read error ({:?}) {io}", io.kind()),
+        other => other.to_string(),
+    };
+    format!(
+        "the payload does not decode as a version-{VERSION} steering file: {what} \
+         (was it written by another build of expertsteer?)"
+    )
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -352,6 +367,17 @@ pub(crate) mod tests {
         let mut v = bytes.clone();
         v[30] ^= 0xff;
         assert!(err(&v).contains("checksum"));
+        // A checksum-valid payload that stops short of its fields.
+        let short = [0u8; 5];
+        let mut v = Vec::new();
+        v.extend_from_slice(MAGIC);
+        v.extend_from_slice(&VERSION.to_le_bytes());
+        v.extend_from_slice(&(short.len() as u64).to_le_bytes());
+        v.extend_from_slice(&short);
+        v.extend_from_slice(&Sha256::digest(short));
+        let e = err(&v);
+        assert!(e.contains("ends before every field is read"), "{e}");
+        assert!(!e.contains("io error: "), "{e}");
         let mut f = sample();
         f.layers[0].direction[3] = f32::NAN;
         assert!(f.to_bytes().unwrap_err().to_string().contains("NaN"));

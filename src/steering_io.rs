@@ -96,7 +96,15 @@ pub fn read_steer_file(path: &Path, shape: ModelShape, strength: Option<f32>) ->
 /// The directions of a control-vector GGUF times `multiplier`, refusing
 /// vectors of another length than the model's n_embd.
 pub fn read_control_vector(path: &Path, shape: ModelShape, multiplier: f32) -> Result<Vectors> {
-    let cv = ControlVector::read_cvec(path)?;
+    let cv = ControlVector::read_cvec(path).map_err(|e| match e {
+        // Neither magic: say what the file could have been.
+        gguf_tools::GgufError::BadMagic { .. } => Error::Input(format!(
+            "{} is neither a steering file from `expertsteer fit` (.steer) nor a \
+             llama.cpp control-vector GGUF (it starts with neither magic)",
+            path.display()
+        )),
+        other => other.into(),
+    })?;
     if cv.n_embd != shape.n_embd {
         return Err(Error::Input(format!(
             "{} holds vectors of {} values, the model's n_embd is {}",
@@ -288,6 +296,16 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("steers layer 3"), "{e}");
+        let text = d.join("notes.txt");
+        std::fs::write(&text, "just some notes").unwrap();
+        let e = SteeringSource::detect(&text)
+            .read(SHAPE, None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(".steer") && e.contains("control-vector GGUF"),
+            "{e}"
+        );
         let zero = Steering {
             vectors: BTreeMap::from([(0, vec![0.0; 4])]),
             positions: Positions::All,

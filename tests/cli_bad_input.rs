@@ -76,3 +76,41 @@ fn a_broken_stderr_does_not_abort_inside_the_llama_log_callback() {
         "killed or panicked: {status:?}"
     );
 }
+
+#[test]
+fn inspect_on_a_one_block_model_prints_no_empty_range() {
+    let model = fixture(64, 1);
+    let o = expertsteer(&["inspect", "--model", model.to_str().unwrap()]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!out.contains("1..0"), "{out}");
+    assert!(out.contains("layer 0 only"), "{out}");
+}
+
+#[test]
+fn a_cause_already_in_the_message_is_not_repeated() {
+    let err = refused(&["show", "/nonexistent/dir/x.steer"]);
+    assert!(err.contains("/nonexistent/dir/x.steer"), "{err}");
+    assert_eq!(err.matches("No such file").count(), 1, "{err}");
+    assert!(!err.contains("caused by"), "{err}");
+}
+
+#[test]
+fn a_non_gguf_steering_file_mentions_steer_files() {
+    let model = fixture(64, 2);
+    let d = scratch("cli-notes-steer");
+    let notes = d.join("notes.txt");
+    std::fs::write(&notes, "just some notes").unwrap();
+    let err = refused(&[
+        "generate",
+        "--model",
+        model.to_str().unwrap(),
+        "--prompt",
+        "hi",
+        "-n",
+        "2",
+        "--steer",
+        notes.to_str().unwrap(),
+    ]);
+    assert!(err.contains(".steer"), "{err}");
+}

@@ -18,12 +18,14 @@ pub fn run(a: InspectArgs) -> Result<()> {
     println!("file:          {}", m.path().display());
     println!("description:   {}", m.description());
     println!("architecture:  {}", m.arch());
-    println!(
-        "blocks:        {} (layers 0..{}; steerable 1..{})",
-        m.n_layer(),
-        m.n_layer() - 1,
-        m.n_layer() - 1
-    );
+    let n = m.n_layer();
+    let layers = match n {
+        0 => "none".to_string(),
+        1 => "layer 0 only; the control-vector path cannot steer block 0, the callback can"
+            .to_string(),
+        _ => format!("layers 0..{}; steerable 1..{}", n - 1, n - 1),
+    };
+    println!("blocks:        {n} ({layers})");
     println!("n_embd:        {}", m.n_embd());
     println!("vocabulary:    {}", m.n_vocab());
     println!("parameters:    {}", m.n_params());

@@ -7,12 +7,33 @@ use serde_json::Value;
 use std::io::Write;
 use std::path::Path;
 
+/// The lines of a JSON Lines file as (0-based index, text); a line that is
+/// not UTF-8 is an error naming its 1-based number.
+fn lines_of(path: &Path) -> Result<Vec<(usize, String)>> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let mut out = Vec::new();
+    // `split` yields an empty last piece after a final newline; it is blank.
+    for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        let line = std::str::from_utf8(raw).map_err(|e| {
+            Error::Input(format!(
+                "{}:{}: not UTF-8 text (invalid byte at column {}); save the file as UTF-8",
+                path.display(),
+                i + 1,
+                e.valid_up_to() + 1
+            ))
+        })?;
+        out.push((i, line.to_string()));
+    }
+    Ok(out)
+}
+
 /// Reads labelled texts or contrastive pairs (both forms may be mixed).
 /// A pair becomes two texts (positive = 1, negative = 0) sharing a group.
 pub fn read_dataset(path: &Path) -> Result<Vec<LabelledText>> {
-    let body = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     let mut out = Vec::new();
-    for (i, line) in body.lines().enumerate() {
+    for (i, line) in lines_of(path)? {
+        let line = line.as_str();
         if line.trim().is_empty() {
             continue;
         }
@@ -78,9 +99,9 @@ pub fn read_dataset(path: &Path) -> Result<Vec<LabelledText>> {
 /// Reads unlabelled texts: the "text" (or "prompt") string of every line
 /// of a JSON Lines file; errors name the line.
 pub fn read_texts(path: &Path) -> Result<Vec<String>> {
-    let body = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     let mut out = Vec::new();
-    for (i, line) in body.lines().enumerate() {
+    for (i, line) in lines_of(path)? {
+        let line = line.as_str();
         if line.trim().is_empty() {
             continue;
         }
@@ -152,6 +173,20 @@ mod tests {
         assert!(e.contains(":2: expected an object"), "{e}");
         let p = write("texts-empty.jsonl", "\n");
         assert!(read_texts(&p).unwrap_err().to_string().contains("no texts"));
+    }
+
+    #[test]
+    fn a_line_that_is_not_utf8_is_named_by_number() {
+        let d = std::env::temp_dir().join(format!("jsonl-test-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        let p = d.join("latin1.jsonl");
+        let mut body = b"{\"text\": \"a\", \"label\": 1}\r\n{\"text\": \"caf".to_vec();
+        body.extend_from_slice(b"\xe9\", \"label\": 0}\n");
+        std::fs::write(&p, &body).unwrap();
+        let e = read_dataset(&p).unwrap_err().to_string();
+        assert!(e.contains("latin1.jsonl:2: not UTF-8"), "{e}");
+        let e = read_texts(&p).unwrap_err().to_string();
+        assert!(e.contains("latin1.jsonl:2: not UTF-8"), "{e}");
     }
 
     #[test]
