@@ -114,3 +114,45 @@ fn a_non_gguf_steering_file_mentions_steer_files() {
     ]);
     assert!(err.contains(".steer"), "{err}");
 }
+
+#[test]
+fn huge_layer_ranges_are_refused_before_they_are_expanded() {
+    let model = fixture(64, 2);
+    let m = model.to_str().unwrap();
+    let d = scratch("cli-huge-layers");
+    let prompts = d.join("p.jsonl");
+    std::fs::write(&prompts, "{\"text\": \"hello\"}\n").unwrap();
+    let data = d.join("d.jsonl");
+    std::fs::write(&data, "{\"text\": \"hello\", \"label\": 1}\n").unwrap();
+    let out = d.join("c.npy");
+    for range in ["0-99999999999", "0-18446744073709551615"] {
+        let err = refused(&[
+            "capture",
+            "--model",
+            m,
+            "--prompts",
+            prompts.to_str().unwrap(),
+            "--layers",
+            range,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(err.contains(range) && err.contains("out of range"), "{err}");
+        let err = refused(&["demo", "--model", m, "--layers", range]);
+        assert!(err.contains(range) && err.contains("out of range"), "{err}");
+        let err = refused(&[
+            "fit",
+            "--method",
+            "caa",
+            "--target",
+            m,
+            "--data",
+            data.to_str().unwrap(),
+            "--target-layers",
+            range,
+            "--out",
+            d.join("x.steer").to_str().unwrap(),
+        ]);
+        assert!(err.contains(range) && err.contains("out of range"), "{err}");
+    }
+}

@@ -1,9 +1,10 @@
 //! `expertsteer capture`.
 
-use super::options::{parse_layers, ModelOpts};
+use super::options::ModelOpts;
 use clap::Args;
 use expertsteer::capture::{capture_last_token, longest_text_tokens, Pooling};
 use expertsteer::data::read_texts;
+use expertsteer::layer_list::parse_layers;
 use expertsteer::llama::Context;
 use expertsteer::Result;
 use indicatif::{ProgressBar, ProgressStyle};

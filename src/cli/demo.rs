@@ -1,9 +1,10 @@
 //! `expertsteer demo`: the README's main job.
 
-use super::options::{parse_layers, ModelOpts};
+use super::options::ModelOpts;
 use clap::Args;
 use expertsteer::contrast::contrast_steering;
 use expertsteer::generate::{generate, prompt_tokens, GenerateParams};
+use expertsteer::layer_list::parse_layers;
 use expertsteer::steer::{self, SteerPath};
 use expertsteer::steering_io::{control_vector_of, write_control_vector};
 use expertsteer::{Error, Result};

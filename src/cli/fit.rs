@@ -1,13 +1,13 @@
 //! `expertsteer fit`: steps 0-3 of ExpertSteer (or a self-steering
 //! baseline) from labelled data to a steering file.
 
-use super::options::parse_layers;
 use clap::{Args, ValueEnum};
 use expertsteer::align::AlignMethod;
 use expertsteer::atomic_file::check_writable;
 use expertsteer::capture::Pooling;
 use expertsteer::data::{self, read_dataset};
 use expertsteer::fit::{run_fit, FitConfig};
+use expertsteer::layer_list::parse_layer_numbers;
 use expertsteer::pairing::PairBy;
 use expertsteer::steerfile::Method;
 use expertsteer::{models, plot, Error, Result};
@@ -168,7 +168,7 @@ pub fn run(a: FitArgs) -> Result<()> {
     }
     if let Some(s) = &a.target_layers {
         // Layer numbers are checked against the target once it is loaded.
-        cfg.target_layers = Some(parse_layers(s, 4096)?);
+        cfg.target_layers = Some(parse_layer_numbers(s)?);
     }
     let bar = ProgressBar::new(1);
     bar.set_style(
