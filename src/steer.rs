@@ -17,6 +17,30 @@ pub struct Steering {
     pub positions: Positions,
 }
 
+/// The largest steering-vector norm llama.cpp's f32 arithmetic survives:
+/// the next block's RMS norm sums the squares of the hidden state, which
+/// overflow f32 above √f32::MAX ≈ 1.8e19, and every later value is NaN.
+pub const MAX_VECTOR_NORM: f64 = 1.8e19;
+
+/// The first vector (layer, its L2 norm) that is non-finite or whose norm
+/// reaches [`MAX_VECTOR_NORM`], if any.
+pub fn first_overflowing(vectors: &BTreeMap<usize, Vec<f32>>) -> Option<(usize, f64)> {
+    vectors.iter().find_map(|(&l, v)| {
+        let norm = v.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>().sqrt();
+        // NaN fails the comparison too.
+        (!(norm < MAX_VECTOR_NORM)).then_some((l, norm))
+    })
+}
+
+/// The error for a vector [`first_overflowing`] found.
+fn overflow_error(layer: usize, norm: f64) -> LlamaError {
+    LlamaError::Invalid(format!(
+        "the steering vector for layer {layer} has norm {norm:.3e}: llama.cpp's f32 \
+         arithmetic overflows above {MAX_VECTOR_NORM:.1e}, so the model would only \
+         produce NaN; use a smaller strength"
+    ))
+}
+
 /// Which mechanism carries the steering.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SteerPath {
@@ -56,6 +80,9 @@ pub fn apply(
     steering: &Steering,
     path: Option<SteerPath>,
 ) -> Result<SteerPath> {
+    if let Some((layer, norm)) = first_overflowing(&steering.vectors) {
+        return Err(overflow_error(layer, norm));
+    }
     let path = path.unwrap_or_else(|| steering.best_path());
     match path {
         SteerPath::ControlVector => {
@@ -84,6 +111,9 @@ pub fn apply(
 /// keep the default steering). Sequences decoded in one batch can each
 /// carry their own steering this way; control vectors cannot.
 pub fn apply_to_sequence(ctx: &mut Context<'_>, seq: i32, steering: &Steering) -> Result<()> {
+    if let Some((layer, norm)) = first_overflowing(&steering.vectors) {
+        return Err(overflow_error(layer, norm));
+    }
     ctx.set_seq_steering(seq, &steering.vectors, steering.positions)
 }
 

@@ -280,6 +280,19 @@ impl SteerFile {
     /// The llama.cpp control vector at strength c (block 0 cannot be held).
     pub fn to_control_vector(&self, strength: Option<f32>) -> Result<gguf_tools::ControlVector> {
         let s = self.steering(strength, Positions::All);
+        if let Some((layer, norm)) = crate::steer::first_overflowing(&s.vectors) {
+            return Err(Error::Input(format!(
+                "strength {:?} makes the vector for layer {layer} {}: llama.cpp's f32 arithmetic \
+                 overflows above norm {:.1e}; use a smaller --strength",
+                strength.unwrap_or(self.default_strength),
+                if norm.is_finite() {
+                    format!("of norm {norm:.3e}")
+                } else {
+                    "non-finite".to_string()
+                },
+                crate::steer::MAX_VECTOR_NORM
+            )));
+        }
         if s.vectors.contains_key(&0) {
             return Err(Error::Input("control vectors cannot steer block 0".into()));
         }
@@ -400,5 +413,9 @@ pub(crate) mod tests {
         assert!((d.vectors[&2][0] - (-0.3 * 0.2 * 11.5)).abs() < 1e-6);
         let cv = f.to_control_vector(Some(0.5)).unwrap();
         assert_eq!(cv.directions[&2], *v);
+        for c in [1e30, f32::NAN, f32::INFINITY] {
+            let e = f.to_control_vector(Some(c)).unwrap_err().to_string();
+            assert!(e.contains("--strength"), "{e}");
+        }
     }
 }

@@ -156,3 +156,29 @@ fn huge_layer_ranges_are_refused_before_they_are_expanded() {
         assert!(err.contains(range) && err.contains("out of range"), "{err}");
     }
 }
+
+#[test]
+fn a_strength_that_overflows_the_vectors_is_refused_naming_the_flag() {
+    let model = fixture(64, 2);
+    let d = scratch("cli-strength");
+    let cvec = d.join("ones.gguf");
+    let mut cv = gguf_tools::ControlVector::new(64);
+    cv.directions.insert(1, vec![1.0; 64]);
+    cv.write_cvec(&cvec).unwrap();
+    for s in ["1e30", "-1e30"] {
+        let err = refused(&[
+            "generate",
+            "--model",
+            model.to_str().unwrap(),
+            "--prompt",
+            "hi",
+            "-n",
+            "4",
+            "--steer",
+            cvec.to_str().unwrap(),
+            "--strength",
+            s,
+        ]);
+        assert!(err.contains("--strength"), "{err}");
+    }
+}
