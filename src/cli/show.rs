@@ -37,7 +37,7 @@ pub fn show(a: ShowArgs) -> Result<()> {
             m.arch,
             m.n_layer,
             m.n_embd,
-            &m.sha256[..12.min(m.sha256.len())]
+            prefix(&m.sha256, 12)
         )
     };
     println!("target:    {}", who(&f.target));
@@ -47,7 +47,7 @@ pub fn show(a: ShowArgs) -> Result<()> {
     println!(
         "texts:     {} (sha256 {}…)",
         f.n_texts,
-        &f.data_sha256[..12.min(f.data_sha256.len())]
+        prefix(&f.data_sha256, 12)
     );
     println!(
         "strength:  {} (default c; s_j = c · r_j)",
@@ -75,12 +75,21 @@ pub fn show(a: ShowArgs) -> Result<()> {
             "MI matrix (rows: expert layers {:?}, columns: target layers {:?}):",
             mi.expert_layers, mi.target_layers
         );
-        for (r, row) in mi.values.chunks(mi.target_layers.len()).enumerate() {
+        // validate() guarantees rows x columns values; zip and max(1)
+        // keep this loop safe even without it.
+        let rows = mi.values.chunks(mi.target_layers.len().max(1));
+        for (e, row) in mi.expert_layers.iter().zip(rows) {
             let cells: Vec<String> = row.iter().map(|v| format!("{v:5.2}")).collect();
-            println!("  {:>3}: {}", mi.expert_layers[r], cells.join(" "));
+            println!("  {e:>3}: {}", cells.join(" "));
         }
     }
     Ok(())
+}
+
+/// The first `n` characters of `s` (never a byte slice, which could cut
+/// a character in two).
+fn prefix(s: &str, n: usize) -> String {
+    s.chars().take(n).collect()
 }
 
 #[derive(Args, Debug)]
