@@ -14,12 +14,12 @@ fn main() -> ExitCode {
             // Most errors embed their source's text (or are transparent):
             // a cause is printed only when it says something not yet said.
             let mut said = e.to_string();
-            eprintln!("error: {said}");
+            cli::out::stderr(format_args!("error: {said}\n"));
             let mut src = std::error::Error::source(&e);
             while let Some(s) = src {
                 let text = s.to_string();
                 if !text.is_empty() && !said.contains(&text) {
-                    eprintln!("  caused by: {text}");
+                    cli::out::stderr(format_args!("  caused by: {text}\n"));
                     said.push('\n');
                     said.push_str(&text);
                 }

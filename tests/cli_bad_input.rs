@@ -256,3 +256,69 @@ fn show_refuses_inconsistent_files_instead_of_panicking() {
         assert!(err.contains(want), "{name}: {err}");
     }
 }
+
+/// Runs `expertsteer ARGS` with stdout a pipe whose reader is already
+/// closed, so the first write fails with EPIPE; returns (exit code, stderr).
+fn with_closed_stdout(args: &[&str]) -> (Option<i32>, String) {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let o = Command::new(env!("CARGO_BIN_EXE_expertsteer"))
+        .args(args)
+        .stdout(writer)
+        .output()
+        .expect("run expertsteer");
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_closed_stdout_ends_each_command_quietly() {
+    let model = fixture(64, 2);
+    let m = model.to_str().unwrap();
+    let d = scratch("cli-closed-stdout");
+    let steer = d.join("s.steer");
+    expertsteer_file().write(&steer).unwrap();
+    let s = steer.to_str().unwrap();
+    for args in [
+        &["generate", "--model", m, "--prompt", "hi", "-n", "8"][..],
+        &["show", "--mi", s],
+        &["inspect", "--model", m],
+        &["models", "list"],
+    ] {
+        let (code, err) = with_closed_stdout(args);
+        assert_eq!(code, Some(0), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn generate_piped_into_head_stops_quietly_after_the_first_line() {
+    use std::io::BufRead;
+    let model = fixture(64, 2);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_expertsteer"))
+        .args([
+            "generate",
+            "--model",
+            model.to_str().unwrap(),
+            "--prompt",
+            "hi",
+            "-n",
+            "200",
+            "--compare",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run expertsteer");
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert_eq!(first, "--- unsteered ---\n");
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_ne!(o.status.code(), Some(101), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}

@@ -63,9 +63,12 @@ impl Config {
 }
 
 pub fn run(a: BenchArgs) -> Result<()> {
-    println!(
+    outln!(
         "threads {}, prompt {} tokens, {} generated tokens, {} rounds, median tokens/s",
-        a.threads, a.prompt_tokens, a.gen_tokens, a.rounds
+        a.threads,
+        a.prompt_tokens,
+        a.gen_tokens,
+        a.rounds
     );
     for name in a.models.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let opts = ModelOpts {
@@ -145,18 +148,18 @@ fn bench_model(model: &Model, a: &BenchArgs) -> Result<()> {
             tg[k].push(tgs);
         }
     }
-    println!(
+    outln!(
         "\n{} ({} blocks x {})",
         model.description(),
         model.n_layer(),
         n
     );
-    println!("| configuration | prompt tok/s | ratio | generation tok/s | ratio |");
-    println!("|---|---|---|---|---|");
+    outln!("| configuration | prompt tok/s | ratio | generation tok/s | ratio |");
+    outln!("|---|---|---|---|---|");
     let (pp0, tg0) = (median(&pp[0]), median(&tg[0]));
     for (k, c) in Config::ALL.iter().enumerate() {
         let (a_pp, a_tg) = (median(&pp[k]), median(&tg[k]));
-        println!(
+        outln!(
             "| {} | {:.1} | {:.3} | {:.1} | {:.3} |",
             c.label(),
             a_pp,

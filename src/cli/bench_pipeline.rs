@@ -150,17 +150,17 @@ fn rfm_secs(n: usize, d: usize) -> Result<f64> {
 
 pub fn run(a: BenchPipelineArgs) -> Result<()> {
     if a.rfm_only {
-        println!("{}", rfm_secs(a.rfm_n, a.rfm_d)?);
+        outln!("{}", rfm_secs(a.rfm_n, a.rfm_d)?);
         return Ok(());
     }
-    println!("## Capture throughput ({} texts, {} rounds, {} thread(s), all layers captured, median tokens/s)\n", a.throughput_texts, a.rounds, a.threads);
-    println!("| model | plain prompt processing | capture | ratio |");
-    println!("|---|---|---|---|");
+    outln!("## Capture throughput ({} texts, {} rounds, {} thread(s), all layers captured, median tokens/s)\n", a.throughput_texts, a.rounds, a.threads);
+    outln!("| model | plain prompt processing | capture | ratio |");
+    outln!("|---|---|---|---|");
     let t = texts(a.throughput_texts)?;
     for name in [&a.expert, &a.target] {
         let model = Model::load(models::resolve(name)?, &ModelParams::default())?;
         let (p, c) = throughput(&model, &t, &a)?;
-        println!(
+        outln!(
             "| {} ({} x {}) | {p:.1} | {c:.1} | {:.3} |",
             name,
             model.n_layer(),
@@ -168,9 +168,10 @@ pub fn run(a: BenchPipelineArgs) -> Result<()> {
             c / p
         );
     }
-    println!(
+    outln!(
         "\n## RFM alone (n = {}, d = {}, full grid: 3 bandwidths x 2 row-norm x 10 iterations)\n",
-        a.rfm_n, a.rfm_d
+        a.rfm_n,
+        a.rfm_d
     );
     let multi = rfm_secs(a.rfm_n, a.rfm_d)?;
     let exe = std::env::current_exe().map_err(|e| Error::Input(format!("current exe: {e}")))?;
@@ -191,13 +192,15 @@ pub fn run(a: BenchPipelineArgs) -> Result<()> {
         .parse()
         .unwrap_or(f64::NAN);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!("| threads | seconds |\n|---|---|\n| 1 | {single:.2} |\n| {cores} (matrixmultiply threading) | {multi:.2} |");
+    outln!("| threads | seconds |\n|---|---|\n| 1 | {single:.2} |\n| {cores} (matrixmultiply threading) | {multi:.2} |");
     if a.skip_fit {
         return Ok(());
     }
-    println!(
+    outln!(
         "\n## fit end to end ({} texts, {} → {}, closed-form alignment, cold capture cache)\n",
-        a.texts, a.expert, a.target
+        a.texts,
+        a.expert,
+        a.target
     );
     let items: Vec<expertsteer::data::LabelledText> = {
         let subjects: Vec<String> = expertsteer::data::mmlu_subject_group("math")
@@ -220,9 +223,9 @@ pub fn run(a: BenchPipelineArgs) -> Result<()> {
     let tg = models::resolve(&a.target)?;
     let out = run_fit(Some(&e), &tg, &items, &cfg, &mut |_, _, _| {})?;
     let _ = std::fs::remove_dir_all(&cache);
-    println!("| stage | seconds |\n|---|---|");
+    outln!("| stage | seconds |\n|---|---|");
     for (s, secs) in &out.stage_secs {
-        println!("| {s} | {secs:.1} |");
+        outln!("| {s} | {secs:.1} |");
     }
     let post: f64 = out
         .stage_secs
@@ -230,8 +233,8 @@ pub fn run(a: BenchPipelineArgs) -> Result<()> {
         .filter(|s| ["align", "pair", "rfm"].contains(&s.0.as_str()))
         .map(|s| s.1)
         .sum();
-    println!("| align + pair + RFM | {post:.1} |");
-    println!(
+    outln!("| align + pair + RFM | {post:.1} |");
+    outln!(
         "\npeak resident memory: {:.0} MB",
         out.peak_rss_bytes as f64 / 1e6
     );

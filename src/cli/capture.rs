@@ -60,7 +60,7 @@ pub fn run(a: CaptureArgs) -> Result<()> {
     })?;
     bar.finish();
     cap.write_npy(&a.out, &model, Pooling::Last)?;
-    eprintln!(
+    errln!(
         "wrote {} ({} texts x {} layers x {})",
         a.out.display(),
         cap.n_texts,

@@ -193,17 +193,17 @@ pub fn run(a: FitArgs) -> Result<()> {
     )?;
     bar.finish_and_clear();
     out.file.write(&a.out)?;
-    println!(
+    outln!(
         "wrote {} ({} method, {} texts)",
         a.out.display(),
         out.file.method,
         out.file.n_texts
     );
-    println!("| expert layer | target layer | MI (nats) | validation AUC | mean norm r_j | align error |");
-    println!("|---|---|---|---|---|---|");
+    outln!("| expert layer | target layer | MI (nats) | validation AUC | mean norm r_j | align error |");
+    outln!("|---|---|---|---|---|---|");
     let f = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{x:.3}"));
     for l in &out.layers {
-        println!(
+        outln!(
             "| {} | {} | {} | {} | {:.1} | {} |",
             l.expert_layer.map_or("-".into(), |e| e.to_string()),
             l.target_layer,
@@ -218,7 +218,7 @@ pub fn run(a: FitArgs) -> Result<()> {
         .iter()
         .map(|(s, t)| format!("{s} {t:.1}s"))
         .collect();
-    println!(
+    outln!(
         "time: {}; peak memory {:.0} MB",
         times.join(", "),
         out.peak_rss_bytes as f64 / 1e6
@@ -243,7 +243,7 @@ pub fn run(a: FitArgs) -> Result<()> {
             out.file.target.file_name
         );
         plot::mi_heatmap_png(mi, &chosen, &title, &png)?;
-        println!("MI heat-map: {}", png.display());
+        outln!("MI heat-map: {}", png.display());
     }
     Ok(())
 }
