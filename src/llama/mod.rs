@@ -12,6 +12,7 @@ mod context;
 mod gguf_native;
 mod hook;
 mod model;
+mod model_check;
 mod sampler;
 
 /// The raw llama.cpp bindings this crate is built on (one pinned version),
