@@ -161,3 +161,25 @@ fn the_unmutated_copy_still_loads() {
     assert_eq!((m.n_layer(), m.n_embd()), (2, 64));
 }
 
+#[test]
+fn nan_logits_make_generate_fail_instead_of_printing_nothing() {
+    // Not refused at load (weights are not scanned), but a model whose
+    // hidden states overflow or hold NaN must not "generate" empty text.
+    let p = mutated(
+        "nan-norm",
+        &[],
+        Some(("output_norm.weight", GgmlType::F32, 0xff)), // every float NaN
+    );
+    let model = Model::load(&p, &ModelParams::default()).unwrap();
+    let mut ctx = expertsteer::Context::new(&model, params(false)).unwrap();
+    let prompt = model.tokenize("hello", true, false).unwrap();
+    let e = expertsteer::generate(
+        &mut ctx,
+        &prompt,
+        &expertsteer::GenerateParams::default(),
+        &mut |_| {},
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("NaN logits"), "{e}");
+}
