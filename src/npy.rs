@@ -42,6 +42,18 @@ pub fn write_f32(out: &mut impl Write, shape: &[usize], data: &[f32]) -> std::io
             ),
         ));
     }
+    write_f32_header(out, shape)?;
+    let mut bytes = Vec::with_capacity(data.len() * 4);
+    for x in data {
+        bytes.extend_from_slice(&x.to_le_bytes());
+    }
+    out.write_all(&bytes)
+}
+
+/// Writes the header of a `<f4` C-order `.npy` of `shape`; the caller then
+/// writes exactly the shape's element count of little-endian f32 (for
+/// arrays streamed in pieces, e.g. from a capture store).
+pub fn write_f32_header(out: &mut impl Write, shape: &[usize]) -> std::io::Result<()> {
     let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
     let shape_txt = if shape.len() == 1 {
         format!("({},)", dims[0])
@@ -55,12 +67,7 @@ pub fn write_f32(out: &mut impl Write, shape: &[usize], data: &[f32]) -> std::io
     header.push('\n');
     out.write_all(b"\x93NUMPY\x01\x00")?;
     out.write_all(&(header.len() as u16).to_le_bytes())?;
-    out.write_all(header.as_bytes())?;
-    let mut bytes = Vec::with_capacity(data.len() * 4);
-    for x in data {
-        bytes.extend_from_slice(&x.to_le_bytes());
-    }
-    out.write_all(&bytes)
+    out.write_all(header.as_bytes())
 }
 
 /// Reads a `<f4` C-order `.npy` file: (shape, data).
