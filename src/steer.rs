@@ -27,8 +27,8 @@ pub const MAX_VECTOR_NORM: f64 = 1.8e19;
 pub fn first_overflowing(vectors: &BTreeMap<usize, Vec<f32>>) -> Option<(usize, f64)> {
     vectors.iter().find_map(|(&l, v)| {
         let norm = v.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>().sqrt();
-        // NaN fails the comparison too.
-        (!(norm < MAX_VECTOR_NORM)).then_some((l, norm))
+        let fits = norm.is_finite() && norm < MAX_VECTOR_NORM; // NaN is not finite
+        (!fits).then_some((l, norm))
     })
 }
 

@@ -376,9 +376,10 @@ mod tests {
         let src = SteeringSource::detect(&p);
         assert!(src.read(SHAPE, Some(1e6)).is_ok());
         for s in [1e30f32, -1e30, f32::NAN, f32::INFINITY] {
-            let e = steering_from_sources(&[src.clone()], SHAPE, Some(s), Positions::All)
-                .unwrap_err()
-                .to_string();
+            let e =
+                steering_from_sources(std::slice::from_ref(&src), SHAPE, Some(s), Positions::All)
+                    .unwrap_err()
+                    .to_string();
             assert!(e.contains("--strength"), "{s}: {e}");
         }
         // A file that already holds 3e38: too large at the default multiplier.
