@@ -369,7 +369,7 @@ pub fn fit_aligner(expert: &Array2<f32>, d_t: usize, params: &AlignValidParams) 
         AlignMethod::ClosedForm => closed_form(input, &xs, d_t),
         _ => {
             let xs32 = xs.mapv(|v| v as f32);
-            let trained = train_adam(&xs32, d_t, None, params);
+            let trained = train_adam(&xs32, d_t, None, params)?;
             let relative_error = relative_sq_error(&trained.reconstruct(&xs32), &xs32);
             Ok(trained.into_aligner(input, relative_error, None))
         }
@@ -421,7 +421,7 @@ pub fn fit_paired(
         _ => {
             check_min_rows(expert.nrows(), 2, CONTEXT)?;
             let (xs32, ts32) = (xs.mapv(|v| v as f32), ts.mapv(|v| v as f32));
-            let trained = train_adam(&xs32, ts.ncols(), Some(&ts32), params);
+            let trained = train_adam(&xs32, ts.ncols(), Some(&ts32), params)?;
             let relative_error = relative_sq_error(&trained.reconstruct(&xs32), &xs32);
             let map_error = relative_sq_error(&trained.encode(&xs32), &ts32);
             let mut aligner = trained.into_aligner(input, relative_error, Some(map_error));
@@ -720,14 +720,18 @@ fn ae_gradients(model: &Trained, h: &Array2<f32>, t: Option<&Array2<f32>>, lambd
 /// saddle at zero; with METHOD.md's budget (lr 1e-3, batches of 64, 200
 /// epochs, n = 512) it ended 1.7% above the optimum instead of 13.5%
 /// (measured on the rank-16-plus-noise data of the Adam test).
-fn orthonormal_init(d_e: usize, d_t: usize, rng: &mut SplitMix64) -> (Array2<f32>, Array2<f32>) {
+fn orthonormal_init(
+    d_e: usize,
+    d_t: usize,
+    rng: &mut SplitMix64,
+) -> Result<(Array2<f32>, Array2<f32>)> {
     let k = d_t.min(d_e);
     let mut q = rng.gaussian_matrix(d_e, k); // [d_E, k]
-    orthonormalize_columns(&mut q, rng);
+    orthonormalize_columns(&mut q, rng)?;
     let mut w_g = Array2::<f32>::zeros((d_e, d_t));
     w_g.slice_mut(s![.., ..k]).assign(&q.mapv(|v| v as f32));
     let w_f = w_g.t().as_standard_layout().into_owned();
-    (w_f, w_g)
+    Ok((w_f, w_g))
 }
 
 /// Adam on the auto-encoder loss (+ the paired term when `ts` is given) over
@@ -737,11 +741,11 @@ fn train_adam(
     d_t: usize,
     ts: Option<&Array2<f32>>,
     params: &AlignValidParams,
-) -> Trained {
+) -> Result<Trained> {
     let (n, d_e) = xs.dim();
     let lambda = params.paired_lambda;
     let mut rng = SplitMix64::new(params.seed);
-    let (w_f, w_g) = orthonormal_init(d_e, d_t, &mut rng);
+    let (w_f, w_g) = orthonormal_init(d_e, d_t, &mut rng)?;
     let mut model = Trained {
         w_f,
         b_f: Array1::zeros(d_t),
@@ -816,7 +820,7 @@ fn train_adam(
         }
         prev_loss = loss;
     }
-    model
+    Ok(model)
 }
 
 /// Weights as one flat slice (they are created and kept in standard layout).

@@ -37,28 +37,55 @@ impl Captured {
         write_atomic_with(out, |w| {
             npy::write_f32(w, &shape, &self.data).map_err(|e| crate::Error::io(out, e))
         })?;
-        let meta = serde_json::json!({
-            "model": model.path().display().to_string(),
-            "architecture": model.arch(),
-            "n_layer": model.n_layer(),
-            "n_embd": self.n_embd,
-            "layers": self.layers,
-            "n_texts": self.n_texts,
-            "pooling": match pooling {
-                Pooling::Last => "last",
-                Pooling::Mean => "mean",
+        write_sidecar(
+            out,
+            &SidecarInfo {
+                model_file: &model.path().display().to_string(),
+                arch: model.arch(),
+                n_layer: model.n_layer(),
+                n_embd: self.n_embd,
+                layers: &self.layers,
+                n_texts: self.n_texts,
+                pooling,
             },
-            "shape": shape,
-        });
-        let side = PathBuf::from(format!("{}.json", out.display()));
-        write_atomic(
-            &side,
-            serde_json::to_string_pretty(&meta)
-                .expect("json")
-                .as_bytes(),
-        )?;
-        Ok(side)
+        )
     }
+}
+
+/// What the side-car `OUT.json` of a capture says.
+pub(crate) struct SidecarInfo<'a> {
+    pub(crate) model_file: &'a str,
+    pub(crate) arch: &'a str,
+    pub(crate) n_layer: usize,
+    pub(crate) n_embd: usize,
+    pub(crate) layers: &'a [usize],
+    pub(crate) n_texts: usize,
+    pub(crate) pooling: Pooling,
+}
+
+/// Writes `out.json` next to a capture's `.npy`, atomically; returns its path.
+pub(crate) fn write_sidecar(out: &Path, s: &SidecarInfo<'_>) -> crate::Result<PathBuf> {
+    let meta = serde_json::json!({
+        "model": s.model_file,
+        "architecture": s.arch,
+        "n_layer": s.n_layer,
+        "n_embd": s.n_embd,
+        "layers": s.layers,
+        "n_texts": s.n_texts,
+        "pooling": match s.pooling {
+            Pooling::Last => "last",
+            Pooling::Mean => "mean",
+        },
+        "shape": [s.n_texts, s.layers.len(), s.n_embd],
+    });
+    let side = PathBuf::from(format!("{}.json", out.display()));
+    write_atomic(
+        &side,
+        serde_json::to_string_pretty(&meta)
+            .expect("json")
+            .as_bytes(),
+    )?;
+    Ok(side)
 }
 
 /// How a text's token states become one vector per layer.

@@ -2,26 +2,31 @@
 //! requested layer, streamed to disk in chunks and cached.
 //!
 //! The cache key is the model's content hash, the layers, the pooling, the
-//! chat flag and a hash of the texts; a re-run with the same key reuses the
-//! states, an interrupted run resumes at the first missing chunk, and every
-//! chunk is written atomically (temp file, then rename). Memory holds one
-//! chunk of states while capturing and one layer while reading.
+//! chat flag, a hash of the texts and the decode packing (tokens and
+//! sequences per decode: a different packing changes the floats slightly);
+//! a re-run with the same key reuses the states, an interrupted run resumes
+//! at the first missing chunk, and every chunk is written atomically (temp
+//! file, then rename). Memory holds one chunk of states while capturing and
+//! one layer while reading. `fit` and `capture` both capture through here,
+//! so both resume, and a resumed run is byte-identical to an uninterrupted
+//! one.
 //!
 //! Layout of a cache folder: `meta.json`, and `chunk-NNNNN.f32` files, each
 //! `[n_layers][chunk_texts][n_embd]` little-endian f32.
 
-use crate::atomic_file::write_atomic;
-use crate::capture::{capture_states, Pooling};
+use crate::atomic_file::{write_atomic, write_atomic_with};
+use crate::capture::{capture_states, write_sidecar, Pooling, SidecarInfo};
 use crate::hash::{content_sha256, hex, texts_sha256};
 use crate::llama::Context;
-use crate::{Error, Result};
+use crate::{npy, Error, Result};
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-const FORMAT: u32 = 1;
+/// Version 2 added the decode packing to the key.
+const FORMAT: u32 = 2;
 /// Texts per chunk file (one decode packs up to `n_seq_max` of them).
 pub const CHUNK_TEXTS: usize = 64;
 
@@ -52,6 +57,11 @@ pub struct StoreMeta {
     pub chunk_texts: usize,
     /// Hash of the texts ([`crate::hash::texts_sha256`]).
     pub data_sha256: String,
+    /// Most tokens per decode (the context's `n_ubatch`/`n_batch`, the
+    /// smaller) when captured.
+    pub decode_tokens: u32,
+    /// Most texts per decode (the context's `n_seq_max`) when captured.
+    pub decode_texts: u32,
 }
 
 /// A finished capture on disk.
@@ -76,6 +86,7 @@ pub fn capture_cached(
 ) -> Result<CaptureStore> {
     let model = ctx.model();
     let model_sha256 = content_sha256(model.path())?;
+    let cp = ctx.params();
     let meta = StoreMeta {
         format: FORMAT,
         model_sha256,
@@ -89,6 +100,8 @@ pub fn capture_cached(
         n_texts: texts.len(),
         chunk_texts: CHUNK_TEXTS,
         data_sha256: texts_sha256(texts),
+        decode_tokens: cp.n_ubatch.min(cp.n_batch),
+        decode_texts: cp.n_seq_max.max(1),
     };
     let key = {
         let mut h = Sha256::new();
@@ -100,6 +113,7 @@ pub fn capture_cached(
                 chat,
                 &meta.data_sha256,
                 FORMAT,
+                (meta.decode_tokens, meta.decode_texts),
             ))
             .expect("json"),
         );
@@ -154,6 +168,60 @@ fn chunk_path(dir: &Path, c: usize) -> PathBuf {
 }
 
 impl CaptureStore {
+    /// Writes every state as `out` (.npy, float32, shape `[n_texts,
+    /// n_layers, n_embd]`, as [`crate::capture::Captured::write_npy`]) and
+    /// its side-car `out.json`, both atomically, one chunk in memory at a
+    /// time. Returns the side-car's path.
+    pub fn write_npy(&self, out: &Path) -> Result<PathBuf> {
+        let m = &self.meta;
+        let n_k = m.layers.len();
+        write_atomic_with(out, |w| {
+            npy::write_f32_header(w, &[m.n_texts, n_k, m.n_embd]).map_err(|e| Error::io(out, e))?;
+            let n_chunks = m.n_texts.div_ceil(m.chunk_texts);
+            let mut chunk = Vec::new();
+            let mut row = Vec::with_capacity(n_k * m.n_embd * 4);
+            for c in 0..n_chunks {
+                let rows = (m.n_texts - c * m.chunk_texts).min(m.chunk_texts);
+                let path = chunk_path(&self.dir, c);
+                chunk.clear();
+                std::fs::File::open(&path)
+                    .and_then(|mut f| f.read_to_end(&mut chunk))
+                    .map_err(|e| Error::io(&path, e))?;
+                if chunk.len() != n_k * rows * m.n_embd * 4 {
+                    return Err(Error::Input(format!(
+                        "{}: {} bytes, expected {} (capture again)",
+                        path.display(),
+                        chunk.len(),
+                        n_k * rows * m.n_embd * 4
+                    )));
+                }
+                // Chunk [layer][text][d] to file [text][layer][d].
+                let d_bytes = m.n_embd * 4;
+                for t in 0..rows {
+                    row.clear();
+                    for k in 0..n_k {
+                        let off = (k * rows + t) * d_bytes;
+                        row.extend_from_slice(&chunk[off..off + d_bytes]);
+                    }
+                    w.write_all(&row).map_err(|e| Error::io(out, e))?;
+                }
+            }
+            Ok(())
+        })?;
+        write_sidecar(
+            out,
+            &SidecarInfo {
+                model_file: &m.model_file,
+                arch: &m.arch,
+                n_layer: m.n_layer,
+                n_embd: m.n_embd,
+                layers: &m.layers,
+                n_texts: m.n_texts,
+                pooling: m.pooling,
+            },
+        )
+    }
+
     /// States of every text at `layer`: `[n_texts, n_embd]`.
     pub fn layer(&self, layer: usize) -> Result<Array2<f32>> {
         let m = &self.meta;

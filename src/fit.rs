@@ -13,6 +13,7 @@ use crate::data::{pairs, read_dataset, split_of, LabelledText, Part, SplitFracti
 use crate::hash::texts_sha256;
 use crate::linalg::roc_auc;
 use crate::llama::{Context, ContextParams, Model, ModelParams};
+use crate::num_error::NumError;
 use crate::pairing::{choose_pairs, mi_matrix, Pair, PairParams, PairValidParams};
 use crate::rfm::{fit_rfm, RfmParams, RfmValidParams};
 use crate::steerfile::{Method, MiMatrix, ModelIdentity, SteerFile, SteerLayer};
@@ -201,14 +202,32 @@ fn capture_all(
     )
 }
 
+/// The label (0 or 1) that `labels` (true = 1) lacks, if any.
+fn missing_label(labels: &[bool]) -> Option<u8> {
+    if !labels.iter().any(|&b| b) {
+        Some(1)
+    } else if labels.iter().all(|&b| b) {
+        Some(0)
+    } else {
+        None
+    }
+}
+
 fn rows(x: &Array2<f32>, idx: &[usize]) -> Array2<f32> {
     x.select(Axis(0), idx)
 }
 
-/// Mean ‖h − μ‖ over rows (METHOD.md step 4's r_j).
-pub fn mean_centred_norm(x: &Array2<f32>) -> f32 {
-    let mu = x.mean_axis(Axis(0)).expect("rows");
-    let n = x.nrows().max(1) as f64;
+/// Mean ‖h − μ‖ over rows (METHOD.md step 4's r_j); `x` is `[n_texts,
+/// n_embd]` and needs at least one row.
+pub fn mean_centred_norm(x: &Array2<f32>) -> std::result::Result<f32, NumError> {
+    let Some(mu) = x.mean_axis(Axis(0)) else {
+        return Err(NumError::NotEnoughSamples {
+            context: "fit::mean_centred_norm",
+            needed: 1,
+            got: 0,
+        });
+    };
+    let n = x.nrows() as f64;
     let total: f64 = x
         .rows()
         .into_iter()
@@ -220,7 +239,7 @@ pub fn mean_centred_norm(x: &Array2<f32>) -> f32 {
                 .sqrt()
         })
         .sum();
-    (total / n) as f32
+    Ok((total / n) as f32)
 }
 
 fn projection_auc(x: &Array2<f32>, u: &[f32], labels: &[bool]) -> Option<f64> {
@@ -332,10 +351,19 @@ fn prepare<'a>(
     let val_idx: Vec<usize> = (0..data.len()).filter(|&i| parts[i] != Part::Fit).collect();
     let y_fit: Vec<bool> = fit_idx.iter().map(|&i| labels[i]).collect();
     let y_val: Vec<bool> = val_idx.iter().map(|&i| labels[i]).collect();
+    if let Some(missing) = missing_label(&labels) {
+        return Err(Error::Input(format!(
+            "the data set ({} texts) holds no example with label {missing}; \
+             both labels (0 and 1) are needed: add texts with \"label\": {missing} \
+             (or {{\"positive\", \"negative\"}} pairs)",
+            labels.len()
+        )));
+    }
     for (name, y) in [("fit", &y_fit), ("validation", &y_val)] {
-        if !y.iter().any(|b| *b) || y.iter().all(|b| *b) {
+        if let Some(missing) = missing_label(y) {
             return Err(Error::Input(format!(
-                "the {name} split ({} texts) needs both labels; add more examples (groups split 80/20)",
+                "the {name} split ({} texts) holds no example with label {missing}; \
+                 add more examples of both labels in more groups (groups split 80/20)",
                 y.len()
             )));
         }
@@ -578,7 +606,7 @@ fn expertsteer_directions(
             target_layer: p.target_layer,
             expert_layer: Some(p.expert_layer),
             direction: r.direction.clone(),
-            mean_norm: mean_norm(p.target_layer),
+            mean_norm: mean_norm(p.target_layer)?,
             val_auc: Some(r.val_auc),
             mi: Some(p.mi),
         };
@@ -666,7 +694,7 @@ fn self_directions(
                 target_layer: j,
                 expert_layer: None,
                 direction: dir,
-                mean_norm: mean_centred_norm(&rows(x, fit_idx)),
+                mean_norm: mean_centred_norm(&rows(x, fit_idx))?,
                 val_auc: auc,
                 mi: None,
             },
@@ -798,6 +826,33 @@ mod tests {
         assert_eq!(spread_layers(30, 4), vec![6, 12, 18, 24]);
         assert_eq!(spread_layers(3, 4), vec![1, 2]);
         let x = ndarray::arr2(&[[1.0f32, 0.0], [-1.0, 0.0]]);
-        assert!((mean_centred_norm(&x) - 1.0).abs() < 1e-6);
+        assert!((mean_centred_norm(&x).unwrap() - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_one_class_data_set_names_the_missing_label() {
+        let data: Vec<LabelledText> = (0..40)
+            .map(|i| LabelledText {
+                text: format!("text {i}"),
+                label: 1,
+                group: format!("g{i}"),
+            })
+            .collect();
+        let cfg = FitConfig {
+            method: Method::Caa,
+            ..FitConfig::default()
+        };
+        let e = prepare(None, &data, &cfg).err().unwrap().to_string();
+        assert!(e.contains("no example with label 0"), "{e}");
+        assert!(!e.contains("add more examples"), "{e}");
+    }
+
+    #[test]
+    fn mean_norm_of_no_rows_is_an_error_not_a_panic() {
+        let e = mean_centred_norm(&Array2::<f32>::zeros((0, 4))).unwrap_err();
+        assert!(
+            matches!(e, NumError::NotEnoughSamples { got: 0, .. }),
+            "{e}"
+        );
     }
 }

@@ -79,6 +79,15 @@ pub fn generate(
     let mut idx = batch.len() - 1;
     ctx.set_generation_phase(true);
     for k in 0..params.max_tokens {
+        // NaN logits (hidden states that overflowed, e.g. under a huge
+        // steering vector) would make every sample meaningless: say so
+        // instead of returning empty or arbitrary text.
+        if ctx.logits(idx)?.iter().any(|x| x.is_nan()) {
+            return Err(LlamaError::Decode(format!(
+                "the model produced NaN logits at generated token {k}: its hidden states \
+                 overflowed (is the steering too strong?)"
+            )));
+        }
         let t = sampler.sample(ctx, idx)?;
         if model.is_eog(t) {
             break;

@@ -13,7 +13,8 @@
 //! [`steer`] (apply vectors through the control-vector fast path or the
 //! callback) → [`generate`] and [`eval`]. [`fit`] runs the offline steps end
 //! to end; [`steering_io`] reads every kind of steering source;
-//! [`data`] reads and builds labelled data. Around them: [`models`] fetches
+//! [`data`] reads and builds labelled data; [`layer_list`] parses layer
+//! lists (`1,4,8-10`) against a model. Around them: [`models`] fetches
 //! the default models through [`registry`]; [`cache`], [`hash`] and
 //! [`atomic_file`] hold the cache paths, content hashes and the one atomic
 //! file writer. The command-line tool (feature `cli`) only turns flags into
@@ -85,6 +86,7 @@ pub mod eval;
 pub mod fit;
 pub mod generate;
 pub mod hash;
+pub mod layer_list;
 pub mod linalg;
 // The FFI layer is the one place that needs `unsafe`.
 #[allow(unsafe_code)]

@@ -258,7 +258,7 @@ where
     let l = (k + SUBSPACE_OVERSAMPLE).min(d);
     let mut rng = SplitMix64::new(SUBSPACE_SEED);
     let mut q = rng.gaussian_matrix(d, l); // [d, l]
-    orthonormalize_columns(&mut q, &mut rng);
+    orthonormalize_columns(&mut q, &mut rng)?;
     let mut last: Option<(Array1<f64>, Array2<f64>)> = None;
     for _ in 0..max_iter {
         let z = apply(&q); // [d, l] = A Q
@@ -282,7 +282,7 @@ where
         last = Some(top);
         // A·V spans the same space as A·Q and is already sorted by Ritz value.
         q = av;
-        orthonormalize_columns(&mut q, &mut rng);
+        orthonormalize_columns(&mut q, &mut rng)?;
     }
     // Not converged to `tol`: the best available estimate is still the
     // Rayleigh–Ritz one, which is what randomized PCA returns anyway.
@@ -293,8 +293,17 @@ where
 /// Gram–Schmidt, twice for stability. A column that collapses (linearly
 /// dependent) is replaced by a fresh random one from `rng`, so that the result
 /// is always an orthonormal basis.
-pub fn orthonormalize_columns(q: &mut Array2<f64>, rng: &mut SplitMix64) {
+///
+/// Errors when l > d (no orthonormal basis of l columns exists in dimension
+/// d); `q` is then left unchanged.
+pub fn orthonormalize_columns(q: &mut Array2<f64>, rng: &mut SplitMix64) -> Result<()> {
     let (d, l) = q.dim();
+    if l > d {
+        return Err(NumError::Numerical {
+            context: "linalg::orthonormalize_columns",
+            detail: format!("cannot fit {l} orthonormal columns in dimension {d}"),
+        });
+    }
     let mut rows = q.t().as_standard_layout().into_owned(); // [l, d]: columns as contiguous rows
     for i in 0..l {
         let mut attempts = 0;
@@ -315,14 +324,19 @@ pub fn orthonormalize_columns(q: &mut Array2<f64>, rng: &mut SplitMix64) {
                 break;
             }
             attempts += 1;
-            assert!(
-                attempts < 100,
-                "cannot extend an orthonormal basis in dimension {d}"
-            );
+            if attempts >= 100 {
+                return Err(NumError::Numerical {
+                    context: "linalg::orthonormalize_columns",
+                    detail: format!(
+                        "cannot extend an orthonormal basis in dimension {d} (column {i})"
+                    ),
+                });
+            }
             rows.row_mut(i).mapv_inplace(|_| rng.gaussian());
         }
     }
     q.assign(&rows.t());
+    Ok(())
 }
 
 fn row_norm(r: ArrayView1<'_, f64>) -> f64 {
@@ -812,7 +826,7 @@ mod tests {
         let d = 70;
         // A random rotation Q.
         let mut q = rng.gaussian_matrix(d, d);
-        orthonormalize_columns(&mut q, &mut rng);
+        orthonormalize_columns(&mut q, &mut rng).unwrap();
         // Distinct eigenvalues of both signs, in no particular order.
         let lambda = Array1::from_shape_fn(d, |i| ((i * 37) % d) as f64 * 0.1 - 2.0);
         let a = (&q * &lambda).dot(&q.t()); // Q diag(λ) Qᵀ
@@ -854,12 +868,26 @@ mod tests {
     }
 
     #[test]
+    fn more_columns_than_dimensions_is_an_error_not_a_panic() {
+        let mut rng = SplitMix64::new(3);
+        let mut q = rng.gaussian_matrix(3, 5);
+        let before = q.clone();
+        let e = orthonormalize_columns(&mut q, &mut rng).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("5 orthonormal columns in dimension 3"),
+            "{e}"
+        );
+        assert_eq!(q, before);
+    }
+
+    #[test]
     fn subspace_iteration_matches_exact_eigh() {
         let mut rng = SplitMix64::new(2);
         let d = 300;
         let g = rng.gaussian_matrix(d, d);
         let mut q = g.clone();
-        orthonormalize_columns(&mut q, &mut rng);
+        orthonormalize_columns(&mut q, &mut rng).unwrap();
         let spectrum = Array1::from_shape_fn(d, |i| 1.0 / (1.0 + i as f64).powf(1.2));
         let a = (&q * &spectrum).dot(&q.t());
         let (vals, vecs) = sym_top_k(&a, 5).unwrap();

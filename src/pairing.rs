@@ -356,7 +356,7 @@ mod tests {
 
     fn rotation(d: usize, rng: &mut SplitMix64) -> Array2<f64> {
         let mut q = rng.gaussian_matrix(d, d);
-        orthonormalize_columns(&mut q, rng);
+        orthonormalize_columns(&mut q, rng).unwrap();
         q
     }
 

@@ -6,7 +6,16 @@
 //! the request allows it.
 
 use crate::llama::{Context, HookPlan, LlamaError, Positions, Result};
-pub use expertsteer_core::steering::{SteerPath, Steering};
+pub use expertsteer_core::steering::{first_overflowing, SteerPath, Steering, MAX_VECTOR_NORM};
+
+/// The error for a vector [`first_overflowing`] found.
+fn overflow_error(layer: usize, norm: f64) -> LlamaError {
+    LlamaError::Invalid(format!(
+        "the steering vector for layer {layer} has norm {norm:.3e}: llama.cpp's f32 \
+         arithmetic overflows above {MAX_VECTOR_NORM:.1e}, so the model would only \
+         produce NaN; use a smaller strength"
+    ))
+}
 
 /// Installs `steering` on `ctx` (replacing earlier steering) through
 /// `path`, or the best path when None. Returns the path used.
@@ -15,6 +24,9 @@ pub fn apply(
     steering: &Steering,
     path: Option<SteerPath>,
 ) -> Result<SteerPath> {
+    if let Some((layer, norm)) = first_overflowing(&steering.vectors) {
+        return Err(overflow_error(layer, norm));
+    }
     let path = path.unwrap_or_else(|| steering.best_path());
     match path {
         SteerPath::ControlVector => {
@@ -43,6 +55,9 @@ pub fn apply(
 /// keep the default steering). Sequences decoded in one batch can each
 /// carry their own steering this way; control vectors cannot.
 pub fn apply_to_sequence(ctx: &mut Context<'_>, seq: i32, steering: &Steering) -> Result<()> {
+    if let Some((layer, norm)) = first_overflowing(&steering.vectors) {
+        return Err(overflow_error(layer, norm));
+    }
     ctx.set_seq_steering(seq, &steering.vectors, steering.positions)
 }
 

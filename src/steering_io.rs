@@ -10,7 +10,7 @@
 
 use crate::atomic_file::write_atomic;
 use crate::llama::{Model, Positions};
-use crate::steer::Steering;
+use crate::steer::{first_overflowing, Steering, MAX_VECTOR_NORM};
 use crate::steerfile::SteerFile;
 use crate::{npy, Error, Result};
 use gguf_tools::ControlVector;
@@ -71,8 +71,26 @@ impl SteeringSource {
     }
 
     /// The source's vectors at `strength` (see each variant for its unit),
-    /// checked against `shape`.
+    /// checked against `shape`, and refused when the strength is not a
+    /// finite number or the scaled vectors are too large for llama.cpp's
+    /// f32 arithmetic (see [`MAX_VECTOR_NORM`]); the error names
+    /// `--strength` and the file.
     pub fn read(&self, shape: ModelShape, strength: Option<f32>) -> Result<Vectors> {
+        check_strength(strength)?;
+        let vectors = self.read_unchecked(shape, strength)?;
+        check_magnitude(&vectors, strength, &self.path().display().to_string())?;
+        Ok(vectors)
+    }
+
+    /// The file the source reads.
+    pub fn path(&self) -> &Path {
+        match self {
+            SteeringSource::SteerFile(p) | SteeringSource::ControlVector(p) => p,
+            SteeringSource::Vector { path, .. } => path,
+        }
+    }
+
+    fn read_unchecked(&self, shape: ModelShape, strength: Option<f32>) -> Result<Vectors> {
         match self {
             SteeringSource::SteerFile(p) => read_steer_file(p, shape, strength),
             SteeringSource::ControlVector(p) => {
@@ -83,6 +101,38 @@ impl SteeringSource {
             }
         }
     }
+}
+
+/// Refuses a strength that is not a finite number.
+fn check_strength(strength: Option<f32>) -> Result<()> {
+    match strength {
+        Some(s) if !s.is_finite() => Err(Error::Input(format!(
+            "--strength must be a finite number, got {s:?}"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Refuses vectors that are non-finite or too large for llama.cpp (see
+/// [`MAX_VECTOR_NORM`]); `what` names their source.
+fn check_magnitude(vectors: &Vectors, strength: Option<f32>, what: &str) -> Result<()> {
+    let Some((layer, norm)) = first_overflowing(vectors) else {
+        return Ok(());
+    };
+    let size = if norm.is_finite() {
+        format!("a vector of norm {norm:.3e}")
+    } else {
+        "a non-finite vector".to_string()
+    };
+    let limit = format!(
+        "llama.cpp's f32 arithmetic overflows above norm {MAX_VECTOR_NORM:.1e} and the model would only produce NaN"
+    );
+    Err(Error::Input(match strength {
+        Some(s) => format!(
+            "--strength {s:?} makes {size} for layer {layer} from {what}: {limit}; lower --strength"
+        ),
+        None => format!("{what} gives {size} for layer {layer}: {limit}"),
+    }))
 }
 
 /// Vectors s_j · u_j of a `.steer` file at strength c (s_j = c · r_j;
@@ -96,7 +146,15 @@ pub fn read_steer_file(path: &Path, shape: ModelShape, strength: Option<f32>) ->
 /// The directions of a control-vector GGUF times `multiplier`, refusing
 /// vectors of another length than the model's n_embd.
 pub fn read_control_vector(path: &Path, shape: ModelShape, multiplier: f32) -> Result<Vectors> {
-    let cv = ControlVector::read_cvec(path)?;
+    let cv = ControlVector::read_cvec(path).map_err(|e| match e {
+        // Neither magic: say what the file could have been.
+        gguf_tools::GgufError::BadMagic { .. } => Error::Input(format!(
+            "{} is neither a steering file from `expertsteer fit` (.steer) nor a \
+             llama.cpp control-vector GGUF (it starts with neither magic)",
+            path.display()
+        )),
+        other => other.into(),
+    })?;
     if cv.n_embd != shape.n_embd {
         return Err(Error::Input(format!(
             "{} holds vectors of {} values, the model's n_embd is {}",
@@ -176,6 +234,7 @@ pub fn steering_from_sources(
     for s in sources {
         add_vectors(&mut vectors, s.read(shape, strength)?)?;
     }
+    check_magnitude(&vectors, strength, "the sum of the steering sources")?;
     Ok(Steering { vectors, positions })
 }
 
@@ -288,11 +347,66 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("steers layer 3"), "{e}");
+        let text = d.join("notes.txt");
+        std::fs::write(&text, "just some notes").unwrap();
+        let e = SteeringSource::detect(&text)
+            .read(SHAPE, None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(".steer") && e.contains("control-vector GGUF"),
+            "{e}"
+        );
         let zero = Steering {
             vectors: BTreeMap::from([(0, vec![0.0; 4])]),
             positions: Positions::All,
         };
         assert!(control_vector_of(&zero, 4, None).is_err());
+    }
+
+    #[test]
+    fn strengths_that_overflow_the_vectors_are_refused_naming_the_flag() {
+        let d = scratch("overflow");
+        let ones = Steering {
+            vectors: BTreeMap::from([(3, vec![1.0; 4])]),
+            positions: Positions::All,
+        };
+        let p = d.join("ones.gguf");
+        write_control_vector(&control_vector_of(&ones, 4, None).unwrap(), &p).unwrap();
+        let src = SteeringSource::detect(&p);
+        assert!(src.read(SHAPE, Some(1e6)).is_ok());
+        for s in [1e30f32, -1e30, f32::NAN, f32::INFINITY] {
+            let e =
+                steering_from_sources(std::slice::from_ref(&src), SHAPE, Some(s), Positions::All)
+                    .unwrap_err()
+                    .to_string();
+            assert!(e.contains("--strength"), "{s}: {e}");
+        }
+        // A file that already holds 3e38: too large at the default multiplier.
+        let huge = Steering {
+            vectors: BTreeMap::from([(3, vec![3e38; 4])]),
+            positions: Positions::All,
+        };
+        let q = d.join("huge.gguf");
+        write_control_vector(&control_vector_of(&huge, 4, None).unwrap(), &q).unwrap();
+        let e = SteeringSource::detect(&q)
+            .read(SHAPE, None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("huge.gguf") && e.contains("layer 3"), "{e}");
+        // Two sources each fine, their sum not.
+        let big = Steering {
+            vectors: BTreeMap::from([(3, vec![6e18; 4])]),
+            positions: Positions::All,
+        };
+        let b = d.join("big.gguf");
+        write_control_vector(&control_vector_of(&big, 4, None).unwrap(), &b).unwrap();
+        let src = SteeringSource::detect(&b);
+        assert!(src.read(SHAPE, None).is_ok());
+        let e = steering_from_sources(&[src.clone(), src], SHAPE, None, Positions::All)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("sum"), "{e}");
     }
 
     #[test]

@@ -30,6 +30,21 @@ fn cdylib() -> PathBuf {
         "{} is missing: run `cargo build --release --workspace` before the tests",
         p.display()
     );
+    // cargo builds the cdylib with the workspace, not for this test: refuse
+    // a library older than its sources rather than test stale code.
+    let built = std::fs::metadata(&p).and_then(|m| m.modified()).unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for dir in ["capi/src", "core/src"] {
+        for e in std::fs::read_dir(root.join(dir)).unwrap().flatten() {
+            let changed = e.metadata().and_then(|m| m.modified()).unwrap();
+            assert!(
+                changed <= built,
+                "{} is newer than {}: run `cargo build --release --workspace` first",
+                e.path().display(),
+                p.display()
+            );
+        }
+    }
     p
 }
 
@@ -41,7 +56,11 @@ fn static_libs(dir: &Path) -> Vec<PathBuf> {
         .filter(|p| p.extension().is_some_and(|x| x == "a"))
         .collect();
     libs.sort();
-    assert!(!libs.is_empty(), "no llama.cpp libraries in {}", dir.display());
+    assert!(
+        !libs.is_empty(),
+        "no llama.cpp libraries in {}",
+        dir.display()
+    );
     libs
 }
 
@@ -296,10 +315,17 @@ fn hostile_steering_files_get_an_error_code_and_message_not_a_crash() {
             r.stderr
         );
     }
-    // A non-finite strength is refused by the hook, naming the value.
-    let r = run_c(&dir.join("base.steer"), "inf", "hook");
-    assert_eq!(r.code, Some(2), "{}", r.stderr);
-    assert!(r.stderr.contains("strength inf"), "{}", r.stderr);
+    // A non-finite strength, or one that overflows llama.cpp's f32
+    // arithmetic, is refused by the hook and by the control-vector path.
+    for (strength, mode) in [("inf", "hook"), ("1e30", "hook"), ("1e30", "cvec")] {
+        let r = run_c(&dir.join("base.steer"), strength, mode);
+        assert_eq!(r.code, Some(2), "{strength} {mode}: {}", r.stderr);
+        assert!(
+            r.stderr.contains(&format!("strength {strength}")) || r.stderr.contains("overflows"),
+            "{strength} {mode}: {}",
+            r.stderr
+        );
+    }
 }
 
 #[test]

@@ -30,7 +30,7 @@ mod host;
 
 use expertsteer_core::hook::SteerHook;
 use expertsteer_core::steerfile::{FileError, SteerFile};
-use expertsteer_core::steering::Positions;
+use expertsteer_core::steering::{first_overflowing, Positions, MAX_VECTOR_NORM};
 use expertsteer_core::sys;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -495,7 +495,17 @@ pub unsafe extern "C" fn es_hook_set_steer(
             if let Some(c) = c {
                 check_strength(c)?;
             }
-            s.file.steering(c, pos).vectors
+            let v = s.file.steering(c, pos).vectors;
+            if let Some((layer, norm)) = first_overflowing(&v) {
+                return Err(Fail(
+                    ES_ERR_INVALID,
+                    format!(
+                        "strength {strength} makes the vector for layer {layer} of norm {norm:.3e}: \
+                         llama.cpp's f32 arithmetic overflows above {MAX_VECTOR_NORM:.1e}"
+                    ),
+                ));
+            }
+            v
         };
         set_vectors(h, seq_id, &vectors, pos)
     })

@@ -191,6 +191,24 @@ mod tests {
     }
 
     #[test]
+    fn temp_names_are_unique_per_process_and_per_call() {
+        // Two `fit` processes with the same --out once shared one temp
+        // name; the pid keeps processes apart, the counter calls.
+        let dest = Path::new("/some/dir/run.steer");
+        let (a, b) = (temp_path(dest).unwrap(), temp_path(dest).unwrap());
+        assert_ne!(a, b);
+        for t in [&a, &b] {
+            let name = t.file_name().unwrap().to_string_lossy().into_owned();
+            assert!(
+                name.contains(&format!("-{}-", std::process::id())),
+                "{name}"
+            );
+            assert!(name.starts_with(".run.tmp-") && name.ends_with(".steer"));
+            assert_eq!(t.parent(), dest.parent());
+        }
+    }
+
+    #[test]
     fn a_failed_write_names_the_destination_and_leaves_no_temp_file() {
         let dir = scratch("failed");
         let missing = dir.join("no-such-folder").join("x.steer");

@@ -37,7 +37,10 @@ pub enum LlamaError {
     #[error("decode failed: {0}")]
     Decode(String),
     /// A layer (0-based block) beyond the model's last block.
-    #[error("layer {layer} is out of range: the model has blocks 0..{n_layer}")]
+    #[error(
+        "layer {layer} is out of range: the model has blocks 0..{}",
+        n_layer.saturating_sub(1)
+    )]
     LayerOutOfRange {
         /// The layer asked for.
         layer: usize,
@@ -106,4 +109,21 @@ pub fn check_vector(layer: usize, v: &[f32], n_embd: usize) -> Result<()> {
         return Err(LlamaError::NonFinite { layer, index });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LlamaError;
+
+    #[test]
+    fn layer_out_of_range_names_the_last_block() {
+        let e = LlamaError::LayerOutOfRange {
+            layer: 30,
+            n_layer: 30,
+        };
+        assert_eq!(
+            e.to_string(),
+            "layer 30 is out of range: the model has blocks 0..29"
+        );
+    }
 }

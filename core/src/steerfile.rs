@@ -68,6 +68,97 @@ pub struct ModelIdentity {
     pub sha256: String,
 }
 
+/// Longest name (architecture, file name) a file may carry, in characters.
+const MAX_NAME_CHARS: usize = 512;
+
+/// A sha256 as 64 hexadecimal digits.
+fn check_sha256(what: &str, s: &str) -> std::result::Result<(), String> {
+    if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} is not a sha256 (64 hexadecimal digits): {:?}",
+            s.chars().take(80).collect::<String>()
+        ))
+    }
+}
+
+/// A name printed to a terminal: not empty, not too long, and without
+/// control characters (which could rewrite the terminal).
+fn check_name(what: &str, s: &str) -> std::result::Result<(), String> {
+    if s.is_empty() || s.chars().count() > MAX_NAME_CHARS || s.chars().any(char::is_control) {
+        Err(format!(
+            "{what} must be 1..={MAX_NAME_CHARS} printable characters, got {:?}",
+            s.chars().take(80).collect::<String>()
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+impl ModelIdentity {
+    /// Sizes positive (blocks at most llama.cpp's 512), sha256 64 hex
+    /// digits, names printable; `role` (`target`, `expert`) names it.
+    fn validate(&self, role: &str) -> std::result::Result<(), String> {
+        if self.n_embd == 0 || self.n_layer == 0 || self.n_layer > crate::steering::MAX_LAYERS {
+            return Err(format!(
+                "{role} model shape {} blocks x n_embd {} is impossible",
+                self.n_layer, self.n_embd
+            ));
+        }
+        check_name(&format!("{role} architecture"), &self.arch)?;
+        check_name(&format!("{role} file name"), &self.file_name)?;
+        check_sha256(&format!("{role} sha256"), &self.sha256)
+    }
+}
+
+impl MiMatrix {
+    /// Layer lists non-empty, without repeats and inside the models'
+    /// blocks; `values` exactly rows x columns, all finite.
+    fn validate(
+        &self,
+        expert: Option<&ModelIdentity>,
+        target: &ModelIdentity,
+    ) -> std::result::Result<(), String> {
+        let Some(expert) = expert else {
+            return Err("the file holds an MI matrix but names no expert".into());
+        };
+        for (what, layers, n_layer) in [
+            ("expert", &self.expert_layers, expert.n_layer),
+            ("target", &self.target_layers, target.n_layer),
+        ] {
+            if layers.is_empty() {
+                return Err(format!("the MI matrix lists no {what} layers"));
+            }
+            if let Some(&l) = layers.iter().find(|&&l| l >= n_layer) {
+                return Err(format!(
+                    "the MI matrix lists {what} layer {l}, outside the {what}'s {n_layer} blocks"
+                ));
+            }
+            let distinct: std::collections::BTreeSet<_> = layers.iter().collect();
+            if distinct.len() != layers.len() {
+                return Err(format!("the MI matrix lists a {what} layer twice"));
+            }
+        }
+        let cells = self
+            .expert_layers
+            .len()
+            .checked_mul(self.target_layers.len());
+        if cells != Some(self.values.len()) {
+            return Err(format!(
+                "the MI matrix holds {} values, not {} expert x {} target layers",
+                self.values.len(),
+                self.expert_layers.len(),
+                self.target_layers.len()
+            ));
+        }
+        if let Some(i) = self.values.iter().position(|v| !v.is_finite()) {
+            return Err(format!("the MI matrix holds a non-finite value at {i}"));
+        }
+        Ok(())
+    }
+}
+
 /// How the directions were made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Method {
@@ -207,22 +298,57 @@ impl SteerFile {
         if Sha256::digest(payload).as_slice() != sum {
             return Err(bad("checksum mismatch: the file is corrupted".into()));
         }
-        let f: SteerFile =
-            bincode::deserialize(payload).map_err(|e| bad(format!("bad payload: {e}")))?;
+        let f: SteerFile = bincode::deserialize(payload).map_err(|e| bad(payload_error(&e)))?;
         f.validate(name)?;
         Ok(f)
     }
 
-    /// Internal consistency: lengths, ranges, finite numbers.
+    /// Internal consistency of every field a reader later indexes or
+    /// prints: model identities (sizes, sha256 strings, names), layer
+    /// numbers against both models, direction lengths, finite numbers,
+    /// and the MI matrix's dimensions against its layer lists.
     pub fn validate(&self, name: &str) -> Result<()> {
         let bad = |m: String| FileError::Invalid(format!("{name}: {m}"));
+        self.target.validate("target").map_err(&bad)?;
+        if let Some(e) = &self.expert {
+            e.validate("expert").map_err(&bad)?;
+        }
+        check_sha256("data_sha256", &self.data_sha256).map_err(&bad)?;
         if self.layers.is_empty() {
             return Err(bad("no steered layers".into()));
         }
         if !self.default_strength.is_finite() {
             return Err(bad("default strength is not finite".into()));
         }
+        let mut seen = std::collections::BTreeSet::new();
         for l in &self.layers {
+            if !seen.insert(l.target_layer) {
+                return Err(bad(format!("layer {} is steered twice", l.target_layer)));
+            }
+            match (l.expert_layer, &self.expert) {
+                (Some(i), Some(e)) if i >= e.n_layer => {
+                    return Err(bad(format!(
+                        "layer {} is paired with expert layer {i}, outside the expert's {} blocks",
+                        l.target_layer, e.n_layer
+                    )))
+                }
+                (Some(i), None) => {
+                    return Err(bad(format!(
+                        "layer {} is paired with expert layer {i}, but the file names no expert",
+                        l.target_layer
+                    )))
+                }
+                _ => {}
+            }
+            if l.val_auc.is_some_and(|a| !(0.0..=1.0).contains(&a)) {
+                return Err(bad(format!(
+                    "layer {} validation AUC is {:?}, outside 0..1",
+                    l.target_layer, l.val_auc
+                )));
+            }
+            if l.mi.is_some_and(|m| !m.is_finite()) {
+                return Err(bad(format!("layer {} MI is not finite", l.target_layer)));
+            }
             if l.target_layer >= self.target.n_layer {
                 return Err(bad(format!(
                     "layer {} is outside the target's {} blocks",
@@ -249,6 +375,10 @@ impl SteerFile {
                     l.target_layer, l.mean_norm
                 )));
             }
+        }
+        if let Some(mi) = &self.mi {
+            mi.validate(self.expert.as_ref(), &self.target)
+                .map_err(&bad)?;
         }
         Ok(())
     }
@@ -290,6 +420,19 @@ impl SteerFile {
     /// The llama.cpp control vector at strength c (block 0 cannot be held).
     pub fn to_control_vector(&self, strength: Option<f32>) -> Result<gguf_tools::ControlVector> {
         let s = self.steering(strength, Positions::All);
+        if let Some((layer, norm)) = crate::steering::first_overflowing(&s.vectors) {
+            return Err(FileError::Invalid(format!(
+                "strength {:?} makes the vector for layer {layer} {}: llama.cpp's f32 arithmetic \
+                 overflows above norm {:.1e}; use a smaller --strength",
+                strength.unwrap_or(self.default_strength),
+                if norm.is_finite() {
+                    format!("of norm {norm:.3e}")
+                } else {
+                    "non-finite".to_string()
+                },
+                crate::steering::MAX_VECTOR_NORM
+            )));
+        }
         if s.vectors.contains_key(&0) {
             return Err(FileError::Invalid(
                 "control vectors cannot steer block 0".into(),
@@ -301,6 +444,22 @@ impl SteerFile {
             model_hint: Some(self.target.arch.clone()),
         })
     }
+}
+
+/// Why a checksum-valid payload does not decode, in words: bincode's own
+/// text for a short payload is "io error: " with an empty reason.
+fn payload_error(e: &bincode::ErrorKind) -> String {
+    let what = match e {
+        bincode::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            "it ends before every field is read".to_string()
+        }
+        bincode::ErrorKind::Io(io) => format!("read error ({:?}) {io}", io.kind()),
+        other => other.to_string(),
+    };
+    format!(
+        "the payload does not decode as a version-{VERSION} steering file: {what} \
+         (was it written by another build of expertsteer?)"
+    )
 }
 
 #[cfg(test)]
@@ -330,6 +489,17 @@ mod tests {
         let mut v = bytes.clone();
         v[30] ^= 0xff;
         assert!(err(&v).contains("checksum"));
+        // A checksum-valid payload that stops short of its fields.
+        let short = [0u8; 5];
+        let mut v = Vec::new();
+        v.extend_from_slice(MAGIC);
+        v.extend_from_slice(&VERSION.to_le_bytes());
+        v.extend_from_slice(&(short.len() as u64).to_le_bytes());
+        v.extend_from_slice(&short);
+        v.extend_from_slice(&Sha256::digest(short));
+        let e = err(&v);
+        assert!(e.contains("ends before every field is read"), "{e}");
+        assert!(!e.contains("io error: "), "{e}");
         let mut f = sample();
         f.layers[0].direction[3] = f32::NAN;
         assert!(f.to_bytes().unwrap_err().to_string().contains("NaN"));
@@ -383,6 +553,69 @@ mod tests {
         }
     }
 
+    /// The file framing around any payload, without `validate` (which the
+    /// writer now runs): how a file from an older build or a hostile
+    /// writer looks.
+    fn unchecked_bytes(f: &SteerFile) -> Vec<u8> {
+        let payload = bincode::serialize(f).unwrap();
+        let mut out = Vec::new();
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&VERSION.to_le_bytes());
+        out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        out.extend_from_slice(&payload);
+        out.extend_from_slice(&Sha256::digest(&payload));
+        out
+    }
+
+    #[test]
+    fn every_field_a_reader_indexes_is_validated() {
+        type Mutation = fn(&mut SteerFile);
+        let cases: [(Mutation, &str); 14] = [
+            (|f| f.target.sha256 = "é".repeat(32), "target sha256"),
+            (|f| f.data_sha256 = "zz".repeat(32), "data_sha256"),
+            (
+                |f| f.expert.as_mut().unwrap().file_name = "a\x1b[2Jb".into(),
+                "expert file name",
+            ),
+            (|f| f.target.arch = String::new(), "target architecture"),
+            (|f| f.target.n_embd = 0, "impossible"),
+            (
+                |f| f.mi.as_mut().unwrap().values.truncate(5),
+                "holds 5 values",
+            ),
+            (
+                |f| f.mi.as_mut().unwrap().target_layers.clear(),
+                "no target layers",
+            ),
+            (
+                |f| f.mi.as_mut().unwrap().expert_layers[0] = 4,
+                "expert layer 4",
+            ),
+            (
+                |f| f.mi.as_mut().unwrap().values[2] = f64::NAN,
+                "non-finite value at 2",
+            ),
+            (
+                |f| f.mi.as_mut().unwrap().target_layers[1] = 1,
+                "target layer twice",
+            ),
+            (|f| f.expert = None, "names no expert"),
+            (|f| f.layers[0].expert_layer = Some(7), "expert layer 7"),
+            (|f| f.layers.push(f.layers[0].clone()), "steered twice"),
+            (|f| f.layers[0].val_auc = Some(f64::NAN), "AUC"),
+        ];
+        for (mutate, want) in cases {
+            let mut f = sample();
+            mutate(&mut f);
+            let e = f.to_bytes().unwrap_err().to_string();
+            assert!(e.contains(want), "writer: want {want:?}: {e}");
+            let e = SteerFile::from_bytes(&unchecked_bytes(&f), "t")
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(want), "reader: want {want:?}: {e}");
+        }
+    }
+
     #[test]
     fn strength_is_relative_to_the_layer_norm() {
         let f = sample();
@@ -393,5 +626,9 @@ mod tests {
         assert!((d.vectors[&2][0] - (-0.3 * 0.2 * 11.5)).abs() < 1e-6);
         let cv = f.to_control_vector(Some(0.5)).unwrap();
         assert_eq!(cv.directions[&2], *v);
+        for c in [1e30, f32::NAN, f32::INFINITY] {
+            let e = f.to_control_vector(Some(c)).unwrap_err().to_string();
+            assert!(e.contains("--strength"), "{e}");
+        }
     }
 }

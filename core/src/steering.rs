@@ -4,6 +4,10 @@
 
 use std::collections::BTreeMap;
 
+/// The most blocks a model can have in llama.cpp (its `LLAMA_MAX_LAYERS`):
+/// a layer number is always below this.
+pub const MAX_LAYERS: usize = 512;
+
 /// Which token positions receive the steering vectors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Positions {
@@ -55,4 +59,19 @@ impl Steering {
             positions: self.positions,
         }
     }
+}
+
+/// The largest steering-vector norm llama.cpp's f32 arithmetic survives:
+/// the next block's RMS norm sums the squares of the hidden state, which
+/// overflow f32 above √f32::MAX ≈ 1.8e19, and every later value is NaN.
+pub const MAX_VECTOR_NORM: f64 = 1.8e19;
+
+/// The first vector (layer, its L2 norm) that is non-finite or whose norm
+/// reaches [`MAX_VECTOR_NORM`], if any.
+pub fn first_overflowing(vectors: &BTreeMap<usize, Vec<f32>>) -> Option<(usize, f64)> {
+    vectors.iter().find_map(|(&l, v)| {
+        let norm = v.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>().sqrt();
+        let fits = norm.is_finite() && norm < MAX_VECTOR_NORM; // NaN is not finite
+        (!fits).then_some((l, norm))
+    })
 }

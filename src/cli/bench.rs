@@ -19,8 +19,8 @@ pub struct BenchArgs {
     /// Models (registry names or paths), comma separated.
     #[arg(long, default_value = "smollm2-135m-instruct,gemma3-270m")]
     pub models: String,
-    /// Rounds per configuration (the median is reported).
-    #[arg(long, default_value_t = 5)]
+    /// Rounds per configuration (the median is reported); at least 1.
+    #[arg(long, default_value_t = 5, value_parser = at_least_one())]
     pub rounds: usize,
     /// Prompt length in tokens.
     #[arg(long, default_value_t = 128)]
@@ -63,9 +63,12 @@ impl Config {
 }
 
 pub fn run(a: BenchArgs) -> Result<()> {
-    println!(
+    outln!(
         "threads {}, prompt {} tokens, {} generated tokens, {} rounds, median tokens/s",
-        a.threads, a.prompt_tokens, a.gen_tokens, a.rounds
+        a.threads,
+        a.prompt_tokens,
+        a.gen_tokens,
+        a.rounds
     );
     for name in a.models.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let opts = ModelOpts {
@@ -146,7 +149,7 @@ fn bench_model(model: &Model, a: &BenchArgs) -> Result<()> {
             tg[k].push(tgs);
         }
     }
-    println!(
+    outln!(
         "\n{} ({} blocks x {})",
         model.description(),
         model.n_layer(),
@@ -160,12 +163,12 @@ fn bench_model(model: &Model, a: &BenchArgs) -> Result<()> {
 /// The speed table: per configuration, median prompt and generation
 /// tokens/s and their ratio to the first configuration (the baseline).
 pub(super) fn print_speed_table(labels: &[&str], pp: &[Vec<f64>], tg: &[Vec<f64>]) {
-    println!("| configuration | prompt tok/s | ratio | generation tok/s | ratio |");
-    println!("|---|---|---|---|---|");
+    outln!("| configuration | prompt tok/s | ratio | generation tok/s | ratio |");
+    outln!("|---|---|---|---|---|");
     let (pp0, tg0) = (median(&pp[0]), median(&tg[0]));
     for (k, label) in labels.iter().enumerate() {
         let (a_pp, a_tg) = (median(&pp[k]), median(&tg[k]));
-        println!(
+        outln!(
             "| {label} | {a_pp:.1} | {:.3} | {a_tg:.1} | {:.3} |",
             a_pp / pp0,
             a_tg / tg0
@@ -195,8 +198,18 @@ fn time_run(ctx: &mut Context<'_>, prompt: &[Token], gen: usize) -> Result<(f64,
     Ok((pp, tg))
 }
 
-/// Median (mean of the middle two for even counts).
+/// A flag parser for counts that must be at least 1 (`--rounds`): clap
+/// then names the flag and the allowed range in its error.
+pub(super) fn at_least_one() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
+}
+
+/// Median (mean of the middle two for even counts); NaN for no values, so
+/// a caller that forgot to refuse zero rounds prints NaN instead of panicking.
 pub(super) fn median(v: &[f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
     let mut s = v.to_vec();
     s.sort_by(|a, b| a.total_cmp(b));
     let m = s.len() / 2;

@@ -107,7 +107,7 @@ pub fn run(a: BenchBatchArgs) -> Result<()> {
         })
         .collect::<Result<_>>()?;
 
-    println!(
+    outln!(
         "{}: {} sequences per batch, {} steered layers {:?}, {} prompt + {} generated tokens each, threads {}, {} rounds, median tokens/s",
         model.description(), n_seq, layers.len(), layers, a.prompt_tokens, a.gen_tokens, a.threads, a.rounds
     );

@@ -7,7 +7,7 @@
 //! 3. RFM alone on synthetic data (n × d, full grid), multi-threaded here
 //!    and single-threaded in a child process (MATMUL_NUM_THREADS=1).
 
-use super::bench::median;
+use super::bench::{at_least_one, median};
 use clap::Args;
 use expertsteer::capture::{capture_states, Pooling};
 use expertsteer::data::{load_mmlu, split_of, Part, SplitFractions};
@@ -31,8 +31,8 @@ pub struct BenchPipelineArgs {
     /// Texts for the capture-throughput comparison.
     #[arg(long, default_value_t = 160)]
     pub throughput_texts: usize,
-    /// Rounds of the throughput comparison (median reported).
-    #[arg(long, default_value_t = 3)]
+    /// Rounds of the throughput comparison (median reported); at least 1.
+    #[arg(long, default_value_t = 3, value_parser = at_least_one())]
     pub rounds: usize,
     #[arg(long, default_value_t = 1)]
     pub threads: i32,
@@ -200,12 +200,12 @@ fn rfm_vs_numpy(a: &BenchPipelineArgs) -> Result<()> {
         )));
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!(
+    outln!(
         "RFM, full grid (3 bandwidths x 2 row norms x 10 iterations), {} interleaved rounds, {cores} threads each, median seconds\n",
         a.rounds
     );
-    println!("| n | d | Rust (faer) | numpy (OpenBLAS) | numpy / Rust |");
-    println!("|---|---|---|---|---|");
+    outln!("| n | d | Rust (faer) | numpy (OpenBLAS) | numpy / Rust |");
+    outln!("|---|---|---|---|---|");
     for size in &a.rfm_sizes {
         let (n, d) = size
             .split_once('x')
@@ -218,27 +218,27 @@ fn rfm_vs_numpy(a: &BenchPipelineArgs) -> Result<()> {
             numpy.push(numpy_secs(&a.numpy_ref, n, d)?);
         }
         let (r, p) = (median(&rust), median(&numpy));
-        println!("| {n} | {d} | {r:.2} | {p:.2} | {:.2} |", p / r);
+        outln!("| {n} | {d} | {r:.2} | {p:.2} | {:.2} |", p / r);
     }
     Ok(())
 }
 
 pub fn run(a: BenchPipelineArgs) -> Result<()> {
     if a.rfm_only {
-        println!("{}", rfm_secs(a.rfm_n, a.rfm_d)?);
+        outln!("{}", rfm_secs(a.rfm_n, a.rfm_d)?);
         return Ok(());
     }
     if a.rfm_vs_numpy {
         return rfm_vs_numpy(&a);
     }
-    println!("## Capture throughput ({} texts, {} rounds, {} thread(s), all layers captured, median tokens/s)\n", a.throughput_texts, a.rounds, a.threads);
-    println!("| model | plain prompt processing | capture | ratio |");
-    println!("|---|---|---|---|");
+    outln!("## Capture throughput ({} texts, {} rounds, {} thread(s), all layers captured, median tokens/s)\n", a.throughput_texts, a.rounds, a.threads);
+    outln!("| model | plain prompt processing | capture | ratio |");
+    outln!("|---|---|---|---|");
     let t = texts(a.throughput_texts)?;
     for name in [&a.expert, &a.target] {
         let model = Model::load(models::resolve(name)?, &ModelParams::default())?;
         let (p, c) = throughput(&model, &t, &a)?;
-        println!(
+        outln!(
             "| {} ({} x {}) | {p:.1} | {c:.1} | {:.3} |",
             name,
             model.n_layer(),
@@ -246,9 +246,10 @@ pub fn run(a: BenchPipelineArgs) -> Result<()> {
             c / p
         );
     }
-    println!(
+    outln!(
         "\n## RFM alone (n = {}, d = {}, full grid: 3 bandwidths x 2 row-norm x 10 iterations)\n",
-        a.rfm_n, a.rfm_d
+        a.rfm_n,
+        a.rfm_d
     );
     let multi = rfm_secs(a.rfm_n, a.rfm_d)?;
     let exe = std::env::current_exe().map_err(|e| Error::Input(format!("current exe: {e}")))?;
@@ -269,13 +270,15 @@ pub fn run(a: BenchPipelineArgs) -> Result<()> {
         .parse()
         .unwrap_or(f64::NAN);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!("| threads | seconds |\n|---|---|\n| 1 | {single:.2} |\n| {cores} (faer, rayon) | {multi:.2} |");
+    outln!("| threads | seconds |\n|---|---|\n| 1 | {single:.2} |\n| {cores} (faer, rayon) | {multi:.2} |");
     if a.skip_fit {
         return Ok(());
     }
-    println!(
+    outln!(
         "\n## fit end to end ({} texts, {} → {}, closed-form alignment, cold capture cache)\n",
-        a.texts, a.expert, a.target
+        a.texts,
+        a.expert,
+        a.target
     );
     let items: Vec<expertsteer::data::LabelledText> = {
         let subjects: Vec<String> = expertsteer::data::mmlu_subject_group("math")
@@ -298,9 +301,9 @@ pub fn run(a: BenchPipelineArgs) -> Result<()> {
     let tg = models::resolve(&a.target)?;
     let out = run_fit(Some(&e), &tg, &items, &cfg, &mut |_, _, _| {})?;
     let _ = std::fs::remove_dir_all(&cache);
-    println!("| stage | seconds |\n|---|---|");
+    outln!("| stage | seconds |\n|---|---|");
     for (s, secs) in &out.stage_secs {
-        println!("| {s} | {secs:.1} |");
+        outln!("| {s} | {secs:.1} |");
     }
     let post: f64 = out
         .stage_secs
@@ -308,8 +311,8 @@ pub fn run(a: BenchPipelineArgs) -> Result<()> {
         .filter(|s| ["align", "pair", "rfm"].contains(&s.0.as_str()))
         .map(|s| s.1)
         .sum();
-    println!("| align + pair + RFM | {post:.1} |");
-    println!(
+    outln!("| align + pair + RFM | {post:.1} |");
+    outln!(
         "\npeak resident memory: {:.0} MB",
         out.peak_rss_bytes as f64 / 1e6
     );

@@ -1,9 +1,12 @@
 //! `expertsteer capture`.
 
-use super::options::{parse_layers, ModelOpts};
+use super::options::ModelOpts;
 use clap::Args;
-use expertsteer::capture::{capture_last_token, longest_text_tokens, Pooling};
+use expertsteer::atomic_file::check_writable;
+use expertsteer::capture::{longest_text_tokens, Pooling};
+use expertsteer::capture_store::capture_cached;
 use expertsteer::data::read_texts;
+use expertsteer::layer_list::parse_layers;
 use expertsteer::llama::Context;
 use expertsteer::Result;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -12,6 +15,11 @@ use std::path::PathBuf;
 /// Writes `OUT` (.npy, float32, shape [n_texts, n_layers, n_embd]: the
 /// last token's `l_out` row per text and layer) and `OUT.json` (model,
 /// layers, n_embd, n_texts). In Python: `numpy.load(OUT)`.
+///
+/// States are captured in chunks into the capture cache
+/// (`~/.cache/expertsteer/captures`, as `fit` does), so an interrupted run
+/// resumes where it stopped when run again with the same flags, and the
+/// result is byte-identical to an uninterrupted run.
 #[derive(Args, Debug)]
 pub struct CaptureArgs {
     #[command(flatten)]
@@ -38,6 +46,7 @@ pub struct CaptureArgs {
 }
 
 pub fn run(a: CaptureArgs) -> Result<()> {
+    check_writable(&a.out)?;
     let texts = read_texts(&a.prompts)?;
     let model = a.model.load()?;
     let layers = parse_layers(&a.layers, model.n_layer())?;
@@ -54,17 +63,24 @@ pub fn run(a: CaptureArgs) -> Result<()> {
         ProgressStyle::with_template("capture {bar:40} {pos}/{len} texts [{elapsed} < {eta}]")
             .expect("static template"),
     );
-    let cap = capture_last_token(&mut ctx, &texts, &layers, a.chat, &mut |done, _| {
-        bar.set_position(done as u64)
-    })?;
+    let store = capture_cached(
+        &mut ctx,
+        &texts,
+        &layers,
+        Pooling::Last,
+        a.chat,
+        &expertsteer::cache::captures_dir(),
+        &mut |done, _| bar.set_position(done as u64),
+    )?;
     bar.finish();
-    cap.write_npy(&a.out, &model, Pooling::Last)?;
-    eprintln!(
-        "wrote {} ({} texts x {} layers x {})",
+    store.write_npy(&a.out)?;
+    errln!(
+        "wrote {} ({} texts x {} layers x {}; states cached in {})",
         a.out.display(),
-        cap.n_texts,
-        cap.layers.len(),
-        cap.n_embd
+        store.meta.n_texts,
+        store.meta.layers.len(),
+        store.meta.n_embd,
+        store.dir.display()
     );
     Ok(())
 }

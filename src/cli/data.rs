@@ -88,7 +88,7 @@ pub fn run(a: DataArgs) -> Result<()> {
         return Err(Error::Input("no questions selected".into()));
     }
     data::write_dataset(&b.out, &items)?;
-    eprintln!(
+    errln!(
         "wrote {} ({} questions, {} texts, split {:?}, seed {})",
         b.out.display(),
         chosen.len(),

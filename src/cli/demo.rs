@@ -1,9 +1,10 @@
 //! `expertsteer demo`: the README's main job.
 
-use super::options::{parse_layers, ModelOpts};
+use super::options::ModelOpts;
 use clap::Args;
 use expertsteer::contrast::contrast_steering;
 use expertsteer::generate::{generate, prompt_tokens, GenerateParams};
+use expertsteer::layer_list::parse_layers;
 use expertsteer::steer::{self, SteerPath};
 use expertsteer::steering_io::{control_vector_of, write_control_vector};
 use expertsteer::{Error, Result};
@@ -54,18 +55,18 @@ pub fn run(a: DemoArgs) -> Result<()> {
         return Err(Error::Input("control vectors cannot hold block 0".into()));
     }
     let mut ctx = a.model.context(&model)?;
-    println!(
+    outln!(
         "model: {} ({} blocks x {})",
         model.description(),
         n_layer,
         model.n_embd()
     );
-    println!(
+    outln!(
         "vector: h(positive) - h(negative) at layers {layers:?}, strength {}",
         a.strength
     );
-    println!("  positive: {}", a.positive);
-    println!("  negative: {}", a.negative);
+    outln!("  positive: {}", a.positive);
+    outln!("  negative: {}", a.negative);
     let steering =
         contrast_steering(&mut ctx, &a.positive, &a.negative, &layers, true)?.scaled(a.strength);
     let prompt = prompt_tokens(&model, &a.prompt, true)?;
@@ -73,10 +74,10 @@ pub fn run(a: DemoArgs) -> Result<()> {
         max_tokens: a.max_tokens,
         ..Default::default()
     };
-    println!("prompt: {}\n", a.prompt);
+    outln!("prompt: {}\n", a.prompt);
     steer::clear(&mut ctx);
     let plain = generate(&mut ctx, &prompt, &params, &mut |_| {})?;
-    println!("--- unsteered ---\n{}\n", plain.text.trim());
+    outln!("--- unsteered ---\n{}\n", plain.text.trim());
     for (label, sign) in [("toward positive", 1.0f32), ("toward negative", -1.0)] {
         let used = steer::apply(&mut ctx, &steering.scaled(sign), None)?;
         let steered = generate(&mut ctx, &prompt, &params, &mut |_| {})?;
@@ -90,7 +91,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
             SteerPath::ControlVector => "llama.cpp control vector",
             SteerPath::Callback => "eval callback",
         };
-        println!(
+        outln!(
             "--- steered {label} ({how}; first {same} tokens as unsteered) ---\n{}\n",
             steered.text.trim()
         );
@@ -98,7 +99,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
     if let Some(path) = a.save_cvec {
         let cv = control_vector_of(&steering, model.n_embd(), Some(model.arch()))?;
         write_control_vector(&cv, &path)?;
-        println!("saved control vector to {}", path.display());
+        outln!("saved control vector to {}", path.display());
     }
     Ok(())
 }

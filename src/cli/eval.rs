@@ -123,7 +123,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
             threads: a.threads,
             log: log.clone(),
         };
-        eprintln!(
+        errln!(
             "{}: {} questions (validation + test), {} steering files x {} strengths, {} scorings",
             a.task,
             plan.questions.len(),
@@ -157,7 +157,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
             bar.set_position(d as u64)
         })?;
         bar.finish_and_clear();
-        eprintln!("scoring took {:.0} s", started.elapsed().as_secs_f64());
+        errln!("scoring took {:.0} s", started.elapsed().as_secs_f64());
     }
     // Report exactly this task's questions (a log may hold more, e.g. from
     // an earlier run with a larger --limit).
@@ -189,8 +189,8 @@ pub fn run(a: EvalArgs) -> Result<()> {
         .to_lowercase();
         accuracy_plot(&records, &task, scoring, &a.out.join(&name))?;
     }
-    println!("{md}");
-    eprintln!(
+    outln!("{md}");
+    errln!(
         "wrote {}/results.md, results.csv and accuracy plots",
         a.out.display()
     );
@@ -233,14 +233,14 @@ pub fn summary(a: SummaryArgs) -> Result<()> {
         }
         runs.push((run_name(d), complete_questions(&records)));
     }
-    println!("Validation accuracy % pooled over {} runs (difference from no steering on the same questions):\n", runs.len());
-    println!(
+    outln!("Validation accuracy % pooled over {} runs (difference from no steering on the same questions):\n", runs.len());
+    outln!(
         "{}",
         pooled_markdown(&pool_validation(runs.iter().map(|(_, r)| r.as_slice())))
     );
-    println!("Expert lead (unsteered expert vs unsteered target):\n");
-    println!("{}", expert_lead_markdown(&runs));
-    println!("Test accuracy change vs no steering (points) at the strength chosen on validation, (Holm-corrected McNemar p):\n");
-    println!("{}", selected_markdown(&runs));
+    outln!("Expert lead (unsteered expert vs unsteered target):\n");
+    outln!("{}", expert_lead_markdown(&runs));
+    outln!("Test accuracy change vs no steering (points) at the strength chosen on validation, (Holm-corrected McNemar p):\n");
+    outln!("{}", selected_markdown(&runs));
     Ok(())
 }

@@ -1,13 +1,14 @@
 //! `expertsteer fit`: steps 0-3 of ExpertSteer (or a self-steering
 //! baseline) from labelled data to a steering file.
 
-use super::options::{parse_layers, RpcOpts};
+use super::options::RpcOpts;
 use clap::{Args, ValueEnum};
 use expertsteer::align::AlignMethod;
 use expertsteer::atomic_file::check_writable;
 use expertsteer::capture::Pooling;
 use expertsteer::data::{self, read_dataset};
 use expertsteer::fit::{run_fit, FitConfig};
+use expertsteer::layer_list::parse_layer_numbers;
 use expertsteer::pairing::PairBy;
 use expertsteer::steerfile::Method;
 use expertsteer::{models, plot, Error, Result};
@@ -171,7 +172,7 @@ pub fn run(a: FitArgs) -> Result<()> {
     }
     if let Some(s) = &a.target_layers {
         // Layer numbers are checked against the target once it is loaded.
-        cfg.target_layers = Some(parse_layers(s, 4096)?);
+        cfg.target_layers = Some(parse_layer_numbers(s)?);
     }
     let bar = ProgressBar::new(1);
     bar.set_style(
@@ -196,17 +197,17 @@ pub fn run(a: FitArgs) -> Result<()> {
     )?;
     bar.finish_and_clear();
     out.file.write(&a.out)?;
-    println!(
+    outln!(
         "wrote {} ({} method, {} texts)",
         a.out.display(),
         out.file.method,
         out.file.n_texts
     );
-    println!("| expert layer | target layer | MI (nats) | validation AUC | mean norm r_j | align error |");
-    println!("|---|---|---|---|---|---|");
+    outln!("| expert layer | target layer | MI (nats) | validation AUC | mean norm r_j | align error |");
+    outln!("|---|---|---|---|---|---|");
     let f = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{x:.3}"));
     for l in &out.layers {
-        println!(
+        outln!(
             "| {} | {} | {} | {} | {:.1} | {} |",
             l.expert_layer.map_or("-".into(), |e| e.to_string()),
             l.target_layer,
@@ -221,7 +222,7 @@ pub fn run(a: FitArgs) -> Result<()> {
         .iter()
         .map(|(s, t)| format!("{s} {t:.1}s"))
         .collect();
-    println!(
+    outln!(
         "time: {}; peak memory {:.0} MB",
         times.join(", "),
         out.peak_rss_bytes as f64 / 1e6
@@ -246,7 +247,7 @@ pub fn run(a: FitArgs) -> Result<()> {
             out.file.target.file_name
         );
         plot::mi_heatmap_png(mi, &chosen, &title, &png)?;
-        println!("MI heat-map: {}", png.display());
+        outln!("MI heat-map: {}", png.display());
     }
     Ok(())
 }

@@ -56,12 +56,12 @@ pub fn run(a: FluencyArgs) -> Result<()> {
             a.max_tokens,
             threads,
         )?;
-        println!("\n### strength c = {c}\n");
-        println!("| prompt | unsteered | ppl | steered | ppl |");
-        println!("|---|---|---|---|---|");
+        outln!("\n### strength c = {c}\n");
+        outln!("| prompt | unsteered | ppl | steered | ppl |");
+        outln!("|---|---|---|---|---|");
         let clean = |s: &str| s.replace('\n', " ").replace('|', "/").trim().to_string();
         for r in &rows {
-            println!(
+            outln!(
                 "| {} | {} | {:.2} | {} | {:.2} |",
                 clean(&r.prompt),
                 clean(&r.plain),
@@ -71,7 +71,7 @@ pub fn run(a: FluencyArgs) -> Result<()> {
             );
         }
         let mean = |v: Vec<f64>| v.iter().sum::<f64>() / v.len() as f64;
-        println!(
+        outln!(
             "\nmean perplexity under the unsteered model: unsteered {:.2}, steered {:.2}",
             mean(rows.iter().map(|r| r.plain_ppl).collect()),
             mean(rows.iter().map(|r| r.steered_ppl).collect())

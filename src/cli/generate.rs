@@ -7,7 +7,6 @@ use expertsteer::llama::{Model, Positions, SamplerParams};
 use expertsteer::steer::{self, SteerPath, Steering};
 use expertsteer::steering_io::{steering_from_sources, ModelShape, SteeringSource};
 use expertsteer::{Error, Result};
-use std::io::Write;
 use std::path::PathBuf;
 
 #[derive(Args, Debug)]
@@ -111,17 +110,15 @@ pub fn run(a: GenerateArgs) -> Result<()> {
             seed: a.seed,
         },
     };
-    let mut stdout = std::io::stdout();
-    let mut echo = |t: &str| {
-        let _ = stdout.write_all(t.as_bytes());
-        let _ = stdout.flush();
-    };
+    // Tokens stream as they come; a closed reader (`| head -1`) ends the
+    // process here rather than after the whole generation.
+    let mut echo = |t: &str| out!("{t}");
     if a.compare || steering.vectors.is_empty() {
         if a.compare {
-            println!("--- unsteered ---");
+            outln!("--- unsteered ---");
         }
         generate(&mut ctx, &prompt, &params, &mut echo)?;
-        println!();
+        outln!();
     }
     if steering.vectors.is_empty() {
         return Ok(());
@@ -134,9 +131,9 @@ pub fn run(a: GenerateArgs) -> Result<()> {
     let used = steer::apply(&mut ctx, &steering, path)?;
     if a.compare {
         let layers: Vec<String> = steering.vectors.keys().map(|l| l.to_string()).collect();
-        println!("--- steered (layers {}, {used:?}) ---", layers.join(","));
+        outln!("--- steered (layers {}, {used:?}) ---", layers.join(","));
     }
     generate(&mut ctx, &prompt, &params, &mut echo)?;
-    println!();
+    outln!();
     Ok(())
 }

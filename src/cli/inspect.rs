@@ -15,21 +15,23 @@ pub struct InspectArgs {
 
 pub fn run(a: InspectArgs) -> Result<()> {
     let m = a.model.load()?;
-    println!("file:          {}", m.path().display());
-    println!("description:   {}", m.description());
-    println!("architecture:  {}", m.arch());
-    println!(
-        "blocks:        {} (layers 0..{}; steerable 1..{})",
-        m.n_layer(),
-        m.n_layer() - 1,
-        m.n_layer() - 1
-    );
-    println!("n_embd:        {}", m.n_embd());
-    println!("vocabulary:    {}", m.n_vocab());
-    println!("parameters:    {}", m.n_params());
-    println!("weights:       {:.1} MB", m.size_bytes() as f64 / 1e6);
-    println!("trained ctx:   {}", m.n_ctx_train());
-    println!(
+    outln!("file:          {}", m.path().display());
+    outln!("description:   {}", m.description());
+    outln!("architecture:  {}", m.arch());
+    let n = m.n_layer();
+    let layers = match n {
+        0 => "none".to_string(),
+        1 => "layer 0 only; the control-vector path cannot steer block 0, the callback can"
+            .to_string(),
+        _ => format!("layers 0..{}; steerable 1..{}", n - 1, n - 1),
+    };
+    outln!("blocks:        {n} ({layers})");
+    outln!("n_embd:        {}", m.n_embd());
+    outln!("vocabulary:    {}", m.n_vocab());
+    outln!("parameters:    {}", m.n_params());
+    outln!("weights:       {:.1} MB", m.size_bytes() as f64 / 1e6);
+    outln!("trained ctx:   {}", m.n_ctx_train());
+    outln!(
         "chat template: {}",
         if m.chat_template().is_some() {
             "yes"
@@ -38,7 +40,7 @@ pub fn run(a: InspectArgs) -> Result<()> {
         }
     );
     let ok = m.supports_layer_steering()?;
-    println!(
+    outln!(
         "l_out steering: {}",
         if ok {
             "supported (graph names l_out-N for every block)"
@@ -48,7 +50,7 @@ pub fn run(a: InspectArgs) -> Result<()> {
     );
     if a.metadata {
         for (k, v) in m.metadata() {
-            println!("  {k} = {v}");
+            outln!("  {k} = {v}");
         }
     }
     Ok(())

@@ -1,5 +1,9 @@
 //! Command definitions (clap) and dispatch.
 
+// First: its macros (`outln!`, `out!`, `errln!`) are used by every command.
+#[macro_use]
+pub mod out;
+
 mod bench;
 mod bench_batch;
 mod bench_pipeline;

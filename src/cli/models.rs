@@ -27,7 +27,7 @@ pub fn run(a: ModelsArgs) -> Result<()> {
     let dir = expertsteer::cache::models_dir();
     match a.action {
         ModelsAction::List => {
-            println!("cache: {}", dir.display());
+            outln!("cache: {}", dir.display());
             for name in REGISTRY {
                 let s = models::spec(name).expect("registry names have specs");
                 let state = if models::is_cached(&s, &dir) {
@@ -35,7 +35,7 @@ pub fn run(a: ModelsArgs) -> Result<()> {
                 } else {
                     "not fetched"
                 };
-                println!(
+                outln!(
                     "{:<30} {:>6.0} MB  {:<12} {} [{}]",
                     s.name,
                     s.bytes as f64 / 1e6,
@@ -54,8 +54,8 @@ pub fn run(a: ModelsArgs) -> Result<()> {
             for n in names {
                 let s = models::spec(&n)
                     .ok_or_else(|| Error::from(models::FetchError::Unknown(n.clone())))?;
-                let path = models::fetch(&s, &dir, &mut |m| eprintln!("{m}"))?;
-                println!("{}", path.display());
+                let path = models::fetch(&s, &dir, &mut |m| errln!("{m}"))?;
+                outln!("{}", path.display());
             }
         }
     }

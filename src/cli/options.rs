@@ -2,7 +2,7 @@
 
 use clap::Args;
 use expertsteer::llama::{Context, ContextParams, Model, ModelParams};
-use expertsteer::{models, Error, Result};
+use expertsteer::{models, Result};
 
 /// Remote llama.cpp workers to run the model's blocks on.
 #[derive(Args, Debug, Clone, Default)]
@@ -72,62 +72,5 @@ impl ModelOpts {
     /// A context with the eval hook installed.
     pub fn context<'m>(&self, model: &'m Model) -> Result<Context<'m>> {
         Ok(Context::new(model, self.context_params())?)
-    }
-}
-
-/// Parses a layer list: `all`, `steerable` (1..n_layer-1), or `1,4,8-10`.
-pub fn parse_layers(spec: &str, n_layer: usize) -> Result<Vec<usize>> {
-    let spec = spec.trim();
-    let mut out: Vec<usize> = match spec {
-        "all" => (0..n_layer).collect(),
-        "steerable" => (1..n_layer).collect(),
-        _ => {
-            let mut v = Vec::new();
-            for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-                let num = |s: &str| {
-                    s.trim().parse::<usize>().map_err(|_| {
-                        Error::Input(format!("'{s}' in --layers is not a layer number"))
-                    })
-                };
-                match part.split_once('-') {
-                    Some((a, b)) => {
-                        let (a, b) = (num(a)?, num(b)?);
-                        if a > b {
-                            return Err(Error::Input(format!("layer range {part} is reversed")));
-                        }
-                        v.extend(a..=b);
-                    }
-                    None => v.push(num(part)?),
-                }
-            }
-            v
-        }
-    };
-    out.sort_unstable();
-    out.dedup();
-    if out.is_empty() {
-        return Err(Error::Input("no layers given".into()));
-    }
-    if let Some(&bad) = out.iter().find(|&&l| l >= n_layer) {
-        return Err(Error::Input(format!(
-            "layer {bad} is out of range: the model has blocks 0..{}",
-            n_layer - 1
-        )));
-    }
-    Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_layers;
-
-    #[test]
-    fn layer_lists_parse_and_reject_bad_input() {
-        assert_eq!(parse_layers("1,4,8-10", 30).unwrap(), vec![1, 4, 8, 9, 10]);
-        assert_eq!(parse_layers("steerable", 3).unwrap(), vec![1, 2]);
-        assert_eq!(parse_layers("all", 2).unwrap(), vec![0, 1]);
-        assert!(parse_layers("30", 30).is_err());
-        assert!(parse_layers("x", 30).is_err());
-        assert!(parse_layers("5-2", 30).is_err());
     }
 }

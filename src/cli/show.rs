@@ -26,10 +26,10 @@ pub fn show(a: ShowArgs) -> Result<()> {
             .iter()
             .map(|l| l.target_layer.to_string())
             .collect();
-        println!("{}", l.join(","));
+        outln!("{}", l.join(","));
         return Ok(());
     }
-    println!("method:    {}", f.method);
+    outln!("method:    {}", f.method);
     let who = |m: &expertsteer::steerfile::ModelIdentity| {
         format!(
             "{} ({}, {} blocks x {}, sha256 {}…)",
@@ -37,27 +37,27 @@ pub fn show(a: ShowArgs) -> Result<()> {
             m.arch,
             m.n_layer,
             m.n_embd,
-            &m.sha256[..12.min(m.sha256.len())]
+            prefix(&m.sha256, 12)
         )
     };
-    println!("target:    {}", who(&f.target));
+    outln!("target:    {}", who(&f.target));
     if let Some(e) = &f.expert {
-        println!("expert:    {}", who(e));
+        outln!("expert:    {}", who(e));
     }
-    println!(
+    outln!(
         "texts:     {} (sha256 {}…)",
         f.n_texts,
-        &f.data_sha256[..12.min(f.data_sha256.len())]
+        prefix(&f.data_sha256, 12)
     );
-    println!(
+    outln!(
         "strength:  {} (default c; s_j = c · r_j)",
         f.default_strength
     );
-    println!("| target layer | expert layer | MI (nats) | val AUC | r_j (mean norm) |");
-    println!("|---|---|---|---|---|");
+    outln!("| target layer | expert layer | MI (nats) | val AUC | r_j (mean norm) |");
+    outln!("|---|---|---|---|---|");
     for l in &f.layers {
         let opt = |v: Option<f64>, p: usize| v.map_or("-".into(), |x| format!("{x:.p$}"));
-        println!(
+        outln!(
             "| {} | {} | {} | {} | {:.2} |",
             l.target_layer,
             l.expert_layer.map_or("-".into(), |e| e.to_string()),
@@ -66,21 +66,31 @@ pub fn show(a: ShowArgs) -> Result<()> {
             l.mean_norm
         );
     }
-    println!("parameters:");
+    outln!("parameters:");
     for (k, v) in &f.params {
-        println!("  {k} = {v}");
+        outln!("  {k} = {v}");
     }
     if let (true, Some(mi)) = (a.mi, &f.mi) {
-        println!(
+        outln!(
             "MI matrix (rows: expert layers {:?}, columns: target layers {:?}):",
-            mi.expert_layers, mi.target_layers
+            mi.expert_layers,
+            mi.target_layers
         );
-        for (r, row) in mi.values.chunks(mi.target_layers.len()).enumerate() {
+        // validate() guarantees rows x columns values; zip and max(1)
+        // keep this loop safe even without it.
+        let rows = mi.values.chunks(mi.target_layers.len().max(1));
+        for (e, row) in mi.expert_layers.iter().zip(rows) {
             let cells: Vec<String> = row.iter().map(|v| format!("{v:5.2}")).collect();
-            println!("  {:>3}: {}", mi.expert_layers[r], cells.join(" "));
+            outln!("  {e:>3}: {}", cells.join(" "));
         }
     }
     Ok(())
+}
+
+/// The first `n` characters of `s` (never a byte slice, which could cut
+/// a character in two).
+fn prefix(s: &str, n: usize) -> String {
+    s.chars().take(n).collect()
 }
 
 #[derive(Args, Debug)]
@@ -100,7 +110,7 @@ pub fn export(a: ExportArgs) -> Result<()> {
     let cv = f.to_control_vector(a.strength)?;
     write_control_vector(&cv, &a.out)?;
     let layers: Vec<String> = cv.directions.keys().map(|l| l.to_string()).collect();
-    eprintln!(
+    errln!(
         "wrote {} (direction.{{{}}}, n_embd {}, strength {})",
         a.out.display(),
         layers.join(","),

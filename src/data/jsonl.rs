@@ -9,18 +9,39 @@ use expertsteer_core::dataset::{parse_dataset, parse_texts};
 use std::io::Write;
 use std::path::Path;
 
+/// The file as text; bytes that are not UTF-8 are an error naming the
+/// 1-based line and column where they start.
+fn read_utf8(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let before = &e.as_bytes()[..at];
+        let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+        let column = at
+            - before
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |i| i + 1)
+            + 1;
+        Error::Input(format!(
+            "{}:{line}: not UTF-8 text (invalid byte at column {column}); save the file as UTF-8",
+            path.display()
+        ))
+    })
+}
+
 /// Reads labelled texts or contrastive pairs (both forms may be mixed; see
 /// [`parse_dataset`]). A pair becomes two texts (positive = 1, negative =
 /// 0) sharing a group.
 pub fn read_dataset(path: &Path) -> Result<Vec<LabelledText>> {
-    let body = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let body = read_utf8(path)?;
     Ok(parse_dataset(&body, &path.display().to_string())?)
 }
 
 /// Reads unlabelled texts: the "text" (or "prompt") string of every line
 /// of a JSON Lines file; errors name the line.
 pub fn read_texts(path: &Path) -> Result<Vec<String>> {
-    let body = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let body = read_utf8(path)?;
     Ok(parse_texts(&body, &path.display().to_string())?)
 }
 
@@ -76,6 +97,20 @@ mod tests {
         assert!(e.contains(":2: expected an object"), "{e}");
         let p = write("texts-empty.jsonl", "\n");
         assert!(read_texts(&p).unwrap_err().to_string().contains("no texts"));
+    }
+
+    #[test]
+    fn a_line_that_is_not_utf8_is_named_by_number() {
+        let d = std::env::temp_dir().join(format!("jsonl-test-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        let p = d.join("latin1.jsonl");
+        let mut body = b"{\"text\": \"a\", \"label\": 1}\r\n{\"text\": \"caf".to_vec();
+        body.extend_from_slice(b"\xe9\", \"label\": 0}\n");
+        std::fs::write(&p, &body).unwrap();
+        let e = read_dataset(&p).unwrap_err().to_string();
+        assert!(e.contains("latin1.jsonl:2: not UTF-8"), "{e}");
+        let e = read_texts(&p).unwrap_err().to_string();
+        assert!(e.contains("latin1.jsonl:2: not UTF-8"), "{e}");
     }
 
     #[test]

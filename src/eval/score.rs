@@ -87,6 +87,9 @@ pub fn score_options(
             options.len()
         )));
     }
+    if options.iter().any(|o| o.is_empty()) {
+        return Err(LlamaError::Invalid("an option holds no tokens".into()));
+    }
     let total: usize = options.iter().map(|o| o.len()).sum();
     if total > n_batch {
         return Err(LlamaError::Invalid(format!(

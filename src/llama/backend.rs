@@ -2,6 +2,7 @@
 
 use llama_cpp_sys_2 as sys;
 use std::ffi::{c_char, c_void, CStr};
+use std::io::Write;
 use std::sync::Once;
 
 static INIT: Once = Once::new();
@@ -24,15 +25,21 @@ pub fn init_backend() {
     });
 }
 
+/// llama.cpp's log callback. It must never panic (a panic cannot cross
+/// `extern "C"`: the process would abort), so the write ignores errors: a
+/// closed or broken stderr (EPIPE) must not kill a run over a log line,
+/// which `eprint!` would. `catch_unwind` guards whatever is left.
 extern "C" fn log_sink(level: sys::ggml_log_level, text: *const c_char, user_data: *mut c_void) {
-    let verbose = user_data as usize == 1;
-    if !verbose && level != sys::GGML_LOG_LEVEL_ERROR {
-        return;
-    }
-    if text.is_null() {
-        return;
-    }
-    // SAFETY: llama.cpp passes a NUL-terminated string valid for this call.
-    let msg = unsafe { CStr::from_ptr(text) };
-    eprint!("{}", msg.to_string_lossy());
+    let _ = std::panic::catch_unwind(|| {
+        let verbose = user_data as usize == 1;
+        if !verbose && level != sys::GGML_LOG_LEVEL_ERROR {
+            return;
+        }
+        if text.is_null() {
+            return;
+        }
+        // SAFETY: llama.cpp passes a NUL-terminated string valid for this call.
+        let msg = unsafe { CStr::from_ptr(text) };
+        let _ = std::io::stderr().lock().write_all(msg.to_bytes());
+    });
 }

@@ -11,6 +11,7 @@ mod batch;
 mod context;
 mod gguf_native;
 mod model;
+mod model_check;
 pub mod rpc;
 mod sampler;
 

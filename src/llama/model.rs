@@ -40,16 +40,23 @@ unsafe impl Send for Model {}
 unsafe impl Sync for Model {}
 
 impl Model {
-    /// Loads `path` after checking that it is a well-formed GGUF file.
+    /// Loads `path` after checking that it is a well-formed GGUF file and
+    /// not one of the known kinds that make llama.cpp abort the process
+    /// (see `model_check`): those are [`LlamaError::BadModelFile`].
     pub fn load(path: impl AsRef<Path>, params: &ModelParams) -> Result<Model> {
         let path = path.as_ref();
         let shown = path.display().to_string();
         if !path.exists() {
             return Err(LlamaError::MissingFile { path: shown });
         }
-        gguf_tools::GgufFile::open(path).map_err(|e| LlamaError::BadModelFile {
+        let file = gguf_tools::GgufFile::open(path).map_err(|e| LlamaError::BadModelFile {
             path: shown.clone(),
             reason: e.to_string(),
+        })?;
+        // Files llama.cpp would abort on (not merely refuse) stop here.
+        super::model_check::check_model_file(&file).map_err(|reason| LlamaError::BadModelFile {
+            path: shown.clone(),
+            reason,
         })?;
         init_backend();
         let c_path = CString::new(path.as_os_str().as_encoded_bytes())
