@@ -347,8 +347,7 @@ struct Buffers {
     dist: Mat<f64>,   // [n, n]     ‖x_a − x_b‖_M (symmetric)
     kernel: Mat<f64>, // [n, n]     K, then C
     vdist: Mat<f64>,  // [n_val, n] ‖v_a − x_b‖_M
-    g: Mat<f64>,      // [n, d]     C X − diag(C 1) X
-    gm: Mat<f64>,     // [n, d]     G M
+    gm: Mat<f64>,     // [n, d]     G M = C X M − diag(C 1) X M
 }
 
 /// Squared M-norms of the rows of `a` given `am` = A M: ⟨(A M)_r, A_r⟩.
@@ -381,8 +380,9 @@ fn gram_distance(qa: f64, qb: f64, dot: f64) -> f64 {
 /// each scored on validation, each producing the next M.
 ///
 /// Speed: faer's matrix products (parallel) and Cholesky; the two
-/// symmetric products (X M Xᵀ and the AGOP Gᵀ G) compute one triangle
-/// only; M = I in the first iteration skips the products with M.
+/// symmetric products (X M Xᵀ and the AGOP) compute one triangle only;
+/// G M reuses X M (one n×d×d product per iteration, not two); M = I in
+/// the first iteration skips the products with M.
 fn run_grid_point(
     x: &Array2<f64>, // [n, d] prepared fit states
     y: &Array1<f64>, // [n] 0/1
@@ -403,7 +403,6 @@ fn run_grid_point(
         dist: Mat::zeros(n, n),
         kernel: Mat::zeros(n, n),
         vdist: Mat::zeros(n_val, n),
-        g: Mat::zeros(n, d),
         gm: Mat::zeros(n, d),
     };
     let mut m: Option<Mat<f64>> = None; // None = identity
@@ -502,36 +501,25 @@ fn run_grid_point(
                 *rs += c;
             }
         }
+        // G M = (C X − diag(C 1) X) M = C (X M) − diag(C 1) (X M): this
+        // iteration's X M serves again, so no second n×d×d product.
         matmul(
-            buf.g.as_mut(),
+            buf.gm.as_mut(),
             Accum::Replace,
             buf.kernel.as_ref(),
-            xs,
+            xm,
             1.0,
             par,
-        ); // C X
+        );
         for k in 0..d {
-            let xc = xs.col(k);
-            let mut gc = buf.g.col_mut(k);
+            let xc = xm.col(k);
+            let mut gc = buf.gm.col_mut(k);
             for a in 0..n {
-                gc[a] -= row_sums[a] * xc[a]; // − diag(C 1) X
+                gc[a] -= row_sums[a] * xc[a];
             }
         }
-        let gm = match &m {
-            Some(m) => {
-                matmul(
-                    buf.gm.as_mut(),
-                    Accum::Replace,
-                    buf.g.as_ref(),
-                    m.as_ref(),
-                    1.0,
-                    par,
-                );
-                buf.gm.as_ref()
-            }
-            None => buf.g.as_ref(),
-        }; // [n, d], before the 1/L
-           // AGOP = (G M)ᵀ (G M) / (n L²), not centred; symmetric: one triangle.
+        let gm = buf.gm.as_ref(); // [n, d], before the 1/L
+                                  // AGOP = (G M)ᵀ (G M) / (n L²), not centred; symmetric: one triangle.
         let mut agop = Mat::<f64>::zeros(d, d);
         triangular::matmul(
             agop.as_mut(),
