@@ -171,6 +171,17 @@ fn positions(p: i32) -> Result<Positions, Fail> {
     }
 }
 
+/// Checks a (sequence id, positions) pair of a steering call.
+fn target(seq_id: i32, positions: i32) -> Result<Positions, Fail> {
+    if seq_id < ES_ALL_SEQS {
+        return Err(Fail(
+            ES_ERR_INVALID,
+            format!("seq_id {seq_id}: use >= 0 or ES_ALL_SEQS"),
+        ));
+    }
+    self::positions(positions)
+}
+
 fn check_strength(strength: f32) -> Result<(), Fail> {
     if !strength.is_finite() {
         return Err(Fail(
@@ -472,13 +483,7 @@ pub unsafe extern "C" fn es_hook_set_steer(
     guard(|| {
         // SAFETY: contract above.
         let h = unsafe { hook_mut(hook) }?;
-        let pos = self::positions(positions)?;
-        if seq_id < ES_ALL_SEQS {
-            return Err(Fail(
-                ES_ERR_INVALID,
-                format!("seq_id {seq_id}: use >= 0 or ES_ALL_SEQS"),
-            ));
-        }
+        let pos = target(seq_id, positions)?;
         let vectors = if steer.is_null() {
             BTreeMap::new()
         } else {
@@ -549,13 +554,7 @@ pub unsafe extern "C" fn es_hook_set_vectors(
     guard(|| {
         // SAFETY: contract above.
         let h = unsafe { hook_mut(hook) }?;
-        let pos = self::positions(positions)?;
-        if seq_id < ES_ALL_SEQS {
-            return Err(Fail(
-                ES_ERR_INVALID,
-                format!("seq_id {seq_id}: use >= 0 or ES_ALL_SEQS"),
-            ));
-        }
+        let pos = target(seq_id, positions)?;
         let n_embd = h.hook.n_embd();
         let mut map = BTreeMap::new();
         if n_layers > 0 {

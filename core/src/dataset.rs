@@ -57,28 +57,44 @@ pub enum DataError {
     },
 }
 
+/// The non-blank lines of a JSON Lines body as (1-based line number,
+/// parsed JSON value); a line that is not JSON is an error naming it.
+fn json_lines<'a>(
+    body: &'a str,
+    name: &'a str,
+) -> impl Iterator<Item = Result<(usize, Value), DataError>> + 'a {
+    body.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(move |(i, l)| {
+            serde_json::from_str(l)
+                .map(|v| (i + 1, v))
+                .map_err(|e| DataError::Line {
+                    name: name.to_owned(),
+                    line: i + 1,
+                    reason: format!("not valid JSON: {e}"),
+                })
+        })
+}
+
 /// Labelled texts or contrastive pairs (both forms may be mixed) from the
 /// body of a JSON Lines file; `name` appears in errors. A pair becomes two
 /// texts (positive = 1, negative = 0) sharing a group; a line without a
 /// group gets its own, `line<N>`.
 pub fn parse_dataset(body: &str, name: &str) -> Result<Vec<LabelledText>, DataError> {
     let mut out = Vec::new();
-    for (i, line) in body.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
+    for parsed in json_lines(body, name) {
+        let (line, v) = parsed?;
         let at = |reason: String| DataError::Line {
             name: name.to_owned(),
-            line: i + 1,
+            line,
             reason,
         };
-        let v: Value =
-            serde_json::from_str(line).map_err(|e| at(format!("not valid JSON: {e}")))?;
         let obj = v
             .as_object()
             .ok_or_else(|| at("expected a JSON object".into()))?;
         let group = match obj.get("group") {
-            None | Some(Value::Null) => format!("line{}", i + 1),
+            None | Some(Value::Null) => format!("line{line}"),
             Some(Value::String(s)) => s.clone(),
             Some(other) => other.to_string(),
         };
@@ -134,17 +150,13 @@ pub fn parse_dataset(body: &str, name: &str) -> Result<Vec<LabelledText>, DataEr
 /// non-blank line of a JSON Lines body; `name` appears in errors.
 pub fn parse_texts(body: &str, name: &str) -> Result<Vec<String>, DataError> {
     let mut out = Vec::new();
-    for (i, line) in body.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
+    for parsed in json_lines(body, name) {
+        let (line, v) = parsed?;
         let at = |reason: String| DataError::Line {
             name: name.to_owned(),
-            line: i + 1,
+            line,
             reason,
         };
-        let v: Value =
-            serde_json::from_str(line).map_err(|e| at(format!("not valid JSON: {e}")))?;
         let text = v
             .get("text")
             .or_else(|| v.get("prompt"))

@@ -549,7 +549,11 @@ mod tests {
             let mut p = payload.clone();
             p[at..at + 8].copy_from_slice(&len.to_le_bytes());
             let e = SteerFile::from_bytes(&framed(&p), "t").unwrap_err();
-            assert!(e.to_string().starts_with("t: bad payload"), "{e}");
+            assert!(
+                e.to_string()
+                    .starts_with("t: the payload does not decode as a version-1 steering file"),
+                "{e}"
+            );
         }
     }
 
