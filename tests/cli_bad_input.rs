@@ -183,52 +183,9 @@ fn a_strength_that_overflows_the_vectors_is_refused_naming_the_flag() {
     }
 }
 
-/// A steering file as an older build or a hostile writer could have made
-/// it: the real framing and checksum around `f`, without `validate`.
-fn unchecked_steer_bytes(f: &expertsteer::SteerFile) -> Vec<u8> {
-    use sha2::Digest;
-    let payload = bincode::serialize(f).unwrap();
-    let mut out = Vec::new();
-    out.extend_from_slice(expertsteer::steerfile::MAGIC);
-    out.extend_from_slice(&expertsteer::steerfile::VERSION.to_le_bytes());
-    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-    out.extend_from_slice(&payload);
-    out.extend_from_slice(&sha2::Sha256::digest(&payload));
-    out
-}
-
-fn expertsteer_file() -> expertsteer::SteerFile {
-    use expertsteer::steerfile::{Method, MiMatrix, ModelIdentity, SteerLayer};
-    let id = |n_embd: usize| ModelIdentity {
-        arch: "llama".into(),
-        n_embd,
-        n_layer: 4,
-        file_name: "m.gguf".into(),
-        sha256: "ab".repeat(32),
-    };
-    expertsteer::SteerFile {
-        target: id(8),
-        expert: Some(id(12)),
-        method: Method::ExpertSteer,
-        layers: vec![SteerLayer {
-            target_layer: 2,
-            expert_layer: Some(3),
-            direction: vec![0.25; 8],
-            mean_norm: 10.0,
-            val_auc: Some(0.7),
-            mi: Some(1.0),
-        }],
-        default_strength: 0.2,
-        params: Default::default(),
-        mi: Some(MiMatrix {
-            expert_layers: vec![1, 2, 3],
-            target_layers: vec![1, 2, 3],
-            values: vec![0.5; 9],
-        }),
-        data_sha256: "cd".repeat(32),
-        n_texts: 10,
-    }
-}
+use expertsteer_core::testing::{
+    sample_file as expertsteer_file, unchecked_bytes as unchecked_steer_bytes,
+};
 
 #[test]
 fn show_refuses_inconsistent_files_instead_of_panicking() {

@@ -234,19 +234,25 @@ pub struct SteerFile {
     pub n_texts: usize,
 }
 
+/// The file layout around a bincode payload: magic, version, payload
+/// length, the payload, its sha256. No check of the payload's content.
+pub fn frame_payload(payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(payload.len() + 52);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&VERSION.to_le_bytes());
+    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    out.extend_from_slice(payload);
+    out.extend_from_slice(&Sha256::digest(payload));
+    out
+}
+
 impl SteerFile {
     /// Serialises with the header and checksum.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         self.validate("<new file>")?;
         let payload = bincode::serialize(self)
             .map_err(|e| FileError::Invalid(format!("steering file: {e}")))?;
-        let mut out = Vec::with_capacity(payload.len() + 52);
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&VERSION.to_le_bytes());
-        out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-        out.extend_from_slice(&payload);
-        out.extend_from_slice(&Sha256::digest(&payload));
-        Ok(out)
+        Ok(frame_payload(&payload))
     }
 
     /// Writes the file atomically (see [`crate::atomic_file`]).
@@ -514,15 +520,6 @@ mod tests {
 
     /// `payload` with a valid header and checksum, as a hostile writer
     /// would make it.
-    fn framed(payload: &[u8]) -> Vec<u8> {
-        let mut out = MAGIC.to_vec();
-        out.extend_from_slice(&VERSION.to_le_bytes());
-        out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-        out.extend_from_slice(payload);
-        out.extend_from_slice(&Sha256::digest(payload));
-        out
-    }
-
     #[test]
     fn huge_lengths_inside_a_checksummed_payload_are_errors_not_allocations() {
         // The checksum only proves the payload is what its writer wrote;
@@ -548,27 +545,13 @@ mod tests {
         ] {
             let mut p = payload.clone();
             p[at..at + 8].copy_from_slice(&len.to_le_bytes());
-            let e = SteerFile::from_bytes(&framed(&p), "t").unwrap_err();
+            let e = SteerFile::from_bytes(&frame_payload(&p), "t").unwrap_err();
             assert!(
                 e.to_string()
                     .starts_with("t: the payload does not decode as a version-1 steering file"),
                 "{e}"
             );
         }
-    }
-
-    /// The file framing around any payload, without `validate` (which the
-    /// writer now runs): how a file from an older build or a hostile
-    /// writer looks.
-    fn unchecked_bytes(f: &SteerFile) -> Vec<u8> {
-        let payload = bincode::serialize(f).unwrap();
-        let mut out = Vec::new();
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&VERSION.to_le_bytes());
-        out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-        out.extend_from_slice(&payload);
-        out.extend_from_slice(&Sha256::digest(&payload));
-        out
     }
 
     #[test]
@@ -613,7 +596,7 @@ mod tests {
             mutate(&mut f);
             let e = f.to_bytes().unwrap_err().to_string();
             assert!(e.contains(want), "writer: want {want:?}: {e}");
-            let e = SteerFile::from_bytes(&unchecked_bytes(&f), "t")
+            let e = SteerFile::from_bytes(&crate::testing::unchecked_bytes(&f), "t")
                 .unwrap_err()
                 .to_string();
             assert!(e.contains(want), "reader: want {want:?}: {e}");

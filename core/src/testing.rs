@@ -1,7 +1,7 @@
 //! A small, valid steering file for the tests of code that reads, writes
 //! or applies steering files (this crate's and its users').
 
-use crate::steerfile::{Method, MiMatrix, ModelIdentity, SteerFile, SteerLayer};
+use crate::steerfile::{frame_payload, Method, MiMatrix, ModelIdentity, SteerFile, SteerLayer};
 
 /// A valid file for a 4-block, n_embd-8 llama target (one steered layer,
 /// 2; an n_embd-12 expert), with every optional field filled.
@@ -37,4 +37,11 @@ pub fn sample_file() -> SteerFile {
         data_sha256: "cd".repeat(32),
         n_texts: 40,
     }
+}
+
+/// `f` as a file an older build or a hostile writer could have made: the
+/// real framing and checksum, without [`SteerFile::validate`] (which the
+/// writer runs), so tests can hand readers files that fail it.
+pub fn unchecked_bytes(f: &SteerFile) -> Vec<u8> {
+    frame_payload(&bincode::serialize(f).expect("a SteerFile serialises"))
 }

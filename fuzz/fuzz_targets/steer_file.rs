@@ -6,10 +6,9 @@
 
 #![no_main]
 
-use expertsteer_core::steerfile::{SteerFile, MAGIC, VERSION};
+use expertsteer_core::steerfile::{frame_payload, SteerFile};
 use expertsteer_core::steering::Positions;
 use libfuzzer_sys::fuzz_target;
-use sha2::{Digest, Sha256};
 
 /// Magic (8) + version (4) + payload length (8).
 const HEADER_BYTES: usize = 20;
@@ -18,20 +17,11 @@ const CHECKSUM_BYTES: usize = 32;
 fuzz_target!(|data: &[u8]| {
     check(data);
     if data.len() >= HEADER_BYTES + CHECKSUM_BYTES {
-        check(&framed(&data[HEADER_BYTES..data.len() - CHECKSUM_BYTES]));
+        check(&frame_payload(
+            &data[HEADER_BYTES..data.len() - CHECKSUM_BYTES],
+        ));
     }
 });
-
-/// `payload` with a valid header and checksum around it.
-fn framed(payload: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(HEADER_BYTES + payload.len() + CHECKSUM_BYTES);
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&VERSION.to_le_bytes());
-    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-    out.extend_from_slice(payload);
-    out.extend_from_slice(&Sha256::digest(payload));
-    out
-}
 
 fn check(bytes: &[u8]) {
     let Ok(file) = SteerFile::from_bytes(bytes, "<fuzz>") else {
