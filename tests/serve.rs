@@ -154,44 +154,110 @@ fn the_official_openai_client_gets_chats_streams_and_completions() {
     );
 }
 
+/// Largest per-token log-probability difference that batching alone may
+/// cause. llama.cpp's CPU kernels differ with the number of rows in a
+/// batch (1-row vector paths vs. tiled matrix paths with other activation
+/// rounding), so the same unsteered request decoded next to others moves
+/// by up to 0.19 nats over 24 tokens (measured here: 8 prompts, 3 rounds,
+/// no steering anywhere). A neighbour's steering leaking in moves it by
+/// far more (checked below for the pair used).
+const BATCH_NOISE_NATS: f64 = 0.35;
+
+/// Generated tokens with their log-probabilities and top-2 alternatives.
+#[derive(Debug)]
+struct Run {
+    tokens: Vec<String>,
+    logprobs: Vec<f64>,
+    top: Vec<Vec<(String, f64)>>,
+}
+
+fn run_of(v: &Value) -> Run {
+    let content = v["choices"][0]["logprobs"]["content"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no logprobs in {v}"));
+    Run {
+        tokens: content.iter().map(|t| t["token"].as_str().unwrap().to_string()).collect(),
+        logprobs: content.iter().map(|t| t["logprob"].as_f64().unwrap()).collect(),
+        top: content
+            .iter()
+            .map(|t| {
+                t["top_logprobs"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|a| (a["token"].as_str().unwrap().to_string(), a["logprob"].as_f64().unwrap()))
+                    .collect()
+            })
+            .collect(),
+    }
+}
+
+/// Whether `got` is `solo` up to batching noise: the same tokens with
+/// log-probabilities within `tol`, or a different token only where
+/// `solo` had a near tie (its runner-up within `tol` of its choice).
+fn same_up_to_noise(solo: &Run, got: &Run, tol: f64) -> Result<(), String> {
+    for j in 0..solo.tokens.len().min(got.tokens.len()) {
+        if solo.tokens[j] == got.tokens[j] {
+            let d = (solo.logprobs[j] - got.logprobs[j]).abs();
+            if d > tol {
+                return Err(format!("token {j} {:?}: log-probability moved by {d:.3}", solo.tokens[j]));
+            }
+            continue;
+        }
+        return match solo.top[j].iter().find(|(t, _)| *t == got.tokens[j]) {
+            Some((_, lp)) if solo.logprobs[j] - lp <= tol => Ok(()),
+            _ => Err(format!(
+                "token {j}: {:?} instead of {:?}, which was no near tie (top: {:?})",
+                got.tokens[j], solo.tokens[j], solo.top[j]
+            )),
+        };
+    }
+    if solo.tokens.len() != got.tokens.len() {
+        return Err(format!("{} tokens instead of {}", got.tokens.len(), solo.tokens.len()));
+    }
+    Ok(())
+}
+
 #[test]
 fn concurrent_steered_and_unsteered_requests_each_match_their_solo_run() {
     let s = start("serve-isolation", &["--parallel", "4"]);
     let prompt = "Describe the weather today.";
-    let cases = [
+    let with_lp = |mut b: Value| {
+        b["logprobs"] = json!(true);
+        b["top_logprobs"] = json!(2);
+        b
+    };
+    let strong = json!([{"name": "happy", "strength": 1.0}]);
+    let mut generated = chat(prompt, 24, strong.clone());
+    generated["steering_positions"] = json!("generated");
+    let cases: Vec<Value> = [
         chat(prompt, 24, json!([])),
-        chat(prompt, 24, happy()),
-        chat(
-            prompt,
-            24,
-            json!([{"name": "formal", "strength": STRENGTH}]),
-        ),
+        chat(prompt, 24, strong),
+        chat(prompt, 24, json!([{"name": "formal", "strength": 1.0}])),
         chat("Name a fruit.", 24, json!([])),
-        {
-            let mut b = chat(prompt, 24, happy());
-            b["steering_positions"] = json!("generated");
-            b
-        },
-    ];
-    let solo: Vec<String> = cases
+        generated,
+    ]
+    .into_iter()
+    .map(with_lp)
+    .collect();
+    let solo: Vec<Run> = cases
         .iter()
         .map(|b| {
             let (st, v) = post(&s, "/v1/chat/completions", b);
             assert_eq!(st, 200, "{v}");
-            text_of(&v)
+            run_of(&v)
         })
         .collect();
-    assert_ne!(
-        solo[0], solo[1],
-        "the steered solo answer must differ, else a leak could not show"
-    );
-    assert_ne!(solo[0], solo[2]);
-    assert_ne!(
-        solo[1], solo[4],
-        "generated-only steering must differ from steering every position"
-    );
+    // A leak would show: the steered answers are far outside the noise.
+    for k in [1, 2, 4] {
+        assert!(
+            same_up_to_noise(&solo[0], &solo[k], BATCH_NOISE_NATS).is_err(),
+            "request {k}'s steering is too weak to tell a leak from batching noise"
+        );
+    }
+    // Five requests on four slots: the fifth joins a running batch.
     for round in 0..2 {
-        let together: Vec<String> = std::thread::scope(|sc| {
+        let together: Vec<Run> = std::thread::scope(|sc| {
             let hs: Vec<_> = cases
                 .iter()
                 .map(|b| sc.spawn(|| post(&s, "/v1/chat/completions", b)))
@@ -200,15 +266,14 @@ fn concurrent_steered_and_unsteered_requests_each_match_their_solo_run() {
                 .map(|h| {
                     let (st, v) = h.join().unwrap();
                     assert_eq!(st, 200, "{v}");
-                    text_of(&v)
+                    run_of(&v)
                 })
                 .collect()
         });
         for (i, (a, b)) in solo.iter().zip(&together).enumerate() {
-            assert_eq!(
-                a, b,
-                "round {round}, request {i}: batched answer differs from its solo run"
-            );
+            if let Err(e) = same_up_to_noise(a, b, BATCH_NOISE_NATS) {
+                panic!("round {round}, request {i}: batched answer is not its solo answer: {e}");
+            }
         }
     }
 }

@@ -35,6 +35,9 @@ pub struct Job {
     pub steering: Option<Steering>,
     /// Never stop at end-of-generation tokens.
     pub ignore_eos: bool,
+    /// Report each generated token's log-probability and this many
+    /// alternatives (OpenAI's `logprobs` / `top_logprobs`); None = off.
+    pub logprobs: Option<usize>,
     /// A label for the log line (e.g. `code@0.8`).
     pub label: String,
     /// Where the text goes; dropping the receiver cancels the request.
@@ -46,10 +49,50 @@ pub struct Job {
 pub enum Event {
     /// The next piece of text (valid UTF-8, never part of a stop string).
     Text(String),
+    /// The log-probability of a generated token (sent before its text).
+    Logprob(TokenLogprob),
     /// Generation ended.
     Done(Finish),
     /// Generation failed; no more events follow.
     Failed(String),
+}
+
+/// One generated token's log-probability under the (steered) model's raw
+/// logits, and the most likely alternatives.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenLogprob {
+    /// The token's text (lossy for a partial UTF-8 character).
+    pub token: String,
+    /// Its raw bytes.
+    pub bytes: Vec<u8>,
+    /// Natural log of its probability.
+    pub logprob: f64,
+    /// The `k` most likely tokens: (text, bytes, logprob), best first.
+    pub top: Vec<(String, Vec<u8>, f64)>,
+}
+
+/// Log-softmax of `logits` at `token`, and the `k` best entries.
+pub fn logprobs_of(logits: &[f32], token: usize, k: usize) -> (f64, Vec<(usize, f64)>) {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+    let lse = max
+        + logits
+            .iter()
+            .map(|&x| (x as f64 - max).exp())
+            .sum::<f64>()
+            .ln();
+    let mut top: Vec<(usize, f64)> = Vec::with_capacity(k + 1);
+    for (i, &x) in logits.iter().enumerate() {
+        let x = x as f64;
+        if top.len() < k || top.last().is_some_and(|&(_, worst)| x > worst) {
+            let at = top.partition_point(|&(_, v)| v >= x);
+            top.insert(at, (i, x));
+            top.truncate(k);
+        }
+    }
+    (
+        logits[token] as f64 - lse,
+        top.into_iter().map(|(i, x)| (i, x - lse)).collect(),
+    )
 }
 
 /// How a generation ended.
@@ -379,6 +422,26 @@ impl<'m> Runner<'m> {
             self.finish(i, FinishReason::Stop);
             return;
         }
+        if let (Some(k), Ok(logits)) = (s.job.logprobs, self.ctx.logits(idx)) {
+            let (lp, top) = logprobs_of(logits, token as usize, k);
+            let piece = |t: usize| {
+                let b = model.token_bytes(t as Token);
+                (String::from_utf8_lossy(&b).into_owned(), b)
+            };
+            let (text, bytes) = piece(token as usize);
+            let _ = s.job.events.send(Event::Logprob(TokenLogprob {
+                token: text,
+                bytes,
+                logprob: lp,
+                top: top
+                    .into_iter()
+                    .map(|(t, v)| {
+                        let (a, b) = piece(t);
+                        (a, b, v)
+                    })
+                    .collect(),
+            }));
+        }
         s.generated += 1;
         self.stats.generated_tokens.fetch_add(1, Ordering::Relaxed);
         s.utf8.extend(model.token_bytes(token));
@@ -451,5 +514,21 @@ pub fn positions_name(p: Positions) -> &'static str {
     match p {
         Positions::All => "all",
         Positions::GeneratedOnly => "generated",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::logprobs_of;
+
+    #[test]
+    fn logprobs_are_a_log_softmax_with_the_best_first() {
+        let logits = [1.0f32, 3.0, 2.0, 3.0 - 2f32.ln()];
+        let (lp, top) = logprobs_of(&logits, 2, 3);
+        let z: f64 = logits.iter().map(|&x| (x as f64).exp()).sum();
+        assert!((lp - (2.0 - z.ln())).abs() < 1e-12);
+        assert_eq!(top.iter().map(|t| t.0).collect::<Vec<_>>(), vec![1, 3, 2]);
+        assert!((top[0].1 - top[1].1 - 2f64.ln()).abs() < 1e-6);
+        assert!(logprobs_of(&logits, 0, 0).1.is_empty());
     }
 }

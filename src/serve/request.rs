@@ -53,7 +53,25 @@ pub struct GenRequest {
     /// llama-server's extension: never stop at end-of-generation tokens
     /// (benchmarks that need an exact token count).
     pub ignore_eos: Option<bool>,
+    /// Chat: `true` to return each token's log-probability; completions:
+    /// the number of alternatives (0-20).
+    pub logprobs: Option<LogprobsField>,
+    /// Chat: alternatives per token with `logprobs: true` (0-20).
+    pub top_logprobs: Option<i64>,
 }
+
+/// `logprobs`: a flag (chat) or a count (completions).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum LogprobsField {
+    /// Chat's `logprobs: true`.
+    Flag(bool),
+    /// Completions' `logprobs: 3`.
+    Count(i64),
+}
+
+/// Most alternatives per token (OpenAI's limit).
+pub const MAX_TOP_LOGPROBS: i64 = 20;
 
 /// One chat turn.
 #[derive(Debug, Deserialize)]
@@ -152,7 +170,7 @@ pub struct Plan {
     /// Summed, scaled vectors, or none.
     pub steering: Option<Steering>,
     /// What was applied: (name, strength).
-    pub applied: Vec<(String, f32)>,
+    pub applied: Applied,
     /// Positions the steering acts on.
     pub positions: Positions,
     /// Stream as server-sent events.
@@ -161,6 +179,8 @@ pub struct Plan {
     pub include_usage: bool,
     /// Generate through end-of-generation tokens.
     pub ignore_eos: bool,
+    /// Alternatives per token when log-probabilities are asked for.
+    pub logprobs: Option<usize>,
 }
 
 impl Plan {
@@ -250,6 +270,7 @@ pub fn plan(
             .and_then(|o| o.include_usage)
             .unwrap_or(false),
         ignore_eos: req.ignore_eos.unwrap_or(false),
+        logprobs: logprobs(&req)?,
     })
 }
 
@@ -392,6 +413,27 @@ fn sampler(req: &GenRequest) -> Result<SamplerParams, ApiError> {
     })
 }
 
+fn logprobs(req: &GenRequest) -> Result<Option<usize>, ApiError> {
+    let k = match (&req.logprobs, req.top_logprobs) {
+        (None | Some(LogprobsField::Flag(false)), None) => return Ok(None),
+        (None | Some(LogprobsField::Flag(false)), Some(_)) => {
+            return Err(ApiError::invalid(
+                Some("top_logprobs"),
+                "top_logprobs needs logprobs: true",
+            ))
+        }
+        (Some(LogprobsField::Flag(true)), k) => k.unwrap_or(0),
+        (Some(LogprobsField::Count(k)), _) => *k,
+    };
+    if !(0..=MAX_TOP_LOGPROBS).contains(&k) {
+        return Err(ApiError::invalid(
+            Some("top_logprobs"),
+            format!("between 0 and {MAX_TOP_LOGPROBS} alternatives per token, not {k}"),
+        ));
+    }
+    Ok(Some(k as usize))
+}
+
 fn stops(req: &GenRequest) -> Result<Vec<String>, ApiError> {
     let stop = match &req.stop {
         None => Vec::new(),
@@ -407,12 +449,15 @@ fn stops(req: &GenRequest) -> Result<Vec<String>, ApiError> {
     Ok(stop.into_iter().filter(|s| !s.is_empty()).collect())
 }
 
+/// What a request's steering applied: (name, strength) per file.
+pub type Applied = Vec<(String, f32)>;
+
 /// The request's steering (or the server default), summed and checked.
 fn steering(
     req: &GenRequest,
     catalog: &Catalog,
     positions: Positions,
-) -> Result<(Option<Steering>, Vec<(String, f32)>), ApiError> {
+) -> Result<(Option<Steering>, Applied), ApiError> {
     let asked: Vec<(String, Option<f64>)> = match &req.steering {
         None => match &catalog.default {
             Some((name, c)) => vec![(name.clone(), Some(*c as f64))],

@@ -2,7 +2,7 @@
 //! and completions endpoints, with the steering that was applied as an
 //! extra `steering` field (clients ignore fields they do not know).
 
-use super::engine::Finish;
+use super::engine::{Finish, TokenLogprob};
 use super::request::{Endpoint, Plan};
 use crate::serve::engine::positions_name;
 use serde_json::{json, Value};
@@ -63,18 +63,18 @@ impl Meta {
     }
 
     /// The whole answer.
-    pub fn answer(&self, text: &str, finish: &Finish) -> Value {
+    pub fn answer(&self, text: &str, logprobs: &[TokenLogprob], finish: &Finish) -> Value {
         let choice = match self.endpoint {
             Endpoint::Chat => json!({
                 "index": 0,
                 "message": {"role": "assistant", "content": text},
-                "logprobs": Value::Null,
+                "logprobs": self.logprobs_json(logprobs),
                 "finish_reason": finish.reason.as_str(),
             }),
             Endpoint::Completion => json!({
                 "index": 0,
                 "text": text,
-                "logprobs": Value::Null,
+                "logprobs": self.logprobs_json(logprobs),
                 "finish_reason": finish.reason.as_str(),
             }),
         };
@@ -83,8 +83,10 @@ impl Meta {
         v
     }
 
-    /// A stream chunk with new text (chat: the first one also carries the role).
-    pub fn text_chunk(&self, text: &str, first: bool) -> Value {
+    /// A stream chunk with new text and the log-probabilities of the
+    /// tokens that made it (chat: the first chunk also carries the role).
+    pub fn text_chunk(&self, text: &str, logprobs: &[TokenLogprob], first: bool) -> Value {
+        let lp = self.logprobs_json(logprobs);
         let choice = match self.endpoint {
             Endpoint::Chat => {
                 let delta = if first {
@@ -92,13 +94,39 @@ impl Meta {
                 } else {
                     json!({"content": text})
                 };
-                json!({"index": 0, "delta": delta, "logprobs": Value::Null, "finish_reason": Value::Null})
+                json!({"index": 0, "delta": delta, "logprobs": lp, "finish_reason": Value::Null})
             }
             Endpoint::Completion => {
-                json!({"index": 0, "text": text, "logprobs": Value::Null, "finish_reason": Value::Null})
+                json!({"index": 0, "text": text, "logprobs": lp, "finish_reason": Value::Null})
             }
         };
         self.envelope(true, json!([choice]))
+    }
+
+    /// OpenAI's shape: chat `{"content": [{token, logprob, bytes,
+    /// top_logprobs}]}`, completions `{tokens, token_logprobs,
+    /// top_logprobs}`; null when none were asked for.
+    fn logprobs_json(&self, lps: &[TokenLogprob]) -> Value {
+        if lps.is_empty() {
+            return Value::Null;
+        }
+        match self.endpoint {
+            Endpoint::Chat => json!({"content": lps.iter().map(|l| json!({
+                "token": l.token,
+                "logprob": l.logprob,
+                "bytes": l.bytes,
+                "top_logprobs": l.top.iter().map(|(t, b, v)| json!({
+                    "token": t, "logprob": v, "bytes": b,
+                })).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>()}),
+            Endpoint::Completion => json!({
+                "tokens": lps.iter().map(|l| &l.token).collect::<Vec<_>>(),
+                "token_logprobs": lps.iter().map(|l| l.logprob).collect::<Vec<_>>(),
+                "top_logprobs": lps.iter().map(|l| l.top.iter()
+                    .map(|(t, _, v)| (t.clone(), json!(v)))
+                    .collect::<serde_json::Map<_, _>>()).collect::<Vec<_>>(),
+            }),
+        }
     }
 
     /// The last chunk: empty delta and the finish reason.

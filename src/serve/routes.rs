@@ -2,7 +2,7 @@
 //! and the comparison page. Handlers only check, submit and format; the
 //! engine thread does the work.
 
-use super::engine::{Event, Finish, Job, Stats};
+use super::engine::{Event, Finish, Job, Stats, TokenLogprob};
 use super::error::ApiError;
 use super::request::{parse_body, plan, Catalog, Endpoint};
 use super::response::{short_f32, Meta};
@@ -161,6 +161,7 @@ async fn generate(
         stop: plan.stop,
         steering: plan.steering,
         ignore_eos: plan.ignore_eos,
+        logprobs: plan.logprobs,
         events: tx,
     };
     match s.jobs.try_send(job) {
@@ -190,10 +191,12 @@ async fn generate(
 
 async fn whole_answer(meta: Meta, mut rx: mpsc::UnboundedReceiver<Event>) -> Response {
     let mut text = String::new();
+    let mut logprobs = Vec::new();
     while let Some(ev) = rx.recv().await {
         match ev {
             Event::Text(t) => text.push_str(&t),
-            Event::Done(f) => return Json(meta.answer(&text, &f)).into_response(),
+            Event::Logprob(l) => logprobs.push(l),
+            Event::Done(f) => return Json(meta.answer(&text, &logprobs, &f)).into_response(),
             Event::Failed(m) => return ApiError::internal(m).into_response(),
         }
     }
@@ -206,6 +209,8 @@ struct Streaming {
     rx: mpsc::UnboundedReceiver<Event>,
     meta: Meta,
     out: VecDeque<sse::Event>,
+    /// Log-probabilities waiting for the text chunk they belong to.
+    logprobs: Vec<TokenLogprob>,
     first: bool,
     done: bool,
     include_usage: bool,
@@ -227,6 +232,7 @@ fn sse_answer(
     let mut st = Streaming {
         rx,
         out: VecDeque::new(),
+        logprobs: Vec::new(),
         first: true,
         done: false,
         include_usage,
@@ -234,7 +240,7 @@ fn sse_answer(
     };
     if st.meta.endpoint == Endpoint::Chat {
         // OpenAI opens a chat stream with the role.
-        st.out.push_back(data(&st.meta.text_chunk("", true)));
+        st.out.push_back(data(&st.meta.text_chunk("", &[], true)));
         st.first = false;
     }
     let events = stream::unfold(st, |mut st| async move {
@@ -246,8 +252,10 @@ fn sse_answer(
                 return None;
             }
             match st.rx.recv().await {
+                Some(Event::Logprob(l)) => st.logprobs.push(l),
                 Some(Event::Text(t)) => {
-                    let chunk = st.meta.text_chunk(&t, st.first);
+                    let lps = std::mem::take(&mut st.logprobs);
+                    let chunk = st.meta.text_chunk(&t, &lps, st.first);
                     st.first = false;
                     st.out.push_back(data(&chunk));
                 }
