@@ -18,9 +18,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// Relative to each layer's mean norm; big enough that the greedy answer
-/// changes on a random direction (a steering that changes nothing fails).
-const STRENGTH: f32 = 4.0;
+/// Relative to each layer's mean norm. On this random direction 1.0
+/// already changes SmolLM2's greedy answer; 2.0 changes it with margin and
+/// still reads as words in the screenshot (4.0 turns it to noise). A
+/// steering that changes nothing fails the test.
+const STRENGTH: f32 = 2.0;
 
 /// The server process, killed when the test ends (pass or fail).
 struct Server(Child);
