@@ -113,7 +113,7 @@ pub fn generate(
 }
 
 /// Moves the longest valid UTF-8 prefix of `pending` into `text`.
-fn flush_utf8(pending: &mut Vec<u8>, text: &mut String, on_text: &mut dyn FnMut(&str)) {
+pub(crate) fn flush_utf8(pending: &mut Vec<u8>, text: &mut String, on_text: &mut dyn FnMut(&str)) {
     let valid = match std::str::from_utf8(pending) {
         Ok(s) => s.len(),
         Err(e) if e.error_len().is_some() => pending.len(),

@@ -100,6 +100,8 @@ pub mod plot;
 pub mod registry;
 pub mod rfm;
 pub mod rng;
+#[cfg(feature = "server")]
+pub mod serve;
 pub mod steer;
 pub mod steerfile;
 pub mod steering_io;

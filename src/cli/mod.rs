@@ -7,6 +7,7 @@ pub mod out;
 mod bench;
 mod bench_batch;
 mod bench_pipeline;
+mod bench_serve;
 mod capture;
 mod data;
 mod demo;
@@ -18,6 +19,7 @@ mod inspect;
 mod models;
 mod options;
 mod rpc_worker;
+mod serve;
 mod show;
 
 use clap::{Parser, Subcommand};
@@ -63,6 +65,14 @@ enum Command {
     BenchBatch(bench_batch::BenchBatchArgs),
     /// Speed and memory of the offline pipeline (capture, align, pair, RFM).
     BenchPipeline(bench_pipeline::BenchPipelineArgs),
+    /// OpenAI-compatible HTTP server; each request picks its own steering
+    /// (`"steering": [{"name": ..., "strength": ...}]`), and requests decode
+    /// together. `--ctx` is the context of each request. A page at `/`
+    /// compares unsteered and steered answers.
+    Serve(serve::ServeArgs),
+    /// Bounded load test of the server on loopback: steered vs unsteered
+    /// vs serial throughput ratios, then many clients at once.
+    BenchServe(bench_serve::BenchServeArgs),
     /// Serve this machine's CPU backend to llama.cpp RPC clients (--rpc).
     RpcWorker(rpc_worker::RpcWorkerArgs),
     /// The main job on the default model: build a vector from two contrast
@@ -82,6 +92,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::BenchPipeline(a) => bench_pipeline::run(a),
         Command::BenchBatch(a) => bench_batch::run(a),
         Command::RpcWorker(a) => rpc_worker::run(a),
+        Command::Serve(a) => serve::run(a),
+        Command::BenchServe(a) => bench_serve::run(a),
         Command::Data(a) => data::run(a),
         Command::Fit(a) => fit::run(a),
         Command::Eval(a) => eval::run(a),

@@ -341,6 +341,13 @@ impl Model {
         unsafe { sys::llama_vocab_is_eog(self.vocab, token) }
     }
 
+    /// Every end-of-generation token of the vocabulary.
+    pub fn eog_tokens(&self) -> Vec<Token> {
+        (0..self.n_vocab() as Token)
+            .filter(|&t| self.is_eog(t))
+            .collect()
+    }
+
     pub(crate) fn raw(&self) -> *mut sys::llama_model {
         self.raw
     }

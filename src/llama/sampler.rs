@@ -35,10 +35,37 @@ pub struct Sampler {
 impl Sampler {
     /// Greedy when `temperature <= 0`, else top-k → top-p → temperature → seeded draw.
     pub fn new(p: &SamplerParams) -> Sampler {
+        Sampler::with_bans(p, 0, &[])
+    }
+
+    /// Like [`Sampler::new`], but the tokens in `banned` (ids below
+    /// `n_vocab`, the model's vocabulary size) can never be drawn: e.g. the
+    /// end-of-generation tokens, to generate an exact number of tokens.
+    pub fn with_bans(p: &SamplerParams, n_vocab: usize, banned: &[Token]) -> Sampler {
+        let biases: Vec<sys::llama_logit_bias> = banned
+            .iter()
+            .filter(|&&t| t >= 0 && (t as usize) < n_vocab)
+            .map(|&token| sys::llama_logit_bias {
+                token,
+                bias: f32::NEG_INFINITY,
+            })
+            .collect();
         // SAFETY: chain creation takes plain params; every sampler added is
-        // owned by the chain from then on and freed with it.
+        // owned by the chain from then on and freed with it. The bias
+        // sampler copies `biases` (valid for the call; ids checked against
+        // n_vocab above).
         unsafe {
             let chain = sys::llama_sampler_chain_init(sys::llama_sampler_chain_default_params());
+            if !biases.is_empty() {
+                sys::llama_sampler_chain_add(
+                    chain,
+                    sys::llama_sampler_init_logit_bias(
+                        n_vocab as i32,
+                        biases.len() as i32,
+                        biases.as_ptr(),
+                    ),
+                );
+            }
             if p.temperature <= 0.0 {
                 sys::llama_sampler_chain_add(chain, sys::llama_sampler_init_greedy());
             } else {

@@ -1,6 +1,8 @@
 //! Shared helpers for the end-to-end tests (real llama.cpp, real models).
 #![allow(dead_code)]
 
+pub mod server;
+
 use expertsteer::llama::{Batch, Context, ContextParams, Model, ModelParams, Token};
 use std::path::PathBuf;
 use std::sync::OnceLock;

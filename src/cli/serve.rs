@@ -1,0 +1,127 @@
+//! `expertsteer serve`: flags → [`expertsteer::serve::Server`].
+
+use super::options::ModelOpts;
+use clap::Args;
+use expertsteer::serve::{Catalog, EngineConfig, ServeConfig, Server};
+use expertsteer::{Error, Result};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub model: ModelOpts,
+    /// A steering file requests may name: NAME=FILE, or FILE (named after
+    /// the file's stem). Repeatable. Files are read at start only; no path
+    /// ever comes from a request.
+    #[arg(long = "steer", value_name = "NAME=FILE")]
+    pub steer: Vec<String>,
+    /// Steering for requests that carry no `steering` field:
+    /// NAME or NAME:STRENGTH (default: none).
+    #[arg(long, value_name = "NAME[:STRENGTH]")]
+    pub default_steer: Option<String>,
+    /// Address to listen on. The server has no authentication: keep the
+    /// default (loopback) unless the network is trusted.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: IpAddr,
+    /// Port (0 = any free port; the line `listening on …` says which).
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// Requests decoded together, each with its own steering (slots). The
+    /// context holds --parallel × --ctx tokens.
+    #[arg(long, default_value_t = 4)]
+    pub parallel: usize,
+    /// Requests that may wait for a free slot; beyond them, 503.
+    #[arg(long, default_value_t = 16)]
+    pub queue: usize,
+    /// Most tokens in one decode (prompt chunks of waiting requests share
+    /// it with the running ones).
+    #[arg(long, default_value_t = 512)]
+    pub batch: u32,
+    /// No log line per finished request.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// `NAME=FILE` or `FILE` → (name, path).
+pub fn parse_steer_arg(arg: &str) -> Result<(String, PathBuf)> {
+    if let Some((name, path)) = arg.split_once('=') {
+        return Ok((name.to_string(), PathBuf::from(path)));
+    }
+    let path = PathBuf::from(arg);
+    let name = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .ok_or_else(|| Error::Input(format!("--steer {arg}: expected NAME=FILE or FILE")))?;
+    Ok((name, path))
+}
+
+/// `NAME` or `NAME:STRENGTH`.
+fn parse_default(arg: &str) -> Result<(&str, Option<f32>)> {
+    match arg.rsplit_once(':') {
+        None => Ok((arg, None)),
+        Some((name, c)) => {
+            let c: f32 = c.parse().map_err(|_| {
+                Error::Input(format!(
+                    "--default-steer {arg}: STRENGTH must be a number (NAME:0.5)"
+                ))
+            })?;
+            Ok((name, Some(c)))
+        }
+    }
+}
+
+pub fn run(a: ServeArgs) -> Result<()> {
+    let steers = a
+        .steer
+        .iter()
+        .map(|s| parse_steer_arg(s))
+        .collect::<Result<Vec<_>>>()?;
+    let default = a.default_steer.as_deref().map(parse_default).transpose()?;
+    let model = Arc::new(a.model.load()?);
+    let catalog = Catalog::load(&model, &steers, default)?;
+    let params = a.model.context_params();
+    let server = Server::start(ServeConfig {
+        model_id: model_id(&a.model.model),
+        model,
+        catalog,
+        addr: SocketAddr::new(a.host, a.port),
+        engine: EngineConfig {
+            parallel: a.parallel,
+            ctx_per_slot: a.model.ctx,
+            threads: params.threads,
+            n_batch: a.batch,
+            log: !a.quiet,
+        },
+        queue: a.queue,
+        ctrl_c: true,
+    })?;
+    if !a.host.is_loopback() {
+        errln!(
+            "serve: listening beyond loopback ({}) with no authentication: anyone who can reach it can use it",
+            a.host
+        );
+    }
+    outln!("listening on http://{}", server.addr());
+    errln!(
+        "serve: {} slots × {} tokens, {} steering file(s); the comparison page is at http://{}/",
+        a.parallel,
+        a.model.ctx,
+        steers.len(),
+        server.addr()
+    );
+    server.wait()
+}
+
+/// The name clients see: the registry name, or a path's file stem.
+pub fn model_id(arg: &str) -> String {
+    if arg.ends_with(".gguf") {
+        std::path::Path::new(arg)
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| arg.to_string())
+    } else {
+        arg.to_string()
+    }
+}

@@ -1,0 +1,455 @@
+//! Continuous batching: one llama.cpp context, up to `parallel` requests
+//! decoding together, each sequence with its own steering through the
+//! per-sequence hook.
+//!
+//! The engine runs on its own OS thread (llama.cpp calls block). Requests
+//! arrive as [`Job`]s through a bounded queue; each step builds one batch
+//! with the next token of every generating sequence plus as much of the
+//! waiting prompts as `n_batch` allows, decodes it, samples every sequence
+//! that produced logits and sends its text to the request's channel. A
+//! request whose channel is closed (the client went away) loses its slot
+//! at the next step.
+
+use crate::generate::flush_utf8;
+use crate::llama::{
+    Batch, Context, ContextParams, LlamaError, Model, Positions, Sampler, SamplerParams, Token,
+};
+use crate::serve::stop::StopScan;
+use crate::steer::Steering;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::mpsc;
+
+/// One request, validated and tokenized.
+pub struct Job {
+    /// Prompt tokens (chat template already applied).
+    pub prompt: Vec<Token>,
+    /// Most new tokens (≥ 1; prompt + max_tokens fit the slot's context).
+    pub max_tokens: usize,
+    /// Temperature, top-p, seed.
+    pub sampler: SamplerParams,
+    /// Stop strings: generation ends before the first one.
+    pub stop: Vec<String>,
+    /// Scaled steering vectors for this sequence, or none.
+    pub steering: Option<Steering>,
+    /// Never stop at end-of-generation tokens.
+    pub ignore_eos: bool,
+    /// A label for the log line (e.g. `code@0.8`).
+    pub label: String,
+    /// Where the text goes; dropping the receiver cancels the request.
+    pub events: mpsc::UnboundedSender<Event>,
+}
+
+/// What the engine tells a request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// The next piece of text (valid UTF-8, never part of a stop string).
+    Text(String),
+    /// Generation ended.
+    Done(Finish),
+    /// Generation failed; no more events follow.
+    Failed(String),
+}
+
+/// How a generation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Finish {
+    /// Why it ended.
+    pub reason: FinishReason,
+    /// Tokens in the prompt.
+    pub prompt_tokens: usize,
+    /// Tokens generated (a stop string's tokens included).
+    pub completion_tokens: usize,
+}
+
+/// OpenAI's `finish_reason`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FinishReason {
+    /// End-of-generation token or a stop string.
+    Stop,
+    /// `max_tokens` reached.
+    Length,
+}
+
+impl FinishReason {
+    /// The name OpenAI clients expect.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FinishReason::Stop => "stop",
+            FinishReason::Length => "length",
+        }
+    }
+}
+
+/// How the engine's context is shaped.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Sequences decoded together (slots).
+    pub parallel: usize,
+    /// Context length of each slot in tokens (prompt + generated).
+    pub ctx_per_slot: u32,
+    /// CPU threads.
+    pub threads: i32,
+    /// Most tokens in one decode.
+    pub n_batch: u32,
+    /// Print one line per finished request to stderr.
+    pub log: bool,
+}
+
+/// Counters the HTTP side reads for `/health`.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Slots generating now.
+    pub busy: AtomicUsize,
+    /// Requests finished (any reason).
+    pub finished: AtomicU64,
+    /// Tokens generated since start.
+    pub generated_tokens: AtomicU64,
+}
+
+/// A running engine: the job queue's sending end and the thread.
+pub struct Engine {
+    /// Submit jobs here (`try_send`: a full queue means "busy").
+    pub jobs: mpsc::Sender<Job>,
+    /// Live counters.
+    pub stats: Arc<Stats>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Engine {
+    /// Creates the context and starts the engine thread. `queue` jobs may
+    /// wait beyond the `parallel` that run. Fails if the context cannot be
+    /// made (e.g. out of memory).
+    pub fn start(
+        model: Arc<Model>,
+        cfg: EngineConfig,
+        queue: usize,
+    ) -> crate::llama::Result<Engine> {
+        let (tx, rx) = mpsc::channel(queue.max(1));
+        let stats = Arc::new(Stats::default());
+        let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
+        let thread_stats = stats.clone();
+        let thread = std::thread::Builder::new()
+            .name("expertsteer-engine".into())
+            .spawn(move || {
+                let params = ContextParams {
+                    n_ctx: cfg.ctx_per_slot * cfg.parallel as u32,
+                    n_batch: cfg.n_batch,
+                    n_ubatch: cfg.n_batch,
+                    n_seq_max: cfg.parallel as u32,
+                    threads: cfg.threads,
+                    hook: true,
+                };
+                match Context::new(&model, params) {
+                    Ok(ctx) => {
+                        let _ = ready_tx.send(Ok(()));
+                        Runner::new(ctx, cfg, thread_stats).run(rx);
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                    }
+                }
+            })
+            .map_err(|e| LlamaError::ContextFailed(format!("engine thread: {e}")))?;
+        match ready_rx.recv() {
+            Ok(Ok(())) => Ok(Engine {
+                jobs: tx,
+                stats,
+                thread,
+            }),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(LlamaError::ContextFailed(
+                "the engine thread ended before its context was made".into(),
+            )),
+        }
+    }
+
+    /// Waits for the thread; it ends once every sender of the queue is
+    /// dropped and the jobs already accepted are finished.
+    pub fn join(self) {
+        drop(self.jobs);
+        let _ = self.thread.join();
+    }
+}
+
+/// One occupied slot.
+struct Slot {
+    seq: i32,
+    job: Job,
+    /// Prompt tokens decoded so far.
+    fed: usize,
+    /// Tokens generated so far.
+    generated: usize,
+    /// The sampled token not yet decoded (generation phase).
+    next: Option<Token>,
+    /// This step's batch entry holding its logits.
+    out_index: Option<usize>,
+    sampler: Sampler,
+    utf8: Vec<u8>,
+    scan: StopScan,
+    started: Instant,
+}
+
+struct Runner<'m> {
+    ctx: Context<'m>,
+    cfg: EngineConfig,
+    stats: Arc<Stats>,
+    slots: Vec<Option<Slot>>,
+    batch: Batch,
+    /// End-of-generation tokens, banned for `ignore_eos` jobs.
+    eog: Vec<Token>,
+    n_vocab: usize,
+}
+
+impl<'m> Runner<'m> {
+    fn new(ctx: Context<'m>, cfg: EngineConfig, stats: Arc<Stats>) -> Self {
+        let slots = (0..cfg.parallel).map(|_| None).collect();
+        let batch = Batch::new(cfg.n_batch as usize, 1);
+        let eog = ctx.model().eog_tokens();
+        let n_vocab = ctx.model().n_vocab();
+        Runner {
+            eog,
+            n_vocab,
+            ctx,
+            cfg,
+            stats,
+            slots,
+            batch,
+        }
+    }
+
+    fn run(mut self, mut rx: mpsc::Receiver<Job>) {
+        loop {
+            if !self.admit(&mut rx) {
+                return;
+            }
+            self.drop_cancelled();
+            if self.slots.iter().all(Option::is_none) {
+                continue;
+            }
+            self.step();
+        }
+    }
+
+    /// Fills free slots from the queue; blocks when nothing runs. Returns
+    /// false once the queue is closed and nothing is left to do.
+    fn admit(&mut self, rx: &mut mpsc::Receiver<Job>) -> bool {
+        while let Some(free) = self.slots.iter().position(Option::is_none) {
+            let idle = self.slots.iter().all(Option::is_none);
+            let job = if idle {
+                match rx.blocking_recv() {
+                    Some(j) => j,
+                    None => return false,
+                }
+            } else {
+                match rx.try_recv() {
+                    Ok(j) => j,
+                    Err(_) => break,
+                }
+            };
+            if job.events.is_closed() {
+                continue; // the client left while waiting
+            }
+            let seq = free as i32;
+            let steered = match &job.steering {
+                Some(s) => self.ctx.set_seq_steering(seq, &s.vectors, s.positions),
+                None => {
+                    self.ctx.clear_seq_steering(seq);
+                    Ok(())
+                }
+            };
+            if let Err(e) = steered {
+                let _ = job.events.send(Event::Failed(e.to_string()));
+                continue;
+            }
+            self.ctx.set_seq_generation_phase(seq, false);
+            let sampler = if job.ignore_eos {
+                Sampler::with_bans(&job.sampler, self.n_vocab, &self.eog)
+            } else {
+                Sampler::new(&job.sampler)
+            };
+            let scan = StopScan::new(&job.stop);
+            self.slots[free] = Some(Slot {
+                seq,
+                job,
+                fed: 0,
+                generated: 0,
+                next: None,
+                out_index: None,
+                sampler,
+                utf8: Vec::new(),
+                scan,
+                started: Instant::now(),
+            });
+            self.stats.busy.fetch_add(1, Ordering::Relaxed);
+        }
+        true
+    }
+
+    /// Frees the slots whose client has gone.
+    fn drop_cancelled(&mut self) {
+        for i in 0..self.slots.len() {
+            if matches!(&self.slots[i], Some(s) if s.job.events.is_closed()) {
+                self.free(i, "cancelled (client gone)");
+            }
+        }
+    }
+
+    /// One decode over every active slot.
+    fn step(&mut self) {
+        self.batch.clear();
+        let mut budget = self.cfg.n_batch as usize;
+        // Generating sequences first: one token each, so a long prompt
+        // arriving never stalls the streams already running.
+        for s in self.slots.iter_mut().flatten() {
+            s.out_index = None;
+            if let Some(t) = s.next {
+                let pos = s.job.prompt.len() + s.generated - 1;
+                // Cannot fail: the batch holds n_batch ≥ parallel entries.
+                if self.batch.push(t, pos, &[s.seq], true).is_ok() {
+                    s.out_index = Some(self.batch.len() - 1);
+                    budget -= 1;
+                }
+            }
+        }
+        for s in self.slots.iter_mut().flatten() {
+            if s.next.is_some() || budget == 0 {
+                continue;
+            }
+            let n = budget.min(s.job.prompt.len() - s.fed);
+            let last = s.fed + n == s.job.prompt.len();
+            let chunk = &s.job.prompt[s.fed..s.fed + n];
+            if self.batch.push_sequence(chunk, s.fed, s.seq, last).is_err() {
+                continue;
+            }
+            s.fed += n;
+            budget -= n;
+            if last {
+                s.out_index = Some(self.batch.len() - 1);
+            }
+        }
+        for s in self.slots.iter().flatten() {
+            self.ctx.set_seq_generation_phase(s.seq, s.next.is_some());
+        }
+        if let Err(e) = self.ctx.decode(&self.batch) {
+            let msg = e.to_string();
+            for i in 0..self.slots.len() {
+                if let Some(s) = &self.slots[i] {
+                    let _ = s.job.events.send(Event::Failed(msg.clone()));
+                    self.free(i, "failed");
+                }
+            }
+            return;
+        }
+        for i in 0..self.slots.len() {
+            self.sample_slot(i);
+        }
+    }
+
+    /// Samples slot `i` if this step gave it logits, and sends its text.
+    fn sample_slot(&mut self, i: usize) {
+        let Some(s) = self.slots[i].as_mut() else {
+            return;
+        };
+        let Some(idx) = s.out_index else { return };
+        let model = self.ctx.model();
+        let nan = match self.ctx.logits(idx) {
+            Ok(l) => l.iter().any(|x| x.is_nan()),
+            Err(_) => true,
+        };
+        if nan {
+            let _ = s.job.events.send(Event::Failed(format!(
+                "the model produced NaN logits at generated token {}: its hidden states \
+                 overflowed (is the steering too strong?)",
+                s.generated
+            )));
+            self.free(i, "failed (NaN logits)");
+            return;
+        }
+        let token = match s.sampler.sample(&self.ctx, idx) {
+            Ok(t) => t,
+            Err(e) => {
+                let _ = s.job.events.send(Event::Failed(e.to_string()));
+                self.free(i, "failed");
+                return;
+            }
+        };
+        if model.is_eog(token) {
+            self.finish(i, FinishReason::Stop);
+            return;
+        }
+        s.generated += 1;
+        self.stats.generated_tokens.fetch_add(1, Ordering::Relaxed);
+        s.utf8.extend(model.token_bytes(token));
+        let mut piece = String::new();
+        flush_utf8(&mut s.utf8, &mut piece, &mut |_| {});
+        let scanned = s.scan.push(&piece);
+        if !scanned.text.is_empty() {
+            let _ = s.job.events.send(Event::Text(scanned.text));
+        }
+        if scanned.stopped {
+            s.utf8.clear();
+            self.finish(i, FinishReason::Stop);
+        } else if s.generated >= s.job.max_tokens {
+            self.finish(i, FinishReason::Length);
+        } else {
+            s.next = Some(token);
+        }
+    }
+
+    /// Sends what is held back and the finish event, then frees the slot.
+    fn finish(&mut self, i: usize, reason: FinishReason) {
+        let Some(s) = self.slots[i].as_mut() else {
+            return;
+        };
+        // A token cut inside a UTF-8 character at the end: show what it has.
+        let tail = String::from_utf8_lossy(&s.utf8).into_owned();
+        s.utf8.clear();
+        let scanned = s.scan.push(&tail);
+        let mut rest = scanned.text;
+        if !scanned.stopped {
+            rest.push_str(&s.scan.finish());
+        }
+        if !rest.is_empty() {
+            let _ = s.job.events.send(Event::Text(rest));
+        }
+        let _ = s.job.events.send(Event::Done(Finish {
+            reason,
+            prompt_tokens: s.job.prompt.len(),
+            completion_tokens: s.generated,
+        }));
+        self.free(i, reason.as_str());
+    }
+
+    /// Forgets slot `i`'s sequence and steering.
+    fn free(&mut self, i: usize, how: &str) {
+        let Some(s) = self.slots[i].take() else {
+            return;
+        };
+        self.ctx.seq_remove(s.seq, None, None);
+        self.ctx.clear_seq_steering(s.seq);
+        self.ctx.set_seq_generation_phase(s.seq, false);
+        self.stats.busy.fetch_sub(1, Ordering::Relaxed);
+        self.stats.finished.fetch_add(1, Ordering::Relaxed);
+        if self.cfg.log {
+            eprintln!(
+                "serve: slot {} {}: {} prompt + {} generated tokens in {:.2} s, steering {}",
+                s.seq,
+                how,
+                s.job.prompt.len(),
+                s.generated,
+                s.started.elapsed().as_secs_f64(),
+                s.job.label
+            );
+        }
+    }
+}
+
+/// Positions as the API names them.
+pub fn positions_name(p: Positions) -> &'static str {
+    match p {
+        Positions::All => "all",
+        Positions::GeneratedOnly => "generated",
+    }
+}

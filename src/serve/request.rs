@@ -1,0 +1,531 @@
+//! OpenAI request bodies, checked once into a [`Plan`] the engine can run:
+//! every bad field becomes a 400 naming that field before any work starts.
+
+use super::error::ApiError;
+use crate::llama::{Model, Positions, SamplerParams, Token};
+use crate::steer::{first_overflowing, Steering};
+use crate::steerfile::SteerFile;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// The largest |strength| a request may ask for. A strength is relative
+/// to each layer's mean hidden-state norm, so 20 already adds twenty times
+/// the model's own activity: far past anything that steers rather than
+/// breaks the model. Files may still hold any default.
+pub const MAX_REQUEST_STRENGTH: f64 = 20.0;
+
+/// Most stop strings per request.
+pub const MAX_STOPS: usize = 16;
+
+/// The fields of `/v1/chat/completions` and `/v1/completions` we read;
+/// any other field is ignored, as OpenAI clients expect.
+#[derive(Debug, Default, Deserialize)]
+pub struct GenRequest {
+    /// Echoed back; the server has one model.
+    pub model: Option<String>,
+    /// Chat turns (chat endpoint).
+    pub messages: Option<Vec<Message>>,
+    /// Text to continue (completions endpoint).
+    pub prompt: Option<PromptField>,
+    /// Server-sent events instead of one JSON answer.
+    pub stream: Option<bool>,
+    /// `{"include_usage": true}` adds a usage chunk at the end of a stream.
+    pub stream_options: Option<StreamOptions>,
+    /// Most new tokens.
+    pub max_tokens: Option<i64>,
+    /// Newer name for `max_tokens`.
+    pub max_completion_tokens: Option<i64>,
+    /// 0 = greedy; default 1 (OpenAI's).
+    pub temperature: Option<f64>,
+    /// Nucleus mass, (0, 1].
+    pub top_p: Option<f64>,
+    /// Random seed for sampling.
+    pub seed: Option<i64>,
+    /// Stop strings.
+    pub stop: Option<StopField>,
+    /// Completions per request (only 1).
+    pub n: Option<i64>,
+    /// Steering files by name and strength; `[]` = none; absent = the
+    /// server's default.
+    pub steering: Option<Vec<SteerRef>>,
+    /// `"all"` (default) or `"generated"`.
+    pub steering_positions: Option<String>,
+    /// llama-server's extension: never stop at end-of-generation tokens
+    /// (benchmarks that need an exact token count).
+    pub ignore_eos: Option<bool>,
+}
+
+/// One chat turn.
+#[derive(Debug, Deserialize)]
+pub struct Message {
+    /// `system`, `user`, `assistant`, …
+    pub role: String,
+    /// Text, or a list of parts of which only text parts are supported.
+    pub content: Option<Content>,
+}
+
+/// A message's content.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Content {
+    /// Plain text.
+    Text(String),
+    /// `[{"type": "text", "text": ...}, ...]`.
+    Parts(Vec<Part>),
+}
+
+/// One content part.
+#[derive(Debug, Deserialize)]
+pub struct Part {
+    /// Only `text` is supported.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The text of a text part.
+    pub text: Option<String>,
+}
+
+/// `prompt`: a string or a one-element list of strings.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum PromptField {
+    /// One prompt.
+    One(String),
+    /// Several (only one is supported).
+    Many(Vec<String>),
+}
+
+/// `stop`: a string or a list.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum StopField {
+    /// One stop string.
+    One(String),
+    /// Several.
+    Many(Vec<String>),
+}
+
+/// `stream_options`.
+#[derive(Debug, Default, Deserialize)]
+pub struct StreamOptions {
+    /// Send a final chunk with token counts.
+    pub include_usage: Option<bool>,
+}
+
+/// `{"name": "code", "strength": 0.1}`.
+#[derive(Debug, Deserialize)]
+pub struct SteerRef {
+    /// A name given with `--steer name=FILE`.
+    pub name: String,
+    /// Relative to each layer's mean norm; default: the file's.
+    pub strength: Option<f64>,
+}
+
+/// The steering files a server loaded, and its default.
+#[derive(Debug, Default)]
+pub struct Catalog {
+    /// Name → file (checked against the model at start).
+    pub files: BTreeMap<String, SteerFile>,
+    /// Applied to requests without a `steering` field: name, strength.
+    pub default: Option<(String, f32)>,
+}
+
+/// Which endpoint a request came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `/v1/chat/completions`.
+    Chat,
+    /// `/v1/completions`.
+    Completion,
+}
+
+/// A checked request.
+#[derive(Debug)]
+pub struct Plan {
+    /// Prompt tokens.
+    pub prompt: Vec<Token>,
+    /// Most new tokens.
+    pub max_tokens: usize,
+    /// Sampling.
+    pub sampler: SamplerParams,
+    /// Stop strings.
+    pub stop: Vec<String>,
+    /// Summed, scaled vectors, or none.
+    pub steering: Option<Steering>,
+    /// What was applied: (name, strength).
+    pub applied: Vec<(String, f32)>,
+    /// Positions the steering acts on.
+    pub positions: Positions,
+    /// Stream as server-sent events.
+    pub stream: bool,
+    /// End a stream with a usage chunk.
+    pub include_usage: bool,
+    /// Generate through end-of-generation tokens.
+    pub ignore_eos: bool,
+}
+
+impl Plan {
+    /// `code@0.8+tone@-0.2 (generated)`, or `none`.
+    pub fn label(&self) -> String {
+        if self.applied.is_empty() {
+            return "none".into();
+        }
+        let names: Vec<String> = self
+            .applied
+            .iter()
+            .map(|(n, c)| format!("{n}@{c}"))
+            .collect();
+        match self.positions {
+            Positions::All => names.join("+"),
+            Positions::GeneratedOnly => format!("{} (generated)", names.join("+")),
+        }
+    }
+}
+
+/// Parses a body, naming the field at fault when a known field has the
+/// wrong type.
+pub fn parse_body(bytes: &[u8]) -> Result<GenRequest, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            ApiError::invalid(
+                None,
+                format!(
+                    "the body is not valid JSON ({inner}); NaN and Infinity are not JSON numbers"
+                ),
+            )
+        } else if path == "." {
+            ApiError::invalid(None, format!("the body must be a JSON object: {inner}"))
+        } else {
+            ApiError::invalid(Some(&path), format!("{path}: {inner}"))
+        }
+    })
+}
+
+/// Checks `req` for `endpoint` against the model, the loaded steering
+/// files and the slot size (tokens of context per request).
+pub fn plan(
+    req: GenRequest,
+    endpoint: Endpoint,
+    model: &Model,
+    catalog: &Catalog,
+    ctx_per_slot: usize,
+) -> Result<Plan, ApiError> {
+    if let Some(n) = req.n {
+        if n != 1 {
+            return Err(ApiError::invalid(
+                Some("n"),
+                format!("n = {n}: this server returns one choice per request"),
+            ));
+        }
+    }
+    let prompt = prompt_tokens(&req, endpoint, model)?;
+    let max_tokens = max_tokens(&req, prompt.len(), ctx_per_slot)?;
+    let sampler = sampler(&req)?;
+    let stop = stops(&req)?;
+    let positions = match req.steering_positions.as_deref() {
+        None | Some("all") => Positions::All,
+        Some("generated") => Positions::GeneratedOnly,
+        Some(other) => {
+            return Err(ApiError::invalid(
+                Some("steering_positions"),
+                format!("steering_positions must be \"all\" or \"generated\", not {other:?}"),
+            ))
+        }
+    };
+    let (steering, applied) = steering(&req, catalog, positions)?;
+    Ok(Plan {
+        prompt,
+        max_tokens,
+        sampler,
+        stop,
+        steering,
+        applied,
+        positions,
+        stream: req.stream.unwrap_or(false),
+        include_usage: req
+            .stream_options
+            .as_ref()
+            .and_then(|o| o.include_usage)
+            .unwrap_or(false),
+        ignore_eos: req.ignore_eos.unwrap_or(false),
+    })
+}
+
+fn prompt_tokens(
+    req: &GenRequest,
+    endpoint: Endpoint,
+    model: &Model,
+) -> Result<Vec<Token>, ApiError> {
+    let tokens = match endpoint {
+        Endpoint::Chat => {
+            let messages = req.messages.as_ref().ok_or_else(|| {
+                ApiError::invalid(
+                    Some("messages"),
+                    "messages is required (a list of chat turns)",
+                )
+            })?;
+            if messages.is_empty() {
+                return Err(ApiError::invalid(Some("messages"), "messages is empty"));
+            }
+            let mut turns = Vec::with_capacity(messages.len());
+            for (i, m) in messages.iter().enumerate() {
+                let text = match &m.content {
+                    None => String::new(),
+                    Some(Content::Text(t)) => t.clone(),
+                    Some(Content::Parts(parts)) => {
+                        let mut t = String::new();
+                        for p in parts {
+                            match (p.kind.as_str(), &p.text) {
+                                ("text", Some(s)) => t.push_str(s),
+                                (kind, _) => {
+                                    return Err(ApiError::invalid(
+                                        Some(&format!("messages[{i}].content")),
+                                        format!("content parts of type {kind:?} are not supported (text only)"),
+                                    ))
+                                }
+                            }
+                        }
+                        t
+                    }
+                };
+                // OpenAI's newer name for the system turn; templates know "system".
+                let role = if m.role == "developer" {
+                    "system"
+                } else {
+                    &m.role
+                };
+                turns.push((role.to_string(), text));
+            }
+            let refs: Vec<(&str, &str)> = turns
+                .iter()
+                .map(|(r, c)| (r.as_str(), c.as_str()))
+                .collect();
+            let text = model.apply_chat_template(&refs, true).map_err(|e| {
+                ApiError::invalid(
+                    Some("messages"),
+                    format!("{e}; use /v1/completions with a plain prompt"),
+                )
+            })?;
+            model.tokenize(&text, true, true)
+        }
+        Endpoint::Completion => {
+            let text = match &req.prompt {
+                Some(PromptField::One(s)) => s.as_str(),
+                Some(PromptField::Many(v)) if v.len() == 1 => v[0].as_str(),
+                Some(PromptField::Many(v)) => {
+                    return Err(ApiError::invalid(
+                        Some("prompt"),
+                        format!("{} prompts given: send one prompt per request", v.len()),
+                    ))
+                }
+                None => return Err(ApiError::invalid(Some("prompt"), "prompt is required")),
+            };
+            model.tokenize(text, true, false)
+        }
+    };
+    tokens.map_err(|e| ApiError::invalid(None, e.to_string()))
+}
+
+fn max_tokens(req: &GenRequest, prompt_len: usize, ctx: usize) -> Result<usize, ApiError> {
+    let (field, asked) = match (req.max_completion_tokens, req.max_tokens) {
+        (Some(m), _) => ("max_completion_tokens", Some(m)),
+        (None, m) => ("max_tokens", m),
+    };
+    let room = ctx.saturating_sub(prompt_len);
+    if room == 0 {
+        return Err(ApiError::invalid(
+            Some("messages"),
+            format!(
+                "the prompt has {prompt_len} tokens; this server's context per request is {ctx} \
+                 tokens (serve --ctx-size), which leaves no room to generate"
+            ),
+        )
+        .with_code("context_length_exceeded"));
+    }
+    match asked {
+        None => Ok(room),
+        Some(m) if m < 1 => Err(ApiError::invalid(
+            Some(field),
+            format!("{field} must be at least 1, not {m}"),
+        )),
+        Some(m) if m as u64 > room as u64 => Err(ApiError::invalid(
+            Some(field),
+            format!(
+                "this server's context per request is {ctx} tokens; the prompt has {prompt_len}, \
+                 so {field} can be at most {room}, not {m}"
+            ),
+        )
+        .with_code("context_length_exceeded")),
+        Some(m) => Ok(m as usize),
+    }
+}
+
+fn sampler(req: &GenRequest) -> Result<SamplerParams, ApiError> {
+    let temperature = req.temperature.unwrap_or(1.0);
+    if !(0.0..=2.0).contains(&temperature) {
+        return Err(ApiError::invalid(
+            Some("temperature"),
+            format!("temperature must be between 0 and 2, not {temperature}"),
+        ));
+    }
+    let top_p = req.top_p.unwrap_or(1.0);
+    if !(top_p > 0.0 && top_p <= 1.0) {
+        return Err(ApiError::invalid(
+            Some("top_p"),
+            format!("top_p must be in (0, 1], not {top_p}"),
+        ));
+    }
+    let seed = match req.seed {
+        Some(s) => s as u64 as u32,
+        None => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0),
+    };
+    Ok(SamplerParams {
+        temperature: temperature as f32,
+        top_k: 0,
+        top_p: top_p as f32,
+        seed,
+    })
+}
+
+fn stops(req: &GenRequest) -> Result<Vec<String>, ApiError> {
+    let stop = match &req.stop {
+        None => Vec::new(),
+        Some(StopField::One(s)) => vec![s.clone()],
+        Some(StopField::Many(v)) => v.clone(),
+    };
+    if stop.len() > MAX_STOPS {
+        return Err(ApiError::invalid(
+            Some("stop"),
+            format!("at most {MAX_STOPS} stop strings, not {}", stop.len()),
+        ));
+    }
+    Ok(stop.into_iter().filter(|s| !s.is_empty()).collect())
+}
+
+/// The request's steering (or the server default), summed and checked.
+fn steering(
+    req: &GenRequest,
+    catalog: &Catalog,
+    positions: Positions,
+) -> Result<(Option<Steering>, Vec<(String, f32)>), ApiError> {
+    let asked: Vec<(String, Option<f64>)> = match &req.steering {
+        None => match &catalog.default {
+            Some((name, c)) => vec![(name.clone(), Some(*c as f64))],
+            None => Vec::new(),
+        },
+        Some(list) => list.iter().map(|r| (r.name.clone(), r.strength)).collect(),
+    };
+    if asked.is_empty() {
+        return Ok((None, Vec::new()));
+    }
+    let mut sum = Steering {
+        vectors: BTreeMap::new(),
+        positions,
+    };
+    let mut applied = Vec::new();
+    for (i, (name, strength)) in asked.iter().enumerate() {
+        let file = catalog.files.get(name).ok_or_else(|| {
+            let known: Vec<&str> = catalog.files.keys().map(String::as_str).collect();
+            ApiError::invalid(
+                Some(&format!("steering[{i}].name")),
+                format!(
+                    "no steering file named {name:?} is loaded; this server has: {} (GET /v1/steering)",
+                    if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                ),
+            )
+            .with_code("unknown_steering")
+        })?;
+        let c = strength.unwrap_or(file.default_strength as f64);
+        if !c.is_finite() || c.abs() > MAX_REQUEST_STRENGTH {
+            return Err(ApiError::invalid(
+                Some(&format!("steering[{i}].strength")),
+                format!(
+                    "strength must be a finite number in [-{MAX_REQUEST_STRENGTH}, {MAX_REQUEST_STRENGTH}] \
+                     (relative to each layer's mean norm), not {c}"
+                ),
+            ));
+        }
+        for (layer, v) in file.steering(Some(c as f32), positions).vectors {
+            let acc = sum
+                .vectors
+                .entry(layer)
+                .or_insert_with(|| vec![0.0; v.len()]);
+            for (a, x) in acc.iter_mut().zip(&v) {
+                *a += x;
+            }
+        }
+        applied.push((name.clone(), c as f32));
+    }
+    if let Some((layer, norm)) = first_overflowing(&sum.vectors) {
+        return Err(ApiError::invalid(
+            Some("steering"),
+            format!("the summed vector for layer {layer} has norm {norm:.3e}, which overflows llama.cpp's f32 arithmetic; use smaller strengths"),
+        ));
+    }
+    Ok((Some(sum), applied))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wrongly_typed_field_is_named() {
+        let e = parse_body(br#"{"messages": [], "max_tokens": "ten"}"#).unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("max_tokens"));
+        let e = parse_body(br#"{"steering": [{"name": "x", "strength": "big"}]}"#).unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("steering[0].strength"));
+    }
+
+    #[test]
+    fn nan_is_malformed_json_and_says_so() {
+        let e = parse_body(br#"{"steering": [{"name": "x", "strength": NaN}]}"#).unwrap_err();
+        assert!(e.message.contains("not valid JSON"), "{}", e.message);
+        assert_eq!(e.status, axum::http::StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn unknown_fields_are_ignored() {
+        let r = parse_body(
+            br#"{"prompt": "hi", "logit_bias": {}, "user": "u", "frequency_penalty": 0}"#,
+        )
+        .unwrap();
+        assert!(matches!(r.prompt, Some(PromptField::One(_))));
+    }
+
+    #[test]
+    fn max_tokens_bounds() {
+        let req = |m| GenRequest {
+            max_tokens: Some(m),
+            ..Default::default()
+        };
+        assert_eq!(max_tokens(&req(10), 5, 100).unwrap(), 10);
+        assert!(max_tokens(&req(0), 5, 100).is_err());
+        assert!(max_tokens(&req(-3), 5, 100).is_err());
+        let e = max_tokens(&req(96), 5, 100).unwrap_err();
+        assert_eq!(e.code, Some("context_length_exceeded"));
+        assert_eq!(max_tokens(&GenRequest::default(), 5, 100).unwrap(), 95);
+        assert!(max_tokens(&GenRequest::default(), 100, 100).is_err());
+    }
+
+    #[test]
+    fn sampler_bounds() {
+        let t = |x| GenRequest {
+            temperature: Some(x),
+            ..Default::default()
+        };
+        assert!(sampler(&t(2.5)).is_err());
+        assert!(sampler(&t(-0.1)).is_err());
+        assert_eq!(sampler(&t(0.0)).unwrap().temperature, 0.0);
+        let p = GenRequest {
+            top_p: Some(0.0),
+            ..Default::default()
+        };
+        assert!(sampler(&p).is_err());
+    }
+}

@@ -1,0 +1,274 @@
+//! The HTTP surface (axum): OpenAI endpoints, `/v1/steering`, `/health`
+//! and the comparison page. Handlers only check, submit and format; the
+//! engine thread does the work.
+
+use super::engine::{Event, Finish, Job, Stats};
+use super::error::ApiError;
+use super::request::{parse_body, plan, Catalog, Endpoint};
+use super::response::{short_f32, Meta};
+use crate::llama::Model;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
+use axum::http::Uri;
+use axum::response::sse::{self, KeepAlive, Sse};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures_util::stream;
+use serde_json::{json, Value};
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// What every handler shares.
+pub struct AppState {
+    /// The served model (tokenizer and chat template).
+    pub model: Arc<Model>,
+    /// Its name in `/v1/models` and in answers.
+    pub model_id: String,
+    /// Loaded steering files and the default.
+    pub catalog: Catalog,
+    /// The engine's queue.
+    pub jobs: mpsc::Sender<Job>,
+    /// The engine's counters.
+    pub stats: Arc<Stats>,
+    /// Tokens of context per request.
+    pub ctx_per_slot: usize,
+    /// Slots.
+    pub parallel: usize,
+    /// Queue capacity.
+    pub queue: usize,
+    /// Numbers request ids.
+    pub serial: AtomicU64,
+}
+
+/// All routes.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/", get(page))
+        .route("/health", get(health))
+        .route("/v1/models", get(models))
+        .route("/v1/steering", get(steering_list))
+        .route("/v1/chat/completions", post(chat))
+        .route("/v1/completions", post(completions))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+async fn page() -> Html<&'static str> {
+    Html(include_str!("page.html"))
+}
+
+async fn not_found(uri: Uri) -> ApiError {
+    ApiError::not_found(uri.path())
+}
+
+async fn health(State(s): State<Arc<AppState>>) -> Json<Value> {
+    let waiting = s.jobs.max_capacity() - s.jobs.capacity();
+    Json(json!({
+        "status": "ok",
+        "slots": {"busy": s.stats.busy.load(Ordering::Relaxed), "total": s.parallel},
+        "queue": {"waiting": waiting, "capacity": s.queue},
+        "finished": s.stats.finished.load(Ordering::Relaxed),
+        "generated_tokens": s.stats.generated_tokens.load(Ordering::Relaxed),
+    }))
+}
+
+async fn models(State(s): State<Arc<AppState>>) -> Json<Value> {
+    Json(json!({"object": "list", "data": [{
+        "id": s.model_id,
+        "object": "model",
+        "created": 0,
+        "owned_by": "expertsteer",
+        "meta": {
+            "arch": s.model.arch(),
+            "n_layer": s.model.n_layer(),
+            "n_embd": s.model.n_embd(),
+            "n_params": s.model.n_params(),
+            "ctx_per_request": s.ctx_per_slot,
+        },
+    }]}))
+}
+
+async fn steering_list(State(s): State<Arc<AppState>>) -> Json<Value> {
+    let data: Vec<Value> = s
+        .catalog
+        .files
+        .iter()
+        .map(|(name, f)| {
+            json!({
+                "name": name,
+                "method": f.method.to_string(),
+                "expert": f.expert.as_ref().map(|e| e.file_name.clone()),
+                "target": f.target.file_name,
+                "layers": f.layers.iter().map(|l| l.target_layer).collect::<Vec<_>>(),
+                "default_strength": short_f32(f.default_strength),
+                "is_default": s.catalog.default.as_ref().is_some_and(|(d, _)| d == name),
+            })
+        })
+        .collect();
+    Json(json!({"object": "list", "data": data}))
+}
+
+async fn chat(State(s): State<Arc<AppState>>, body: Result<Bytes, BytesRejection>) -> Response {
+    generate(s, Endpoint::Chat, body).await
+}
+
+async fn completions(
+    State(s): State<Arc<AppState>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    generate(s, Endpoint::Completion, body).await
+}
+
+async fn generate(
+    s: Arc<AppState>,
+    endpoint: Endpoint,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let bytes = match body {
+        Ok(b) => b,
+        Err(e) => {
+            let mut err = ApiError::invalid(None, e.body_text());
+            err.status = e.status();
+            return err.into_response();
+        }
+    };
+    let req = match parse_body(&bytes) {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    let plan = match plan(req, endpoint, &s.model, &s.catalog, s.ctx_per_slot) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let meta = Meta::new(
+        endpoint,
+        &s.model_id,
+        &plan,
+        s.serial.fetch_add(1, Ordering::Relaxed),
+    );
+    let (tx, rx) = mpsc::unbounded_channel();
+    let (stream, include_usage) = (plan.stream, plan.include_usage);
+    let job = Job {
+        label: plan.label(),
+        prompt: plan.prompt,
+        max_tokens: plan.max_tokens,
+        sampler: plan.sampler,
+        stop: plan.stop,
+        steering: plan.steering,
+        ignore_eos: plan.ignore_eos,
+        events: tx,
+    };
+    match s.jobs.try_send(job) {
+        Ok(()) => {}
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            return ApiError::unavailable(
+                format!(
+                    "the server is busy: {} requests are running and {} waiting (the queue is \
+                     full); retry shortly",
+                    s.parallel, s.queue
+                ),
+                "queue_full",
+            )
+            .into_response()
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => {
+            return ApiError::unavailable("the server is shutting down", "shutting_down")
+                .into_response()
+        }
+    }
+    if stream {
+        sse_answer(meta, rx, include_usage).into_response()
+    } else {
+        whole_answer(meta, rx).await
+    }
+}
+
+async fn whole_answer(meta: Meta, mut rx: mpsc::UnboundedReceiver<Event>) -> Response {
+    let mut text = String::new();
+    while let Some(ev) = rx.recv().await {
+        match ev {
+            Event::Text(t) => text.push_str(&t),
+            Event::Done(f) => return Json(meta.answer(&text, &f)).into_response(),
+            Event::Failed(m) => return ApiError::internal(m).into_response(),
+        }
+    }
+    ApiError::internal("the engine stopped before the answer was complete").into_response()
+}
+
+/// State of one stream: events waiting to be sent, and whether the
+/// engine has finished.
+struct Streaming {
+    rx: mpsc::UnboundedReceiver<Event>,
+    meta: Meta,
+    out: VecDeque<sse::Event>,
+    first: bool,
+    done: bool,
+    include_usage: bool,
+}
+
+fn data(v: &Value) -> sse::Event {
+    sse::Event::default().data(v.to_string())
+}
+
+/// Server-sent events: chunks as text arrives, the final chunk with the
+/// finish reason (and usage if asked), then `[DONE]`. When the client
+/// leaves, axum drops this stream, the engine sees the channel closed and
+/// frees the slot.
+fn sse_answer(
+    meta: Meta,
+    rx: mpsc::UnboundedReceiver<Event>,
+    include_usage: bool,
+) -> Sse<impl futures_util::Stream<Item = Result<sse::Event, Infallible>>> {
+    let mut st = Streaming {
+        rx,
+        out: VecDeque::new(),
+        first: true,
+        done: false,
+        include_usage,
+        meta,
+    };
+    if st.meta.endpoint == Endpoint::Chat {
+        // OpenAI opens a chat stream with the role.
+        st.out.push_back(data(&st.meta.text_chunk("", true)));
+        st.first = false;
+    }
+    let events = stream::unfold(st, |mut st| async move {
+        loop {
+            if let Some(ev) = st.out.pop_front() {
+                return Some((Ok(ev), st));
+            }
+            if st.done {
+                return None;
+            }
+            match st.rx.recv().await {
+                Some(Event::Text(t)) => {
+                    let chunk = st.meta.text_chunk(&t, st.first);
+                    st.first = false;
+                    st.out.push_back(data(&chunk));
+                }
+                Some(Event::Done(f)) => finish_stream(&mut st, &f),
+                Some(Event::Failed(m)) => {
+                    st.out.push_back(data(&ApiError::internal(m).body()));
+                    st.out.push_back(sse::Event::default().data("[DONE]"));
+                    st.done = true;
+                }
+                None => st.done = true,
+            }
+        }
+    });
+    Sse::new(events).keep_alive(KeepAlive::default())
+}
+
+fn finish_stream(st: &mut Streaming, f: &Finish) {
+    st.out.push_back(data(&st.meta.final_chunk(f)));
+    if st.include_usage {
+        st.out.push_back(data(&st.meta.usage_chunk(f)));
+    }
+    st.out.push_back(sse::Event::default().data("[DONE]"));
+    st.done = true;
+}

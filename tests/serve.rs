@@ -1,0 +1,385 @@
+//! `expertsteer serve` end to end: a real server process on 127.0.0.1 with
+//! the real SmolLM2 and steering files made by the real pipeline, talked to
+//! by the official `openai` Python client and by plain HTTP.
+
+mod common;
+
+use common::server::{python, steer_args, ServerProcess};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Strong enough to change SmolLM2's greedy answer (CAA files default to 0.1).
+const STRENGTH: f64 = 0.6;
+
+fn start(name: &str, extra: &[&str]) -> ServerProcess {
+    let steer = steer_args();
+    let mut args: Vec<&str> = steer.iter().map(String::as_str).collect();
+    args.extend_from_slice(extra);
+    ServerProcess::start(name, &args)
+}
+
+/// POSTs `body` (raw bytes); (status, JSON body).
+fn post_raw(s: &ServerProcess, path: &str, body: &[u8]) -> (u16, Value) {
+    let r = ureq::post(&s.url(path))
+        .timeout(Duration::from_secs(300))
+        .set("content-type", "application/json")
+        .send_bytes(body);
+    let resp = match r {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("transport error on {path}: {e}\n{}", s.stderr()),
+    };
+    let status = resp.status();
+    let text = resp.into_string().unwrap();
+    let v = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+    (status, v)
+}
+
+fn post(s: &ServerProcess, path: &str, body: &Value) -> (u16, Value) {
+    post_raw(s, path, body.to_string().as_bytes())
+}
+
+fn get(s: &ServerProcess, path: &str) -> (u16, Value) {
+    let resp = match ureq::get(&s.url(path)).call() {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("transport error on {path}: {e}"),
+    };
+    (resp.status(), resp.into_json().unwrap())
+}
+
+fn chat(prompt: &str, max_tokens: usize, steering: Value) -> Value {
+    json!({
+        "model": "smollm2",
+        "messages": [{"role": "user", "content": prompt}],
+        "max_tokens": max_tokens,
+        "temperature": 0,
+        "steering": steering,
+    })
+}
+
+fn happy() -> Value {
+    json!([{"name": "happy", "strength": STRENGTH}])
+}
+
+fn text_of(v: &Value) -> String {
+    v["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no content in {v}"))
+        .to_string()
+}
+
+/// A short normal request succeeds (the server kept serving).
+fn assert_serves(s: &ServerProcess) {
+    let (status, v) = post(s, "/v1/chat/completions", &chat("Hi", 2, json!([])));
+    assert_eq!(status, 200, "normal request after a bad one: {v}");
+}
+
+fn health(s: &ServerProcess) -> Value {
+    get(s, "/health").1
+}
+
+/// Polls `/health` until `pred` holds or `limit` passes.
+fn wait_health(s: &ServerProcess, limit: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+    let t = Instant::now();
+    loop {
+        let h = health(s);
+        if pred(&h) || t.elapsed() > limit {
+            return h;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn the_official_openai_client_gets_chats_streams_and_completions() {
+    let s = start("serve-openai", &["--parallel", "2"]);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/serve/openai_client.py");
+    let (code, out, err) = python(&script, &[&s.base, "happy", &STRENGTH.to_string()]);
+    assert_eq!(
+        code,
+        Some(0),
+        "openai client failed:\n{err}\nserver:\n{}",
+        s.stderr()
+    );
+    let v: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(
+        v["models"],
+        json!([common::smollm2_path()
+            .file_stem()
+            .unwrap()
+            .to_str()
+            .unwrap()])
+    );
+
+    for kind in ["plain", "steered"] {
+        let whole = &v[kind];
+        let stream = &v[format!("{kind}_stream")];
+        assert_eq!(whole["object"], "chat.completion");
+        assert!(
+            !whole["text"].as_str().unwrap().is_empty(),
+            "{kind}: empty answer"
+        );
+        // Greedy: the stream carries exactly the whole answer's text.
+        assert_eq!(
+            whole["text"], stream["text"],
+            "{kind}: stream differs from whole answer"
+        );
+        assert_eq!(whole["usage"], stream["usage"], "{kind}: usage");
+        assert_eq!(
+            stream["ids"].as_array().unwrap().len(),
+            1,
+            "one id per stream"
+        );
+        assert_eq!(stream["objects"], json!(["chat.completion.chunk"]));
+        assert_eq!(stream["first_role"], "assistant");
+        let finishes = stream["finishes"].as_array().unwrap();
+        assert!(finishes.len() >= 3, "{kind}: {} chunks", finishes.len());
+        assert_eq!(finishes.last().unwrap(), &whole["finish"]);
+        assert!(finishes[..finishes.len() - 1].iter().all(Value::is_null));
+    }
+    assert_ne!(
+        v["plain"]["text"], v["steered"]["text"],
+        "steering at {STRENGTH} must change the answer"
+    );
+    assert!(!v["completion"].as_str().unwrap().is_empty());
+    assert_eq!(v["completion"], v["completion_stream"]);
+    assert_ne!(v["completion"], v["completion_steered"]);
+    assert_eq!(
+        v["bad_name_error"],
+        json!({"status": 400, "code": "unknown_steering", "param": "steering[0].name"})
+    );
+}
+
+#[test]
+fn concurrent_steered_and_unsteered_requests_each_match_their_solo_run() {
+    let s = start("serve-isolation", &["--parallel", "4"]);
+    let prompt = "Describe the weather today.";
+    let cases = [
+        chat(prompt, 24, json!([])),
+        chat(prompt, 24, happy()),
+        chat(
+            prompt,
+            24,
+            json!([{"name": "formal", "strength": STRENGTH}]),
+        ),
+        chat("Name a fruit.", 24, json!([])),
+        {
+            let mut b = chat(prompt, 24, happy());
+            b["steering_positions"] = json!("generated");
+            b
+        },
+    ];
+    let solo: Vec<String> = cases
+        .iter()
+        .map(|b| {
+            let (st, v) = post(&s, "/v1/chat/completions", b);
+            assert_eq!(st, 200, "{v}");
+            text_of(&v)
+        })
+        .collect();
+    assert_ne!(
+        solo[0], solo[1],
+        "the steered solo answer must differ, else a leak could not show"
+    );
+    assert_ne!(solo[0], solo[2]);
+    assert_ne!(
+        solo[1], solo[4],
+        "generated-only steering must differ from steering every position"
+    );
+    for round in 0..2 {
+        let together: Vec<String> = std::thread::scope(|sc| {
+            let hs: Vec<_> = cases
+                .iter()
+                .map(|b| sc.spawn(|| post(&s, "/v1/chat/completions", b)))
+                .collect();
+            hs.into_iter()
+                .map(|h| {
+                    let (st, v) = h.join().unwrap();
+                    assert_eq!(st, 200, "{v}");
+                    text_of(&v)
+                })
+                .collect()
+        });
+        for (i, (a, b)) in solo.iter().zip(&together).enumerate() {
+            assert_eq!(
+                a, b,
+                "round {round}, request {i}: batched answer differs from its solo run"
+            );
+        }
+    }
+}
+
+#[test]
+fn bad_requests_get_openai_errors_and_the_server_keeps_serving() {
+    let s = start("serve-bad", &["--parallel", "2", "--ctx", "128"]);
+    let long_prompt = "word ".repeat(400);
+    let cases: Vec<(&str, Vec<u8>, u16, Option<&str>, Option<&str>)> = vec![
+        // (what, body, status, param, code)
+        ("malformed JSON", br#"{"messages": [{"role": "user""#.to_vec(), 400, None, None),
+        ("NaN strength", br#"{"messages": [{"role": "user", "content": "hi"}], "steering": [{"name": "happy", "strength": NaN}]}"#.to_vec(), 400, None, None),
+        ("infinite strength", br#"{"messages": [{"role": "user", "content": "hi"}], "steering": [{"name": "happy", "strength": 1e999}]}"#.to_vec(), 400, None, None),
+        ("strength beyond the bound", chat("hi", 4, json!([{"name": "happy", "strength": -25.0}])).to_string().into_bytes(), 400, Some("steering[0].strength"), None),
+        ("huge finite strength", chat("hi", 4, json!([{"name": "happy", "strength": 1e300}])).to_string().into_bytes(), 400, Some("steering[0].strength"), None),
+        ("unknown steering name", chat("hi", 4, json!([{"name": "nope"}])).to_string().into_bytes(), 400, Some("steering[0].name"), Some("unknown_steering")),
+        ("prompt longer than the context", chat(&long_prompt, 4, json!([])).to_string().into_bytes(), 400, Some("messages"), Some("context_length_exceeded")),
+        ("max_tokens 0", chat("hi", 0, json!([])).to_string().into_bytes(), 400, Some("max_tokens"), None),
+        ("max_tokens huge", chat("hi", 1_000_000_000, json!([])).to_string().into_bytes(), 400, Some("max_tokens"), Some("context_length_exceeded")),
+        ("max_tokens of the wrong type", br#"{"messages": [{"role": "user", "content": "hi"}], "max_tokens": "ten"}"#.to_vec(), 400, Some("max_tokens"), None),
+        ("no messages", br#"{"model": "x"}"#.to_vec(), 400, Some("messages"), None),
+        ("body not an object", b"[1, 2]".to_vec(), 400, None, None),
+        ("bad positions", br#"{"messages": [{"role": "user", "content": "hi"}], "steering_positions": "sometimes"}"#.to_vec(), 400, Some("steering_positions"), None),
+        ("temperature out of range", br#"{"messages": [{"role": "user", "content": "hi"}], "temperature": 5}"#.to_vec(), 400, Some("temperature"), None),
+        ("n = 2", br#"{"messages": [{"role": "user", "content": "hi"}], "n": 2}"#.to_vec(), 400, Some("n"), None),
+        ("image content part", br#"{"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]}"#.to_vec(), 400, Some("messages[0].content"), None),
+    ];
+    for (what, body, status, param, code) in &cases {
+        let (st, v) = post_raw(&s, "/v1/chat/completions", body);
+        assert_eq!(st, *status, "{what}: {v}");
+        let e = &v["error"];
+        assert!(
+            e["message"].as_str().is_some_and(|m| m.len() > 10),
+            "{what}: message {e}"
+        );
+        assert_eq!(e["type"], "invalid_request_error", "{what}: {e}");
+        if let Some(p) = param {
+            assert_eq!(e["param"], *p, "{what}: {e}");
+        }
+        if let Some(c) = code {
+            assert_eq!(e["code"], *c, "{what}: {e}");
+        }
+        assert_serves(&s);
+    }
+    // Unknown fields are ignored, as OpenAI clients expect; a negative
+    // strength inside the bound steers away.
+    let mut ok = chat("hi", 3, json!([{"name": "happy", "strength": -0.5}]));
+    ok["logit_bias"] = json!({});
+    ok["user"] = json!("someone");
+    ok["frequency_penalty"] = json!(0);
+    let (st, v) = post(&s, "/v1/chat/completions", &ok);
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["steering"]["applied"][0]["strength"], json!(-0.5));
+    // Unknown paths answer in the same shape.
+    let (st, v) = get(&s, "/v1/nothing");
+    assert_eq!(st, 404);
+    assert_eq!(v["error"]["code"], "unknown_url");
+    assert!(s.stderr().find("panicked").is_none(), "{}", s.stderr());
+}
+
+#[test]
+fn a_full_queue_answers_503_with_an_openai_error() {
+    let s = start("serve-queue", &["--parallel", "1", "--queue", "1"]);
+    let mut long = chat("Count to a thousand.", 150, json!([]));
+    long["ignore_eos"] = json!(true);
+    std::thread::scope(|sc| {
+        let first = sc.spawn(|| post(&s, "/v1/chat/completions", &long));
+        wait_health(&s, Duration::from_secs(30), |h| h["slots"]["busy"] == 1);
+        let second = sc.spawn(|| post(&s, "/v1/chat/completions", &long));
+        let h = wait_health(&s, Duration::from_secs(30), |h| h["queue"]["waiting"] == 1);
+        assert_eq!(h["queue"]["waiting"], 1, "{h}");
+        let (st, v) = post(&s, "/v1/chat/completions", &chat("hi", 2, json!([])));
+        assert_eq!(st, 503, "{v}");
+        assert_eq!(v["error"]["code"], "queue_full");
+        assert_eq!(v["error"]["type"], "server_error");
+        for h in [first, second] {
+            let (st, v) = h.join().unwrap();
+            assert_eq!(st, 200, "{v}");
+            assert_eq!(v["usage"]["completion_tokens"], 150);
+        }
+    });
+    assert_serves(&s);
+}
+
+#[test]
+fn a_client_that_disconnects_mid_stream_frees_its_slot_at_once() {
+    let s = start("serve-disconnect", &["--parallel", "1", "--ctx", "4096"]);
+    let addr = s.base.trim_start_matches("http://").to_string();
+    let mut body = chat("Count to a thousand.", 4000, json!([]));
+    body["stream"] = json!(true);
+    body["ignore_eos"] = json!(true);
+    let body = body.to_string();
+    let mut tcp = TcpStream::connect(&addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    write!(
+        tcp,
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut reader = BufReader::new(tcp.try_clone().unwrap());
+    let mut line = String::new();
+    let mut chunks = 0;
+    while chunks < 5 {
+        line.clear();
+        assert!(
+            reader.read_line(&mut line).unwrap() > 0,
+            "stream ended early"
+        );
+        if line.starts_with("data: {") {
+            chunks += 1;
+        }
+    }
+    assert_eq!(health(&s)["slots"]["busy"], 1);
+    tcp.shutdown(std::net::Shutdown::Both).unwrap();
+    drop(reader);
+    drop(tcp);
+    let t = Instant::now();
+    let h = wait_health(&s, Duration::from_secs(10), |h| h["slots"]["busy"] == 0);
+    assert_eq!(
+        h["slots"]["busy"], 0,
+        "slot still busy 10 s after the client left: {h}"
+    );
+    let freed_after = t.elapsed();
+    assert!(
+        freed_after < Duration::from_secs(2),
+        "freed after {freed_after:?}"
+    );
+    let generated = h["generated_tokens"].as_u64().unwrap();
+    assert!(
+        generated < 1000,
+        "kept generating for a gone client: {generated} tokens"
+    );
+    assert!(
+        s.stderr().contains("cancelled (client gone)"),
+        "{}",
+        s.stderr()
+    );
+    assert_serves(&s);
+}
+
+#[test]
+fn ctrl_c_finishes_in_flight_requests_then_exits() {
+    let mut s = start("serve-ctrlc", &["--parallel", "2"]);
+    let mut body = chat("Count to a hundred.", 60, happy());
+    body["ignore_eos"] = json!(true);
+    let addr = s.base.trim_start_matches("http://").to_string();
+    let pid = s.pid();
+    let (status, v) = std::thread::scope(|sc| {
+        let h = sc.spawn(|| post(&s, "/v1/chat/completions", &body));
+        wait_health(&s, Duration::from_secs(30), |h| h["slots"]["busy"] == 1);
+        let kill = std::process::Command::new("kill")
+            .args(["-INT", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(kill.success());
+        h.join().unwrap()
+    });
+    assert_eq!(status, 200, "in-flight request after Ctrl-C: {v}");
+    assert_eq!(v["usage"]["completion_tokens"], 60, "cut short: {v}");
+    assert_eq!(v["choices"][0]["finish_reason"], "length");
+    let exit = s.wait_exit(Duration::from_secs(20));
+    assert_eq!(
+        exit,
+        Some(0),
+        "exit after draining; stderr:\n{}",
+        s.stderr()
+    );
+    assert!(s.stderr().contains("Ctrl-C"), "{}", s.stderr());
+    assert!(
+        TcpStream::connect(&addr).is_err(),
+        "still accepting after exit"
+    );
+}
