@@ -9,30 +9,18 @@
 
 mod common;
 
+use common::server::{python, ServerProcess};
 use common::*;
 use expertsteer::steerfile::{Method, ModelIdentity, SteerFile, SteerLayer};
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Relative to each layer's mean norm. On this random direction 1.0
 /// already changes SmolLM2's greedy answer; 2.0 changes it with margin and
 /// still reads as words in the screenshot (4.0 turns it to noise). A
 /// steering that changes nothing fails the test.
 const STRENGTH: f32 = 2.0;
-
-/// The server process, killed when the test ends (pass or fail).
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// A CAA-style steering file for SmolLM2 on layers 5, 12 and 20 with a
 /// random unit direction: what it steers towards does not matter here,
@@ -74,57 +62,6 @@ fn steer_file(dir: &Path) -> PathBuf {
     let p = dir.join("demo.steer");
     f.write(&p).unwrap();
     p
-}
-
-/// The last `n` lines of a log file, for failure messages.
-fn tail(path: &Path, n: usize) -> String {
-    let s = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = s.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
-/// Starts `serve` on a free port; returns it and its base URL once it has
-/// printed its `listening on` line (at most 120 s: the model loads first).
-fn start_server(steer: &Path, log: &Path) -> (Server, String) {
-    let child = Command::new(env!("CARGO_BIN_EXE_expertsteer"))
-        .args(["serve", "--model", "smollm2-135m-instruct"])
-        .arg("--steer")
-        .arg(format!("demo={}", steer.display()))
-        .args(["--host", "127.0.0.1", "--port", "0"])
-        .args(["--parallel", "2", "--threads", "1"])
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .expect("start expertsteer serve");
-    let mut server = Server(child);
-    let stdout = server.0.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(rest) = line.strip_prefix("listening on ") {
-                let url = rest.split_whitespace().next().unwrap_or("").to_string();
-                let _ = tx.send(url);
-            }
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        if let Ok(url) = rx.recv_timeout(Duration::from_millis(200)) {
-            assert!(url.starts_with("http://"), "odd listening line: {url:?}");
-            return (server, url);
-        }
-        if let Some(status) = server.0.try_wait().unwrap() {
-            panic!(
-                "serve exited ({status}) before listening; its stderr ends:\n{}",
-                tail(log, 30)
-            );
-        }
-        assert!(
-            Instant::now() < deadline,
-            "serve printed no `listening on` line in 120 s; its stderr ends:\n{}",
-            tail(log, 30)
-        );
-    }
 }
 
 /// An 8-bit RGB(A) image, decoded from a PNG file.
@@ -186,32 +123,37 @@ fn page_streams_plain_and_steered_answers_side_by_side() {
         "/usr/bin/chromium is missing: run scripts/setup.sh"
     );
     let dir = scratch("serve-page");
-    let steer = steer_file(&dir);
-    let log = dir.join("serve.log");
-    let (_server, url) = start_server(&steer, &log);
+    let steer = format!("demo={}", steer_file(&dir).display());
+    let server = ServerProcess::start("serve-page", &["--steer", &steer, "--parallel", "2"]);
 
     let shot = dir.join("page.png");
+    let strength = STRENGTH.to_string();
     let t0 = Instant::now();
-    let out = Command::new("python3")
-        .arg(&driver)
-        .arg(format!("{}/", url.trim_end_matches('/')))
-        .arg(&shot)
-        .args(["--prompt", "Write one sentence about the sea."])
-        .args(["--strength", &STRENGTH.to_string()])
-        .args(["--max-tokens", "24", "--timeout", "180"])
-        .output()
-        .expect("run python3 (scripts/setup.sh installs it)");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "drive_page.py failed ({}):\n{stderr}\nserve's stderr ends:\n{}",
-        out.status,
-        tail(&log, 20)
+    let (code, stdout, stderr) = python(
+        &driver,
+        &[
+            &server.url("/"),
+            shot.to_str().unwrap(),
+            "--prompt",
+            "Write one sentence about the sea.",
+            "--strength",
+            &strength,
+            "--max-tokens",
+            "24",
+            "--timeout",
+            "180",
+        ],
+    );
+    assert_eq!(
+        code,
+        Some(0),
+        "drive_page.py failed:\n{stderr}\nthe server's stderr:\n{}",
+        server.stderr()
     );
     eprintln!("page driven in {:.1} s", t0.elapsed().as_secs_f64());
 
-    let texts: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("drive_page.py printed no JSON ({e}): {:?}", out.stdout));
+    let texts: serde_json::Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("drive_page.py printed no JSON ({e}): {stdout:?}"));
     let plain = texts["plain"].as_str().expect("plain text");
     let steered = texts["steered"].as_str().expect("steered text");
     eprintln!("plain:   {plain:?}\nsteered: {steered:?}");
