@@ -13,6 +13,9 @@ ls /usr/lib/llvm-14/lib/clang/*/include/stdbool.h >/dev/null 2>&1 || need_pkgs+=
 command -v python3 >/dev/null 2>&1 || need_pkgs+=(python3 python3-pip)
 # A font for the labels of PNG plots (optional: plots are drawn without text otherwise).
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_pkgs+=(fonts-dejavu-core)
+# The page test (tests/serve_page.rs) drives a real headless browser: Debian's
+# chromium, as Playwright's own browser download is not reachable everywhere.
+[ -x /usr/bin/chromium ] || need_pkgs+=(chromium)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "setup: installing ${need_pkgs[*]}"
   SUDO=""
@@ -21,6 +24,20 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}"
 fi
 python3 -m pip --version >/dev/null 2>&1 || { echo "setup: python3 needs pip (apt-get install python3-pip)"; exit 1; }
+# Pinned Python packages for the tests: playwright drives the page test's
+# Chromium (tests/page/drive_page.py), openai is the client of the server tests.
+# PIP_BREAK_SYSTEM_PACKAGES lets pip install into a distribution's own python3
+# (PEP 668); a pyenv or venv python ignores it.
+py_missing=()
+for pin in playwright==1.65.2 openai==3.57.0; do
+  have=$(python3 -c "import importlib.metadata as m; print(m.version('${pin%%==*}'))" 2>/dev/null || true)
+  [ "$have" = "${pin#*==}" ] || py_missing+=("$pin")
+done
+if [ ${#py_missing[@]} -gt 0 ]; then
+  echo "setup: pip installing ${py_missing[*]}"
+  PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install -q --disable-pip-version-check \
+    --root-user-action=ignore "${py_missing[@]}"
+fi
 command -v cargo >/dev/null 2>&1 || { echo "setup: a Rust toolchain (cargo) is required: https://rustup.rs"; exit 1; }
 
 # EXPERTSTEER_FEATURES=cuda (or metal) builds llama.cpp with that back-end.
