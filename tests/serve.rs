@@ -176,8 +176,14 @@ fn run_of(v: &Value) -> Run {
         .as_array()
         .unwrap_or_else(|| panic!("no logprobs in {v}"));
     Run {
-        tokens: content.iter().map(|t| t["token"].as_str().unwrap().to_string()).collect(),
-        logprobs: content.iter().map(|t| t["logprob"].as_f64().unwrap()).collect(),
+        tokens: content
+            .iter()
+            .map(|t| t["token"].as_str().unwrap().to_string())
+            .collect(),
+        logprobs: content
+            .iter()
+            .map(|t| t["logprob"].as_f64().unwrap())
+            .collect(),
         top: content
             .iter()
             .map(|t| {
@@ -185,7 +191,12 @@ fn run_of(v: &Value) -> Run {
                     .as_array()
                     .unwrap()
                     .iter()
-                    .map(|a| (a["token"].as_str().unwrap().to_string(), a["logprob"].as_f64().unwrap()))
+                    .map(|a| {
+                        (
+                            a["token"].as_str().unwrap().to_string(),
+                            a["logprob"].as_f64().unwrap(),
+                        )
+                    })
                     .collect()
             })
             .collect(),
@@ -200,7 +211,10 @@ fn same_up_to_noise(solo: &Run, got: &Run, tol: f64) -> Result<(), String> {
         if solo.tokens[j] == got.tokens[j] {
             let d = (solo.logprobs[j] - got.logprobs[j]).abs();
             if d > tol {
-                return Err(format!("token {j} {:?}: log-probability moved by {d:.3}", solo.tokens[j]));
+                return Err(format!(
+                    "token {j} {:?}: log-probability moved by {d:.3}",
+                    solo.tokens[j]
+                ));
             }
             continue;
         }
@@ -213,7 +227,11 @@ fn same_up_to_noise(solo: &Run, got: &Run, tol: f64) -> Result<(), String> {
         };
     }
     if solo.tokens.len() != got.tokens.len() {
-        return Err(format!("{} tokens instead of {}", got.tokens.len(), solo.tokens.len()));
+        return Err(format!(
+            "{} tokens instead of {}",
+            got.tokens.len(),
+            solo.tokens.len()
+        ));
     }
     Ok(())
 }

@@ -125,7 +125,7 @@ pub fn run(a: BenchServeArgs) -> Result<()> {
     let steered: Vec<SteerChoice> = (0..n)
         .map(|i| {
             let (name, c) = &defaults[i % defaults.len()];
-            let sign = if (i / defaults.len()) % 2 == 0 {
+            let sign = if (i / defaults.len()).is_multiple_of(2) {
                 1.0
             } else {
                 -1.0
