@@ -279,3 +279,50 @@ fn generate_piped_into_head_stops_quietly_after_the_first_line() {
     assert_ne!(o.status.code(), Some(101), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+#[test]
+fn serve_refuses_bad_flags_before_listening() {
+    let model = smollm2_path();
+    let m = model.to_str().unwrap();
+    let files = common::server::steer_files();
+    let happy = format!("happy={}", files[0].1.display());
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["--steer", "x=/nonexistent/x.steer"],
+            "/nonexistent/x.steer",
+        ),
+        (
+            vec!["--steer", &happy, "--default-steer", "nope"],
+            "--default-steer nope",
+        ),
+        (
+            vec!["--steer", &happy, "--default-steer", "happy:1e9"],
+            "--default-steer strength",
+        ),
+        (
+            vec!["--steer", &happy, "--default-steer", "happy:abc"],
+            "STRENGTH must be a number",
+        ),
+        (
+            vec!["--steer", &happy, "--steer", &happy],
+            "two steering files are named",
+        ),
+        (vec!["--steer", "bad name=/x.steer"], "steering name"),
+        (vec!["--parallel", "0"], "--parallel 0"),
+        (vec!["--ctx", "4"], "--ctx 4"),
+    ];
+    for (extra, expect) in cases {
+        let mut args = vec!["serve", "--model", m, "--port", "0", "--threads", "1"];
+        args.extend(extra.iter().copied());
+        let err = refused(&args);
+        assert!(
+            err.contains(expect),
+            "{args:?}: expected {expect:?} in {err}"
+        );
+    }
+    // A port already taken is named.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let err = refused(&["serve", "--model", m, "--port", &port, "--threads", "1"]);
+    assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
+}
