@@ -11,7 +11,7 @@ use common::*;
 use expertsteer::generate::{generate, prompt_tokens, GenerateParams};
 use expertsteer::llama::{Context, ContextParams, Model, Positions, Token};
 use expertsteer::steer::{self, SteerPath};
-use expertsteer::steerfile::{Method, ModelIdentity, SteerFile, SteerLayer};
+use expertsteer::steerfile::SteerFile;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -99,41 +99,8 @@ fn example_binary() -> PathBuf {
 /// A real steering file (written by the library's writer) for SmolLM2:
 /// three layers, unit directions, r_j of the size SmolLM2's states have.
 fn steer_file(model: &Model, name: &str) -> PathBuf {
-    let id = ModelIdentity {
-        arch: model.arch().to_string(),
-        n_embd: model.n_embd(),
-        n_layer: model.n_layer(),
-        file_name: "SmolLM2-135M-Instruct.Q4_1.gguf".into(),
-        sha256: "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53".into(),
-    };
-    let layers = [5usize, 12, 20]
-        .iter()
-        .map(|&l| {
-            let v = pseudo_vector(model.n_embd(), 100 + l as u64, 1.0);
-            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-            SteerLayer {
-                target_layer: l,
-                expert_layer: None,
-                direction: v.iter().map(|x| x / norm).collect(),
-                mean_norm: 30.0,
-                val_auc: None,
-                mi: None,
-            }
-        })
-        .collect();
-    let f = SteerFile {
-        target: id,
-        expert: None,
-        method: Method::Caa,
-        layers,
-        default_strength: 1.0,
-        params: Default::default(),
-        mi: None,
-        data_sha256: "00".repeat(32),
-        n_texts: 0,
-    };
     let p = scratch("c-example").join(name);
-    f.write(&p).unwrap();
+    random_steer_file(model, 100, 1.0, &p);
     p
 }
 

@@ -11,7 +11,6 @@ mod common;
 
 use common::server::{python, ServerProcess};
 use common::*;
-use expertsteer::steerfile::{Method, ModelIdentity, SteerFile, SteerLayer};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -22,45 +21,11 @@ use std::time::Instant;
 /// steering that changes nothing fails the test.
 const STRENGTH: f32 = 2.0;
 
-/// A CAA-style steering file for SmolLM2 on layers 5, 12 and 20 with a
-/// random unit direction: what it steers towards does not matter here,
-/// only that it changes the answer.
+/// A steering file with random directions on layers 5, 12 and 20: what it
+/// steers towards does not matter here, only that it changes the answer.
 fn steer_file(dir: &Path) -> PathBuf {
-    let model = smollm2();
-    let layers = [5usize, 12, 20]
-        .iter()
-        .map(|&l| {
-            let v = pseudo_vector(model.n_embd(), 300 + l as u64, 1.0);
-            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-            SteerLayer {
-                target_layer: l,
-                expert_layer: None,
-                direction: v.iter().map(|x| x / norm).collect(),
-                mean_norm: 30.0,
-                val_auc: None,
-                mi: None,
-            }
-        })
-        .collect();
-    let f = SteerFile {
-        target: ModelIdentity {
-            arch: model.arch().to_string(),
-            n_embd: model.n_embd(),
-            n_layer: model.n_layer(),
-            file_name: "SmolLM2-135M-Instruct.Q4_1.gguf".into(),
-            sha256: "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53".into(),
-        },
-        expert: None,
-        method: Method::Caa,
-        layers,
-        default_strength: STRENGTH,
-        params: Default::default(),
-        mi: None,
-        data_sha256: "00".repeat(32),
-        n_texts: 0,
-    };
     let p = dir.join("demo.steer");
-    f.write(&p).unwrap();
+    random_steer_file(&smollm2(), 300, STRENGTH, &p);
     p
 }
 

@@ -123,3 +123,44 @@ pub fn pseudo_vector(n: usize, seed: u64, scale: f32) -> Vec<f32> {
         })
         .collect()
 }
+
+/// A steering file for SmolLM2 (written by the library's writer) on layers
+/// 5, 12 and 20 with pseudo-random unit directions (seeded by `seed`) and
+/// r_j = 30, the size of SmolLM2's states: what it steers towards does not
+/// matter, only that it is a real file of the right shape.
+pub fn random_steer_file(model: &Model, seed: u64, default_strength: f32, path: &std::path::Path) {
+    use expertsteer::steerfile::{Method, ModelIdentity, SteerFile, SteerLayer};
+    let layers = [5usize, 12, 20]
+        .iter()
+        .map(|&l| {
+            let v = pseudo_vector(model.n_embd(), seed + l as u64, 1.0);
+            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            SteerLayer {
+                target_layer: l,
+                expert_layer: None,
+                direction: v.iter().map(|x| x / norm).collect(),
+                mean_norm: 30.0,
+                val_auc: None,
+                mi: None,
+            }
+        })
+        .collect();
+    let f = SteerFile {
+        target: ModelIdentity {
+            arch: model.arch().to_string(),
+            n_embd: model.n_embd(),
+            n_layer: model.n_layer(),
+            file_name: "SmolLM2-135M-Instruct.Q4_1.gguf".into(),
+            sha256: "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53".into(),
+        },
+        expert: None,
+        method: Method::Caa,
+        layers,
+        default_strength,
+        params: Default::default(),
+        mi: None,
+        data_sha256: "00".repeat(32),
+        n_texts: 0,
+    };
+    f.write(path).unwrap();
+}
