@@ -2,7 +2,7 @@
 //! loopback, with the throughput ratios of issue 9 measured side by side
 //! in interleaved rounds, then a mixed load of many clients.
 
-use super::bench::at_least_one;
+use super::bench::{at_least_one, median};
 use super::options::ModelOpts;
 use super::serve::{model_id, parse_steer_arg};
 use clap::Args;
@@ -41,14 +41,19 @@ pub struct BenchServeArgs {
     /// Mixed load: requests per client.
     #[arg(long, default_value_t = 20, value_parser = at_least_one())]
     pub requests: usize,
-    /// Tokens generated per request (exactly: end-of-generation is ignored).
+    /// Mixed load: tokens generated per request (exactly: end-of-generation
+    /// is ignored).
     #[arg(long, default_value_t = 32, value_parser = at_least_one())]
     pub max_tokens: usize,
+    /// Ratio phase: tokens generated per request. Short answers measure
+    /// mostly prompt processing, which batching cannot speed up.
+    #[arg(long, default_value_t = 128, value_parser = at_least_one())]
+    pub ratio_tokens: usize,
     /// Ratio phase: rounds of (steered, unsteered, serial), interleaved.
     #[arg(long, default_value_t = 3, value_parser = at_least_one())]
     pub rounds: usize,
     /// Ratio phase: requests per client and round.
-    #[arg(long, default_value_t = 2, value_parser = at_least_one())]
+    #[arg(long, default_value_t = 1, value_parser = at_least_one())]
     pub per_round: usize,
     /// Seconds after which no new request starts (the whole run is bounded).
     #[arg(long, default_value_t = 1200)]
@@ -96,12 +101,12 @@ pub fn run(a: BenchServeArgs) -> Result<()> {
         params.threads
     );
     let deadline = Duration::from_secs(a.deadline_secs);
-    let load = |clients, requests, steerings: Vec<SteerChoice>| -> Result<LoadReport> {
+    let load = |clients, requests, tokens, steerings: Vec<SteerChoice>| -> Result<LoadReport> {
         let r = run_load(&LoadConfig {
             base_url: base.clone(),
             clients,
             requests_per_client: requests,
-            max_tokens: a.max_tokens,
+            max_tokens: tokens,
             steerings,
             prompts: PROMPTS.iter().map(|s| s.to_string()).collect(),
             request_timeout: Duration::from_secs(300),
@@ -133,43 +138,52 @@ pub fn run(a: BenchServeArgs) -> Result<()> {
             Some((name.clone(), c * sign))
         })
         .collect();
-    let mut totals = [(0usize, 0f64); 3];
+    // Tokens/s of each load per round; ratios are taken within a round
+    // (the loads of one round run back to back) and their median reported.
+    let mut rates: [Vec<f64>; 3] = Default::default();
     for round in 0..a.rounds {
         errln!("bench-serve: ratio round {}/{}", round + 1, a.rounds);
         let runs = [
-            load(n, a.per_round, steered.clone())?,
-            load(n, a.per_round, vec![None])?,
-            load(1, n * a.per_round, steered.clone())?,
+            load(n, a.per_round, a.ratio_tokens, steered.clone())?,
+            load(n, a.per_round, a.ratio_tokens, vec![None])?,
+            load(1, n * a.per_round, a.ratio_tokens, steered.clone())?,
         ];
-        for (t, r) in totals.iter_mut().zip(&runs) {
-            t.0 += r.completion_tokens;
-            t.1 += r.wall_secs;
+        for (r, run) in rates.iter_mut().zip(&runs) {
+            r.push(run.tokens_per_sec());
         }
     }
-    let tps = |i: usize| totals[i].0 as f64 / totals[i].1;
+    let ratio = |i: usize, j: usize| -> f64 {
+        median(
+            &rates[i]
+                .iter()
+                .zip(&rates[j])
+                .map(|(x, y)| x / y)
+                .collect::<Vec<_>>(),
+        )
+    };
     outln!(
-        "\n## {n} requests at once, {} tokens each, {} interleaved rounds\n",
-        a.max_tokens,
+        "\n## {n} requests at once, {} tokens each, {} interleaved rounds (medians)\n",
+        a.ratio_tokens,
         a.rounds
     );
     outln!("| load | tokens/s |");
     outln!("|---|---|");
     outln!(
         "| {n} concurrent, each steered differently | {:.1} |",
-        tps(0)
+        median(&rates[0])
     );
-    outln!("| {n} concurrent, unsteered | {:.1} |", tps(1));
+    outln!("| {n} concurrent, unsteered | {:.1} |", median(&rates[1]));
     outln!(
         "| the same {n} steered requests one after another | {:.1} |",
-        tps(2)
+        median(&rates[2])
     );
     outln!(
         "\nsteered / unsteered (target ≥ 0.95): **{:.3}**",
-        tps(0) / tps(1)
+        ratio(0, 1)
     );
     outln!(
         "concurrent / one after another (target ≥ 2): **{:.2}**",
-        tps(0) / tps(2)
+        ratio(0, 2)
     );
 
     let mut mixed: Vec<SteerChoice> = defaults.iter().cloned().map(Some).collect();
@@ -179,7 +193,7 @@ pub fn run(a: BenchServeArgs) -> Result<()> {
         a.clients,
         a.requests
     );
-    let r = load(a.clients, a.requests, mixed)?;
+    let r = load(a.clients, a.requests, a.max_tokens, mixed)?;
     outln!(
         "\n## mixed load: {} clients × {} requests, {} steering files + none, {} tokens each\n",
         a.clients,
