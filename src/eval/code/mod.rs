@@ -7,4 +7,6 @@
 //! completion per problem and condition (steering, strength), executes it
 //! in the sandbox and keeps a resumable log.
 
+pub mod humaneval;
+pub mod run;
 pub mod sandbox;
