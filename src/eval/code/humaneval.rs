@@ -171,6 +171,17 @@ impl PromptFormat {
         }
         s
     }
+
+    /// Where the completion `text` ends, if a stop has appeared. In chat
+    /// the completion starts a line (the prompt ends with one), so a fence
+    /// right at its start closes the code block too (measured: SmolLM2
+    /// closes it at once and writes prose after it).
+    pub fn cut(self, text: &str) -> Option<usize> {
+        if self == PromptFormat::Chat && text.starts_with("```") {
+            return Some(0);
+        }
+        first_stop(text, &self.stops())
+    }
 }
 
 /// The tokens the model continues for `p`.
@@ -222,6 +233,9 @@ mod tests {
         assert!(first_stop("    return 1\n```\n", &stops).is_none());
         let chat = PromptFormat::Chat.stops();
         assert_eq!(first_stop("    return 1\n```\n", &chat), Some(12));
+        assert_eq!(PromptFormat::Chat.cut("```\n\nThis function..."), Some(0));
+        assert_eq!(PromptFormat::Plain.cut("```\n\nThis function..."), None);
+        assert_eq!(PromptFormat::Plain.cut("    return 1\n#"), Some(12));
     }
 
     #[test]

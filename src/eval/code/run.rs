@@ -246,7 +246,6 @@ pub fn run_code_eval(
             hook: plan.positions == Positions::GeneratedOnly && plan.steer.is_some(),
         },
     )?;
-    let stops = plan.format.stops();
     let params = GenerateParams {
         max_tokens: plan.max_tokens,
         sampler: SamplerParams {
@@ -281,10 +280,10 @@ pub fn run_code_eval(
             let mut text = String::new();
             let gen = generate_until(&mut ctx, &prompt, &params, &mut |piece| {
                 text.push_str(piece);
-                super::humaneval::first_stop(&text, &stops).is_none()
+                plan.format.cut(&text).is_none()
             })?;
             let gen_secs = t0.elapsed().as_secs_f64();
-            let cut = super::humaneval::first_stop(&gen.text, &stops);
+            let cut = plan.format.cut(&gen.text);
             let completion = gen.text[..cut.unwrap_or(gen.text.len())].to_string();
             let t1 = Instant::now();
             let exec = sandbox.run(&p.program(&completion))?;
