@@ -11,6 +11,9 @@ command -v cmake >/dev/null 2>&1 || need_pkgs+=(cmake)
 ls /usr/lib/x86_64-linux-gnu/libclang-14.so* /usr/lib/*/libclang-14.so* >/dev/null 2>&1 || need_pkgs+=(libclang1-14)
 ls /usr/lib/llvm-14/lib/clang/*/include/stdbool.h >/dev/null 2>&1 || need_pkgs+=(libclang-common-14-dev)
 command -v python3 >/dev/null 2>&1 || need_pkgs+=(python3 python3-pip)
+# The HumanEval sandbox runs programs as an unprivileged user with the
+# system's /usr/bin/python3 (a python under /root is unreadable to it).
+/usr/bin/python3 -c 'import resource' >/dev/null 2>&1 || need_pkgs+=(python3)
 # A font for the labels of PNG plots (optional: plots are drawn without text otherwise).
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_pkgs+=(fonts-dejavu-core)
 # The page test (tests/serve_page.rs) drives a real headless browser: Debian's

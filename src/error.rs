@@ -14,6 +14,9 @@ pub enum Error {
     /// A registry package (benchmark data) could not be downloaded.
     #[error(transparent)]
     Download(#[from] crate::registry::DownloadError),
+    /// The code sandbox could not run a program (not: the program failed).
+    #[error(transparent)]
+    Sandbox(#[from] crate::eval::code::sandbox::SandboxError),
     /// A `.npy` or raw `.f32` vector file is malformed.
     #[error(transparent)]
     Npy(#[from] crate::npy::NpyError),

@@ -50,6 +50,21 @@ pub fn generate(
     params: &GenerateParams,
     on_text: &mut dyn FnMut(&str),
 ) -> Result<Generation> {
+    generate_until(ctx, prompt, params, &mut |piece| {
+        on_text(piece);
+        true
+    })
+}
+
+/// [`generate`], stopping as soon as `on_text` returns false (the piece it
+/// was given is kept): stop sequences are checked there, so no token is
+/// decoded after one appears.
+pub fn generate_until(
+    ctx: &mut Context<'_>,
+    prompt: &[Token],
+    params: &GenerateParams,
+    on_text: &mut dyn FnMut(&str) -> bool,
+) -> Result<Generation> {
     let model = ctx.model();
     if prompt.is_empty() {
         return Err(LlamaError::Invalid("empty prompt".into()));
@@ -94,8 +109,8 @@ pub fn generate(
         }
         out.push(t);
         pending.extend(model.token_bytes(t));
-        flush_utf8(&mut pending, &mut text, on_text);
-        if k + 1 == params.max_tokens {
+        let go_on = flush_utf8(&mut pending, &mut text, on_text);
+        if !go_on || k + 1 == params.max_tokens {
             break;
         }
         batch.clear();
@@ -112,20 +127,26 @@ pub fn generate(
     Ok(Generation { tokens: out, text })
 }
 
-/// Moves the longest valid UTF-8 prefix of `pending` into `text`.
-pub(crate) fn flush_utf8(pending: &mut Vec<u8>, text: &mut String, on_text: &mut dyn FnMut(&str)) {
+/// Moves the longest valid UTF-8 prefix of `pending` into `text`; returns
+/// what `on_text` said (true when there was nothing to pass on).
+pub(crate) fn flush_utf8(
+    pending: &mut Vec<u8>,
+    text: &mut String,
+    on_text: &mut dyn FnMut(&str) -> bool,
+) -> bool {
     let valid = match std::str::from_utf8(pending) {
         Ok(s) => s.len(),
         Err(e) if e.error_len().is_some() => pending.len(),
         Err(e) => e.valid_up_to(),
     };
     if valid == 0 {
-        return;
+        return true;
     }
     let piece = String::from_utf8_lossy(&pending[..valid]).into_owned();
-    on_text(&piece);
+    let go_on = on_text(&piece);
     text.push_str(&piece);
     pending.drain(..valid);
+    go_on
 }
 
 #[cfg(test)]
@@ -137,11 +158,23 @@ mod tests {
         let mut pending = vec![b'a', 0xC3];
         let mut text = String::new();
         let mut seen = Vec::new();
-        flush_utf8(&mut pending, &mut text, &mut |s| seen.push(s.to_string()));
+        let mut record = |s: &str| {
+            seen.push(s.to_string());
+            true
+        };
+        assert!(flush_utf8(&mut pending, &mut text, &mut record));
         assert_eq!(text, "a");
         pending.push(0xA9);
-        flush_utf8(&mut pending, &mut text, &mut |s| seen.push(s.to_string()));
+        assert!(flush_utf8(&mut pending, &mut text, &mut record));
         assert_eq!(text, "aé");
         assert_eq!(seen, vec!["a", "é"]);
+    }
+
+    #[test]
+    fn a_false_from_the_callback_is_passed_back() {
+        let mut pending = b"def".to_vec();
+        let mut text = String::new();
+        assert!(!flush_utf8(&mut pending, &mut text, &mut |_| false));
+        assert_eq!(text, "def", "the piece that stopped it is kept");
     }
 }

@@ -108,7 +108,7 @@ pub mod steering_io;
 
 pub use error::{Error, Result};
 pub use fit::{fit_to_file, run_fit, FitConfig, FitOutput};
-pub use generate::{generate, prompt_tokens, GenerateParams, Generation};
+pub use generate::{generate, generate_until, prompt_tokens, GenerateParams, Generation};
 pub use llama::{Context, ContextParams, Model, ModelParams, Positions, SteerHook};
 pub use steer::{apply, SteerPath, Steering};
 pub use steerfile::SteerFile;

@@ -12,6 +12,7 @@ mod capture;
 mod data;
 mod demo;
 mod eval;
+mod eval_code;
 mod fit;
 mod fluency;
 mod generate;
@@ -50,6 +51,8 @@ enum Command {
     Fit(fit::FitArgs),
     /// Multiple-choice accuracy with and without steering (strength sweep, statistics).
     Eval(eval::EvalArgs),
+    /// HumanEval pass@1 with and without steering, each completion run in a sandbox.
+    EvalCode(eval_code::EvalCodeArgs),
     /// Pool several evaluation logs: validation accuracy per method and
     /// strength against no steering, and each expert's lead.
     EvalSummary(eval::SummaryArgs),
@@ -98,6 +101,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Fit(a) => fit::run(a),
         Command::Eval(a) => eval::run(a),
         Command::EvalSummary(a) => eval::summary(a),
+        Command::EvalCode(a) => eval_code::run(a),
         Command::Fluency(a) => fluency::run(a),
         Command::Show(a) => show::show(a),
         Command::ExportCvec(a) => show::export(a),

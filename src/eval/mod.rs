@@ -2,8 +2,10 @@
 //! [`score`] scores options, [`run`] loops over questions and conditions
 //! with a resumable log, [`stats`] and [`report`] turn logs into tables,
 //! [`summary`] pools several logs into the table the defaults come from;
-//! `plot` (feature `plot`) draws accuracy against strength.
+//! `plot` (feature `plot`) draws accuracy against strength. [`code`] scores
+//! generated code by running it in a sandbox (HumanEval pass@1).
 
+pub mod code;
 pub mod fluency;
 #[cfg(feature = "plot")]
 pub mod plot;

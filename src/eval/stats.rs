@@ -1,5 +1,5 @@
-//! Statistics for the evaluation: bootstrap confidence intervals over
-//! questions, McNemar's paired test, and Holm's correction.
+//! Statistics for the evaluation: bootstrap and Wilson confidence
+//! intervals over questions, McNemar's paired test, and Holm's correction.
 
 use crate::rng::SplitMix64;
 
@@ -17,6 +17,23 @@ pub fn bootstrap_ci(correct: &[bool], resamples: usize, seed: u64) -> (f64, f64,
     means.sort_by(|a, b| a.total_cmp(b));
     let q = |p: f64| means[((p * (resamples - 1) as f64).round() as usize).min(resamples - 1)];
     (mean, q(0.025), q(0.975))
+}
+
+/// 95% Wilson score interval of `k` successes in `n` trials: unlike the
+/// normal approximation it stays inside [0, 1] and is not empty at 0 or n.
+/// (NaN, NaN) when n = 0.
+pub fn wilson_ci(k: usize, n: usize) -> (f64, f64) {
+    if n == 0 {
+        return (f64::NAN, f64::NAN);
+    }
+    const Z: f64 = 1.959_963_984_540_054; // the 97.5% normal quantile
+    let (k, n) = (k as f64, n as f64);
+    let p = k / n;
+    let z2 = Z * Z;
+    let denom = 1.0 + z2 / n;
+    let centre = (p + z2 / (2.0 * n)) / denom;
+    let half = Z * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt() / denom;
+    ((centre - half).max(0.0), (centre + half).min(1.0))
 }
 
 /// Exact two-sided McNemar test on paired outcomes (a = baseline, b =
@@ -71,6 +88,35 @@ mod tests {
         assert!((hi - 0.696).abs() < 0.025, "{hi}");
         let all: Vec<bool> = vec![true; 10];
         assert_eq!(bootstrap_ci(&all, 100, 1), (1.0, 1.0, 1.0));
+    }
+
+    #[test]
+    fn wilson_matches_published_values() {
+        // Closed form evaluated independently (Python); 81/263 is
+        // Newcombe's (1998) worked example, 0.2553-0.3662.
+        let close =
+            |a: (f64, f64), b: (f64, f64)| (a.0 - b.0).abs() < 5e-4 && (a.1 - b.1).abs() < 5e-4;
+        assert!(
+            close(wilson_ci(5, 10), (0.2366, 0.7634)),
+            "{:?}",
+            wilson_ci(5, 10)
+        );
+        assert!(
+            close(wilson_ci(0, 10), (0.0, 0.2775)),
+            "{:?}",
+            wilson_ci(0, 10)
+        );
+        assert!(
+            close(wilson_ci(81, 263), (0.2553, 0.3662)),
+            "{:?}",
+            wilson_ci(81, 263)
+        );
+        let (lo, hi) = wilson_ci(10, 10);
+        assert!(
+            (hi - 1.0).abs() < 1e-12 && (lo - 0.7225).abs() < 5e-4,
+            "{lo}"
+        );
+        assert!(wilson_ci(0, 0).0.is_nan());
     }
 
     #[test]

@@ -446,7 +446,7 @@ impl<'m> Runner<'m> {
         self.stats.generated_tokens.fetch_add(1, Ordering::Relaxed);
         s.utf8.extend(model.token_bytes(token));
         let mut piece = String::new();
-        flush_utf8(&mut s.utf8, &mut piece, &mut |_| {});
+        flush_utf8(&mut s.utf8, &mut piece, &mut |_| true);
         let scanned = s.scan.push(&piece);
         if !scanned.text.is_empty() {
             let _ = s.job.events.send(Event::Text(scanned.text));

@@ -1,0 +1,237 @@
+//! `expertsteer eval-code`: HumanEval pass@1, each completion run in the
+//! sandbox, with and without steering; resumable through its log.
+
+use super::options::ModelOpts;
+use clap::Args;
+use expertsteer::data::Part;
+use expertsteer::eval::code::humaneval::{load_humaneval, problem_split, PromptFormat};
+use expertsteer::eval::code::run::{
+    pass_table, pass_table_markdown, positions_name, read_code_log, run_code_eval, CodePlan,
+    LabelledSteer,
+};
+use expertsteer::eval::code::sandbox::{Limits, Sandbox, SandboxConfig};
+use expertsteer::llama::Positions;
+use expertsteer::steerfile::SteerFile;
+use expertsteer::{Error, Result};
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(Args, Debug)]
+pub struct EvalCodeArgs {
+    #[command(flatten)]
+    pub model: ModelOpts,
+    /// Steering file, as FILE or LABEL=FILE (no steering is always run too).
+    #[arg(long)]
+    pub steer: Option<String>,
+    /// Strengths c for the steering file (0 = no steering).
+    #[arg(
+        long,
+        default_value = "0.1",
+        value_delimiter = ',',
+        allow_hyphen_values = true
+    )]
+    pub strengths: Vec<f32>,
+    /// Token positions to steer: all, or generated (prompt left unsteered).
+    #[arg(long, default_value = "all")]
+    pub positions: String,
+    /// Problems of this part of the fixed 60/20/20 split: fit, validation,
+    /// test or all.
+    #[arg(long, default_value = "test")]
+    pub split: String,
+    /// Seed of the problem split.
+    #[arg(long, default_value_t = 0)]
+    pub split_seed: u64,
+    /// Only the first N problems of the split (0 = all).
+    #[arg(long, default_value_t = 0)]
+    pub limit: usize,
+    /// The JSON Lines log: one line per problem and condition; a run
+    /// continues where an earlier one with the same log stopped.
+    #[arg(long)]
+    pub log: PathBuf,
+    /// Most tokens per completion.
+    #[arg(long, default_value_t = 512)]
+    pub max_tokens: usize,
+    /// plain (continue the prompt text, HumanEval's protocol) or chat (the
+    /// model's chat template, the answer pre-filled with the prompt).
+    #[arg(long, default_value = "plain")]
+    pub prompt_format: String,
+    /// Python interpreter for the sandbox (default /usr/bin/python3).
+    #[arg(long)]
+    pub python: Option<PathBuf>,
+    /// Wall-clock seconds per program.
+    #[arg(long, default_value_t = 10.0)]
+    pub wall_secs: f64,
+    /// CPU seconds per program.
+    #[arg(long, default_value_t = 5)]
+    pub cpu_secs: u64,
+    /// Only print the table from the log.
+    #[arg(long)]
+    pub report_only: bool,
+}
+
+fn parse_split(s: &str) -> Result<Option<Part>> {
+    match s.trim() {
+        "fit" => Ok(Some(Part::Fit)),
+        "validation" => Ok(Some(Part::Validation)),
+        "test" => Ok(Some(Part::Test)),
+        "all" => Ok(None),
+        other => Err(Error::Input(format!(
+            "split '{other}': use fit, validation, test or all"
+        ))),
+    }
+}
+
+fn parse_positions(s: &str) -> Result<Positions> {
+    match s.trim() {
+        "all" => Ok(Positions::All),
+        "generated" => Ok(Positions::GeneratedOnly),
+        other => Err(Error::Input(format!(
+            "positions '{other}': use all or generated"
+        ))),
+    }
+}
+
+fn model_label(model: &str) -> String {
+    let p = std::path::Path::new(model);
+    match p.extension() {
+        Some(e) if e == "gguf" => p
+            .file_stem()
+            .map_or(model.to_string(), |s| s.to_string_lossy().into_owned()),
+        _ => model.to_string(),
+    }
+}
+
+pub fn run(a: EvalCodeArgs) -> Result<()> {
+    let split = parse_split(&a.split)?;
+    let positions = parse_positions(&a.positions)?;
+    let format = PromptFormat::parse(&a.prompt_format)?;
+    if let Some(bad) = a.strengths.iter().find(|s| !s.is_finite()) {
+        return Err(Error::Input(format!("strength {bad} is not a number")));
+    }
+    let steer = a
+        .steer
+        .as_ref()
+        .map(|s| {
+            let (label, path) = match s.split_once('=') {
+                Some((l, p)) => (l.to_string(), PathBuf::from(p)),
+                None => {
+                    let p = PathBuf::from(s);
+                    let label = p
+                        .file_stem()
+                        .map_or("steer".into(), |x| x.to_string_lossy().into_owned());
+                    (label, p)
+                }
+            };
+            if label == "none" {
+                return Err(Error::Input(
+                    "the steering label 'none' is taken by no steering".into(),
+                ));
+            }
+            Ok(LabelledSteer {
+                label,
+                file: SteerFile::read(&path)?,
+            })
+        })
+        .transpose()?;
+
+    let t = Instant::now();
+    let mut problems = load_humaneval()?;
+    problems.retain(|p| split.is_none_or(|s| problem_split(p, a.split_seed) == s));
+    if a.limit > 0 {
+        problems.truncate(a.limit);
+    }
+    errln!(
+        "data: {} HumanEval problems ({} split) in {:.1} s",
+        problems.len(),
+        a.split,
+        t.elapsed().as_secs_f64()
+    );
+    let plan = CodePlan {
+        problems,
+        model: model_label(&a.model.model),
+        steer,
+        strengths: a.strengths.clone(),
+        positions,
+        format,
+        max_tokens: a.max_tokens,
+        n_ctx: a.model.ctx,
+        split_seed: a.split_seed,
+        threads: a.model.context_params().threads,
+        log: a.log.clone(),
+    };
+    if !a.report_only {
+        let t = Instant::now();
+        let mut config = SandboxConfig {
+            limits: Limits {
+                wall_secs: a.wall_secs,
+                cpu_secs: a.cpu_secs,
+                ..Limits::default()
+            },
+            ..SandboxConfig::default()
+        };
+        if let Some(p) = &a.python {
+            config.python = p.clone();
+        }
+        let sandbox = Sandbox::new(config)?;
+        errln!(
+            "sandbox: self-test passed in {:.2} s ({} as {}, {} s wall / {} s CPU per program)",
+            t.elapsed().as_secs_f64(),
+            sandbox.config().python.display(),
+            sandbox.user(),
+            a.wall_secs,
+            a.cpu_secs
+        );
+        let t = Instant::now();
+        let model = a.model.load()?;
+        errln!(
+            "model: {} loaded in {:.1} s",
+            plan.model,
+            t.elapsed().as_secs_f64()
+        );
+        let t = Instant::now();
+        let mut gen_total = 0.0;
+        let mut exec_total = 0.0;
+        let n_new = run_code_eval(&model, &sandbox, &plan, &mut |p| {
+            let r = p.record;
+            gen_total += r.gen_secs;
+            exec_total += r.exec_secs;
+            errln!(
+                "[{}/{}] {} {} c={} {}: {} ({} tokens{}, gen {:.1} s, exec {:.2} s)",
+                p.done,
+                p.total,
+                r.problem,
+                r.steering,
+                r.strength,
+                positions_name(positions),
+                r.outcome.summary(),
+                r.n_tokens,
+                if r.stopped { "" } else { ", no stop" },
+                r.gen_secs,
+                r.exec_secs
+            );
+        })?;
+        let secs = t.elapsed().as_secs_f64();
+        if n_new > 0 {
+            errln!(
+                "generation + execution: {n_new} new results in {secs:.0} s \
+                 ({:.1} s per problem: generation {:.1} s, execution {:.2} s)",
+                secs / n_new as f64,
+                gen_total / n_new as f64,
+                exec_total / n_new as f64
+            );
+        } else {
+            errln!("nothing new to run: the log holds every result of this plan");
+        }
+    }
+    let log = read_code_log(&a.log)?;
+    let rows = pass_table(&plan, &log);
+    outln!(
+        "\nHumanEval pass@1, {} split, {} prompt, greedy, at most {} tokens, model {}:\n",
+        a.split,
+        format.name(),
+        a.max_tokens,
+        plan.model
+    );
+    out!("{}", pass_table_markdown(&rows));
+    Ok(())
+}

