@@ -3,7 +3,9 @@
 //! with a resumable log, [`stats`] and [`report`] turn logs into tables,
 //! [`summary`] pools several logs into the table the defaults come from;
 //! `plot` (feature `plot`) draws accuracy against strength.
+//! [`behaviour`] logs steered open-ended generations for an outside scorer.
 
+pub mod behaviour;
 pub mod fluency;
 #[cfg(feature = "plot")]
 pub mod plot;
