@@ -12,7 +12,8 @@
 #   defaults: data/concepts/sentiment.jsonl data/concepts/open_prompts.jsonl
 #             -0.1,-0.2,-0.4 50   (negative c = toward the negative label)
 # EXPERTS="qwen05:qwen2.5-coder-0.5b-instruct gemma:gemma3-270m" (NAME:MODEL ...)
-# LAYER_MATCHED=1 adds CAA fitted at each ExpertSteer file's layers.
+# LAYER_MATCHED=1 adds CAA and a random control at each ExpertSteer
+# file's layers (LM_STRENGTHS, default -0.2,-0.4; LM_RANDOM_STRENGTHS, -0.4).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=$1 DATA=${2:-data/concepts/sentiment.jsonl} PROMPTS=${3:-data/concepts/open_prompts.jsonl}
@@ -57,10 +58,15 @@ for f in "${es[@]}"; do
   run --steer "$f=$OUT/$f.steer"
 done
 if [ "${LAYER_MATCHED:-0}" = 1 ]; then
+  # The ceiling and the floor at each ExpertSteer file's own layers: the
+  # target's CAA there (LM_STRENGTHS) and a random direction of the same
+  # norms (LM_RANDOM_STRENGTHS).
   for f in "${es[@]}"; do
     layers=$($BIN show "$OUT/$f.steer" --layers-only)
-    name=caa-at-$(echo "$layers" | tr , _)
-    fit "$name" --method caa --target-layers "$layers"
-    run --steer "$name=$OUT/$name.steer"
+    at=at-$(echo "$layers" | tr , _)
+    fit "caa-$at" --method caa --target-layers "$layers"
+    [ -f "$OUT/random-$at.steer" ] || $BIN random-steer --like "$OUT/caa-$at.steer" --seed 1 --out "$OUT/random-$at.steer"
+    STRENGTHS=${LM_STRENGTHS:--0.2,-0.4} run --steer "caa-$at=$OUT/caa-$at.steer"
+    STRENGTHS=${LM_RANDOM_STRENGTHS:--0.4} run --steer "random-$at=$OUT/random-$at.steer"
   done
 fi
