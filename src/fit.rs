@@ -14,7 +14,9 @@ use crate::hash::texts_sha256;
 use crate::linalg::roc_auc;
 use crate::llama::{Context, ContextParams, Model, ModelParams};
 use crate::num_error::NumError;
-use crate::pairing::{choose_pairs, mi_matrix, Pair, PairParams, PairValidParams};
+use crate::pairing::{
+    choose_pairs, choose_pairs_detectable, mi_matrix, Pair, PairBy, PairParams, PairValidParams,
+};
 use crate::rfm::{fit_rfm, RfmParams, RfmValidParams};
 use crate::steerfile::{Method, MiMatrix, ModelIdentity, SteerFile, SteerLayer};
 use crate::{Error, Result};
@@ -130,6 +132,9 @@ pub struct FitOutput {
     pub layers: Vec<LayerReport>,
     /// Step 1's reconstruction error relative to variance, per expert layer.
     pub align_errors: Vec<(usize, f64)>,
+    /// Validation AUC of the step-3 probe on every expert layer (computed
+    /// for `--pair-by detectable` only; empty otherwise).
+    pub expert_layer_aucs: Vec<(usize, f64)>,
     /// Wall time of each stage, seconds.
     pub stage_secs: Vec<(String, f64)>,
     /// Peak resident memory after the run, bytes (Linux; 0 elsewhere).
@@ -311,6 +316,14 @@ struct Prepared<'a> {
     y_val: Vec<bool>,
 }
 
+/// Random directions are a control made from another file, not a fit.
+fn random_not_fitted() -> Error {
+    Error::Input(
+        "random directions are not fitted: make them with `expertsteer random-steer --like FILE`"
+            .into(),
+    )
+}
+
 /// Stage 1, prepare: validates every setting and the data, and splits the
 /// data 80/20 by group, so a bad request fails before any model is loaded.
 fn prepare<'a>(
@@ -321,6 +334,9 @@ fn prepare<'a>(
     let align = cfg.align.check()?;
     let pair = cfg.pair.check()?;
     let rfm = cfg.rfm.check()?;
+    if cfg.method == Method::Random {
+        return Err(random_not_fitted());
+    }
     let expert = match (cfg.method, expert) {
         (Method::ExpertSteer, None) => {
             return Err(Error::Input("ExpertSteer needs --expert".into()))
@@ -460,6 +476,8 @@ struct Directions {
     layers: Vec<(SteerLayer, Option<f64>)>,
     /// Step 1's relative reconstruction error per expert layer.
     align_errors: Vec<(usize, f64)>,
+    /// The probe's validation AUC per expert layer (detectable pairing).
+    expert_layer_aucs: Vec<(usize, f64)>,
     mi: Option<MiMatrix>,
     /// Hyper-parameters specific to the method, for the file.
     params: BTreeMap<String, String>,
@@ -495,6 +513,7 @@ fn directions_stage(
             clock.tick("directions");
             Ok(d)
         }
+        Method::Random => Err(random_not_fitted()),
     }
 }
 
@@ -549,7 +568,15 @@ fn expertsteer_directions(
     let z_fit: Vec<Array2<f32>> = z.iter().map(|x| rows(x, fit_idx)).collect();
     let t_fit: Vec<Array2<f32>> = t_layers.iter().map(|x| rows(x, fit_idx)).collect();
     let mi = mi_matrix(&z_fit, &t_fit, prep.pair.k_components)?;
+    let aucs = if prep.pair.by == PairBy::Detectable {
+        probe_aucs(&z, prep, progress)?
+    } else {
+        Vec::new()
+    };
     let chosen: Vec<Pair> = match &cfg.target_layers {
+        None if prep.pair.by == PairBy::Detectable => {
+            choose_pairs_detectable(&mi, &aucs, &prep.pair)?
+        }
         None => choose_pairs(&mi, &prep.pair)?,
         Some(ls) => ls
             .iter()
@@ -624,6 +651,10 @@ fn expertsteer_directions(
         serde_json::to_string(&cfg.pair).expect("json"),
     );
     params.insert("rfm".into(), serde_json::to_string(&cfg.rfm).expect("json"));
+    if !aucs.is_empty() {
+        let text: Vec<String> = aucs.iter().map(|a| format!("{a:.4}")).collect();
+        params.insert("expert_layer_auc".into(), text.join(","));
+    }
     if prep.align.method.needs_target() {
         params.insert("generic_texts".into(), cfg.generic_texts.len().to_string());
         params.insert("generic_sha256".into(), texts_sha256(&cfg.generic_texts));
@@ -631,9 +662,31 @@ fn expertsteer_directions(
     Ok(Directions {
         layers: out_layers,
         align_errors,
+        expert_layer_aucs: aucs.into_iter().enumerate().collect(),
         mi: Some(mi_out),
         params,
     })
+}
+
+/// The step-3 probe's validation AUC on every aligned expert layer `z`
+/// (`[n_texts, d_t]` each), for the detectable pairing: the same RFM that
+/// later finds the direction, fitted on the fit texts and scored on the
+/// validation texts.
+fn probe_aucs(z: &[Array2<f32>], prep: &Prepared<'_>, progress: Progress) -> Result<Vec<f64>> {
+    let mut out = Vec::with_capacity(z.len());
+    for (i, zi) in z.iter().enumerate() {
+        progress("probe every expert layer", i, z.len());
+        let r = fit_rfm(
+            &rows(zi, &prep.fit_idx),
+            &prep.y_fit,
+            &rows(zi, &prep.val_idx),
+            &prep.y_val,
+            &prep.rfm,
+        )?;
+        out.push(r.val_auc);
+    }
+    progress("probe every expert layer", z.len(), z.len());
+    Ok(out)
 }
 
 /// A self-steering baseline (CAA, PCA of paired differences, self-RFM) on
@@ -709,6 +762,7 @@ fn self_directions(
     Ok(Directions {
         layers: out_layers,
         align_errors: Vec::new(),
+        expert_layer_aucs: Vec::new(),
         mi: None,
         params,
     })
@@ -775,11 +829,13 @@ pub fn run_fit(
     clock.tick("capture");
     let dirs = directions_stage(&prep, &caps, data, cfg, progress, &mut clock)?;
     let align_errors = dirs.align_errors.clone();
+    let expert_layer_aucs = dirs.expert_layer_aucs.clone();
     let (file, layers) = assemble(&prep, caps, dirs, cfg)?;
     Ok(FitOutput {
         file,
         layers,
         align_errors,
+        expert_layer_aucs,
         stage_secs: clock.finish(),
         peak_rss_bytes: peak_rss_bytes(),
     })

@@ -32,6 +32,13 @@ pub enum PairBy {
     Highest,
     /// The K target layers whose best expert layer shares the least ("T lacks what E knows").
     Lowest,
+    /// Ours (METHOD.md step 2, option): keep only the expert layers where
+    /// the step-3 probe detects the concept (validation AUC ≥
+    /// [`PairParams::min_auc`]), then, among those, the K target layers
+    /// with the highest MI to their best kept expert layer. The paper's
+    /// rules never ask whether the expert encodes the concept at the layer
+    /// it steers from.
+    Detectable,
 }
 
 /// Hyper-parameters of step 2, unchecked; see [`PairParams::check`].
@@ -46,6 +53,18 @@ pub struct PairParams {
     /// First eligible target layer (0-based block). METHOD.md: 1, because
     /// llama.cpp's control vectors cannot touch block 0.
     pub min_target_layer: usize,
+    /// [`PairBy::Detectable`] only: an expert layer is kept when its probe's
+    /// validation AUC is at least this (0.5 = chance, 1 = perfect).
+    #[serde(default = "default_min_auc")]
+    pub min_auc: f64,
+}
+
+/// Default of [`PairParams::min_auc`]: well above the 0.51-0.57 the probe
+/// reached on the expert layers the paper's rules chose (EVALUATION.md).
+pub const DEFAULT_MIN_AUC: f64 = 0.8;
+
+fn default_min_auc() -> f64 {
+    DEFAULT_MIN_AUC
 }
 
 impl Default for PairParams {
@@ -55,6 +74,7 @@ impl Default for PairParams {
             n_layers: 4,
             by: PairBy::Highest,
             min_target_layer: 1,
+            min_auc: DEFAULT_MIN_AUC,
         }
     }
 }
@@ -81,8 +101,21 @@ impl PairParams {
         self
     }
 
+    /// Sets [`PairParams::min_auc`].
+    pub fn min_auc(mut self, min_auc: f64) -> Self {
+        self.min_auc = min_auc;
+        self
+    }
+
     /// Validates every field.
     pub fn check(&self) -> Result<PairValidParams> {
+        if !(0.0..=1.0).contains(&self.min_auc) {
+            return Err(NumError::InvalidParam {
+                field: "min_auc",
+                value: self.min_auc.to_string(),
+                allowed: "0..=1",
+            });
+        }
         if self.k_components == 0 {
             return Err(NumError::InvalidParam {
                 field: "k_components",
@@ -303,9 +336,69 @@ pub fn mi_matrix(
 /// i*(j) = argmax_i MI(i, j); the K layers with the highest (or lowest)
 /// MI(i*(j), j) are returned, sorted by target layer. Ties go to the lower
 /// layer index, so the result is deterministic.
+///
+/// [`PairBy::Detectable`] needs the probe's AUC per expert layer: use
+/// [`choose_pairs_detectable`]; here it is refused.
 pub fn choose_pairs(mi: &Array2<f64>, params: &PairValidParams) -> Result<Vec<Pair>> {
+    if params.by == PairBy::Detectable {
+        return Err(NumError::InvalidParam {
+            field: "by",
+            value: "detectable".into(),
+            allowed: "highest or lowest (detectable needs the probe AUCs: choose_pairs_detectable)",
+        });
+    }
+    let all: Vec<usize> = (0..mi.nrows()).collect();
+    choose_among(mi, &all, params)
+}
+
+/// The expert layers [`PairBy::Detectable`] keeps: those whose probe AUC
+/// (`aucs[i]` for expert layer i) is at least `min_auc`, in layer order.
+pub fn detectable_layers(aucs: &[f64], min_auc: f64) -> Vec<usize> {
+    (0..aucs.len()).filter(|&i| aucs[i] >= min_auc).collect()
+}
+
+/// [`PairBy::Detectable`]: pairs from the MI matrix `[L_E, L_T]` using only
+/// the expert layers whose probe AUC (`aucs`, one per expert layer) is at
+/// least `params.min_auc`; among them, the K target layers with the highest
+/// MI to their best kept expert layer. Refuses (naming the best layer) when
+/// no expert layer reaches the threshold.
+pub fn choose_pairs_detectable(
+    mi: &Array2<f64>,
+    aucs: &[f64],
+    params: &PairValidParams,
+) -> Result<Vec<Pair>> {
+    const CONTEXT: &str = "pairing::choose_pairs_detectable";
+    if aucs.len() != mi.nrows() {
+        return Err(NumError::ShapeMismatch {
+            context: CONTEXT,
+            left_name: "MI matrix",
+            left: mi.shape().to_vec(),
+            right_name: "probe AUCs",
+            right: vec![aucs.len()],
+        });
+    }
+    let kept = detectable_layers(aucs, params.min_auc);
+    if kept.is_empty() {
+        let best = (0..aucs.len()).max_by(|&a, &b| aucs[a].total_cmp(&aucs[b]));
+        return Err(NumError::Numerical {
+            context: CONTEXT,
+            detail: match best {
+                Some(i) => format!(
+                    "no expert layer's probe reaches validation AUC {}: the best is layer {i} \
+                     at {:.3}; lower --min-auc or use --pair-by lowest/highest",
+                    params.min_auc, aucs[i]
+                ),
+                None => "the expert has no layers".into(),
+            },
+        });
+    }
+    choose_among(mi, &kept, params)
+}
+
+/// The pairing rule over the expert layers `rows` (each < L_E).
+fn choose_among(mi: &Array2<f64>, rows: &[usize], params: &PairValidParams) -> Result<Vec<Pair>> {
     const CONTEXT: &str = "pairing::choose_pairs";
-    let (l_e, l_t) = mi.dim();
+    let l_t = mi.ncols();
     if let Some(((row, col), &value)) = mi.indexed_iter().find(|(_, v)| !v.is_finite()) {
         return Err(NumError::NonFinite {
             context: CONTEXT,
@@ -316,11 +409,11 @@ pub fn choose_pairs(mi: &Array2<f64>, params: &PairValidParams) -> Result<Vec<Pa
         });
     }
     let available = l_t.saturating_sub(params.min_target_layer);
-    if l_e == 0 || available < params.n_layers {
+    if rows.is_empty() || available < params.n_layers {
         return Err(NumError::TooFewLayers {
             context: CONTEXT,
             requested: params.n_layers,
-            available: if l_e == 0 { 0 } else { available },
+            available: if rows.is_empty() { 0 } else { available },
             min_layer: params.min_target_layer,
             max_layer: l_t.saturating_sub(1),
         });
@@ -329,7 +422,10 @@ pub fn choose_pairs(mi: &Array2<f64>, params: &PairValidParams) -> Result<Vec<Pa
         .map(|j| {
             let col = mi.column(j);
             // First maximum wins ties.
-            let i = (0..l_e).fold(0, |best, i| if col[i] > col[best] { i } else { best });
+            let i = rows
+                .iter()
+                .copied()
+                .fold(rows[0], |best, i| if col[i] > col[best] { i } else { best });
             Pair {
                 expert_layer: i,
                 target_layer: j,
@@ -339,7 +435,8 @@ pub fn choose_pairs(mi: &Array2<f64>, params: &PairValidParams) -> Result<Vec<Pa
         .collect();
     // Stable sort keeps target-layer order among equal MI.
     match params.by {
-        PairBy::Highest => candidates.sort_by(|a, b| b.mi.total_cmp(&a.mi)),
+        // Detectable: the strongest pairs among the kept expert layers.
+        PairBy::Highest | PairBy::Detectable => candidates.sort_by(|a, b| b.mi.total_cmp(&a.mi)),
         PairBy::Lowest => candidates.sort_by(|a, b| a.mi.total_cmp(&b.mi)),
     }
     candidates.truncate(params.n_layers);
@@ -489,6 +586,65 @@ mod tests {
                 "i* must be the column's argmax"
             );
         }
+    }
+
+    #[test]
+    fn detectable_pairing_steers_only_from_layers_whose_probe_sees_the_concept() {
+        // Expert layer 0 has by far the highest MI everywhere (as early
+        // layers do on real models) but its probe is at chance; layers 2
+        // and 3 detect the concept.
+        let mi = ndarray::arr2(&[
+            [9.0, 9.0, 9.0, 9.0, 9.0, 9.0],
+            [1.0, 5.0, 1.0, 1.0, 1.0, 1.0],
+            [1.0, 1.0, 4.0, 3.0, 1.0, 1.0],
+            [1.0, 1.0, 1.0, 2.0, 6.0, 0.5],
+        ]);
+        let aucs = [0.55, 0.79, 0.80, 0.95];
+        assert_eq!(detectable_layers(&aucs, 0.8), vec![2, 3]);
+        let params = PairParams::default()
+            .by(PairBy::Detectable)
+            .n_layers(2)
+            .check()
+            .unwrap();
+        let pairs = choose_pairs_detectable(&mi, &aucs, &params).unwrap();
+        assert_eq!(
+            pairs,
+            vec![
+                Pair {
+                    expert_layer: 2,
+                    target_layer: 2,
+                    mi: 4.0
+                },
+                Pair {
+                    expert_layer: 3,
+                    target_layer: 4,
+                    mi: 6.0
+                },
+            ]
+        );
+        // The paper's rule on the same matrix steers from layer 0 only.
+        let highest =
+            choose_pairs(&mi, &PairParams::default().n_layers(2).check().unwrap()).unwrap();
+        assert!(highest.iter().all(|p| p.expert_layer == 0));
+        // Without the AUCs the rule cannot run.
+        assert!(choose_pairs(&mi, &params).is_err());
+    }
+
+    #[test]
+    fn detectable_pairing_names_the_best_layer_when_none_reaches_the_threshold() {
+        let mi = Array2::<f64>::ones((3, 5));
+        let params = PairParams::default()
+            .by(PairBy::Detectable)
+            .n_layers(2)
+            .min_auc(0.9)
+            .check()
+            .unwrap();
+        let err = choose_pairs_detectable(&mi, &[0.5, 0.7, 0.6], &params)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("layer 1 at 0.700"), "{err}");
+        assert!(choose_pairs_detectable(&mi, &[0.95, 0.7], &params).is_err());
+        assert!(PairParams::default().min_auc(1.5).check().is_err());
     }
 
     #[test]

@@ -170,6 +170,10 @@ pub enum Method {
     PcaDiff,
     /// RFM on the target's own states.
     SelfRfm,
+    /// Random unit directions (a control: the floor any method must beat),
+    /// at the layers and norms of another file. Appended last so files of
+    /// the other methods keep their encoding.
+    Random,
 }
 
 impl std::fmt::Display for Method {
@@ -179,6 +183,7 @@ impl std::fmt::Display for Method {
             Method::Caa => "caa",
             Method::PcaDiff => "pca-diff",
             Method::SelfRfm => "self-rfm",
+            Method::Random => "random",
         })
     }
 }

@@ -13,7 +13,6 @@ use expertsteer::eval::summary::{
     complete_questions, expert_lead_markdown, pool_validation, pooled_markdown, selected_markdown,
 };
 use expertsteer::llama::{Model, ModelParams};
-use expertsteer::steerfile::SteerFile;
 use expertsteer::{models, Error, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
@@ -92,23 +91,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
         let steers = a
             .steers
             .iter()
-            .map(|s| {
-                let (label, path) = match s.split_once('=') {
-                    Some((l, p)) => (l.to_string(), PathBuf::from(p)),
-                    None => {
-                        let p = PathBuf::from(s);
-                        (
-                            p.file_stem()
-                                .map_or("steer".into(), |x| x.to_string_lossy().into_owned()),
-                            p,
-                        )
-                    }
-                };
-                Ok(LabelledSteer {
-                    label,
-                    file: SteerFile::read(&path)?,
-                })
-            })
+            .map(|s| LabelledSteer::from_spec(s))
             .collect::<Result<Vec<_>>>()?;
         if let Some(bad) = a.strengths.iter().find(|s| !s.is_finite()) {
             return Err(Error::Input(format!("strength {bad} is not a number")));

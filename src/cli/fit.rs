@@ -39,8 +39,14 @@ pub enum AlignArg {
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
 pub enum PairArg {
+    /// The K target layers whose best expert layer shares the most MI (paper).
     Highest,
+    /// The K target layers whose best expert layer shares the least MI.
     Lowest,
+    /// Keep the expert layers where the concept is detectable (the step-3
+    /// probe's validation AUC, fitted on every expert layer, at least
+    /// --min-auc), then the K target layers with the highest MI to them.
+    Detectable,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -67,10 +73,15 @@ pub struct FitArgs {
     pub method: MethodArg,
     #[arg(long, value_enum, default_value_t = AlignArg::ClosedForm)]
     pub align: AlignArg,
-    /// Steer the target layers whose best expert layer has the lowest (or
-    /// highest) MI. Default lowest: it won on validation (EVALUATION.md).
+    /// How target layers are chosen from the MI matrix: lowest, highest,
+    /// or detectable (AUC-filtered expert layers, then highest MI). Default
+    /// lowest: it won on multiple-choice validation (EVALUATION.md).
     #[arg(long, value_enum, default_value_t = PairArg::Lowest)]
     pub pair_by: PairArg,
+    /// --pair-by detectable: the least validation AUC of an expert layer's
+    /// probe for the layer to be kept (0.5 = chance).
+    #[arg(long, default_value_t = expertsteer::pairing::DEFAULT_MIN_AUC)]
+    pub min_auc: f64,
     /// Number of target layers to steer (K).
     #[arg(long, default_value_t = 4)]
     pub layers: usize,
@@ -160,7 +171,9 @@ pub fn run(a: FitArgs) -> Result<()> {
     cfg.pair.by = match a.pair_by {
         PairArg::Highest => PairBy::Highest,
         PairArg::Lowest => PairBy::Lowest,
+        PairArg::Detectable => PairBy::Detectable,
     };
+    cfg.pair.min_auc = a.min_auc;
     cfg.pooling = match a.pool {
         PoolArg::Last => Pooling::Last,
         PoolArg::Mean => Pooling::Mean,
@@ -216,6 +229,14 @@ pub fn run(a: FitArgs) -> Result<()> {
             l.mean_norm,
             f(l.align_error)
         );
+    }
+    if !out.expert_layer_aucs.is_empty() {
+        let aucs: Vec<String> = out
+            .expert_layer_aucs
+            .iter()
+            .map(|(i, a)| format!("{i}: {a:.3}"))
+            .collect();
+        outln!("probe validation AUC per expert layer: {}", aucs.join(", "));
     }
     let times: Vec<String> = out
         .stage_secs

@@ -4,6 +4,7 @@
 #[macro_use]
 pub mod out;
 
+mod behaviour;
 mod bench;
 mod bench_batch;
 mod bench_pipeline;
@@ -11,6 +12,7 @@ mod bench_serve;
 mod capture;
 mod data;
 mod demo;
+mod directions;
 mod eval;
 mod eval_code;
 mod fit;
@@ -58,6 +60,14 @@ enum Command {
     EvalSummary(eval::SummaryArgs),
     /// Steered vs unsteered continuations with their perplexity under the unsteered model.
     Fluency(fluency::FluencyArgs),
+    /// Steered open-ended generations × strengths × prompts, with their
+    /// perplexity under the unsteered model, to a resumable JSONL log.
+    Behaviour(behaviour::BehaviourArgs),
+    /// A control file: random unit directions at another file's layers and norms.
+    RandomSteer(directions::RandomSteerArgs),
+    /// Cosine of each steered direction to the target's own direction at
+    /// the same layer (e.g. CAA), next to random directions.
+    CompareDirections(directions::CompareArgs),
     /// Print a steering file's contents.
     Show(show::ShowArgs),
     /// Write a steering file as a llama.cpp control-vector GGUF.
@@ -103,6 +113,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::EvalSummary(a) => eval::summary(a),
         Command::EvalCode(a) => eval_code::run(a),
         Command::Fluency(a) => fluency::run(a),
+        Command::Behaviour(a) => behaviour::run(a),
+        Command::RandomSteer(a) => directions::random_steer(a),
+        Command::CompareDirections(a) => directions::compare(a),
         Command::Show(a) => show::show(a),
         Command::ExportCvec(a) => show::export(a),
     }

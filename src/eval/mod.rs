@@ -4,7 +4,9 @@
 //! [`summary`] pools several logs into the table the defaults come from;
 //! `plot` (feature `plot`) draws accuracy against strength. [`code`] scores
 //! generated code by running it in a sandbox (HumanEval pass@1).
+//! [`behaviour`] logs steered open-ended generations for an outside scorer.
 
+pub mod behaviour;
 pub mod code;
 pub mod fluency;
 #[cfg(feature = "plot")]

@@ -79,6 +79,27 @@ pub struct LabelledSteer {
     pub file: SteerFile,
 }
 
+impl LabelledSteer {
+    /// Reads `FILE` or `LABEL=FILE` (the label defaults to the file's stem).
+    pub fn from_spec(spec: &str) -> Result<LabelledSteer> {
+        let (label, path) = match spec.split_once('=') {
+            Some((l, p)) => (l.to_string(), PathBuf::from(p)),
+            None => {
+                let p = PathBuf::from(spec);
+                (
+                    p.file_stem()
+                        .map_or("steer".into(), |x| x.to_string_lossy().into_owned()),
+                    p,
+                )
+            }
+        };
+        Ok(LabelledSteer {
+            label,
+            file: SteerFile::read(&path)?,
+        })
+    }
+}
+
 /// What to evaluate.
 #[derive(Debug, Clone)]
 pub struct EvalPlan {

@@ -1,0 +1,181 @@
+#!/usr/bin/env python3
+"""Score the sentiment of `expertsteer behaviour` logs and tabulate the
+effect of each steering method against no steering.
+
+Scorer: VADER (vaderSentiment==3.3.2, pinned in
+scripts/requirements-sentiment.txt), a maintained lexicon-and-rules
+sentiment scorer; its compound score lies in [-1, 1].
+
+For every (method, strength) cell the table gives, over the prompts the
+cell shares with the unsteered run: the mean compound score, the mean
+shift against the unsteered continuation of the same prompt with a
+bootstrap 95% CI (prompts resampled), the mean and median perplexity under
+the unsteered model, and the fraction of the reference method's effect
+(default `caa`) reached at matched fluency: the method's shift at a
+strength divided by the reference's shift interpolated at the same mean
+log-perplexity, on the same side of zero strength (only where the
+reference's sweep covers that perplexity).
+
+Usage:
+  python3 scripts/score_sentiment.py LOG.jsonl [LOG.jsonl ...] \
+      [--reference caa] [--scored OUT.jsonl] [--markdown OUT.md]
+"""
+
+import argparse
+import json
+import math
+import random
+import sys
+from collections import defaultdict
+
+UNSTEERED = "none"
+
+
+def load(paths):
+    rows = []
+    for p in paths:
+        with open(p, encoding="utf-8") as f:
+            for i, line in enumerate(f, 1):
+                line = line.strip()
+                if not line:
+                    continue
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError:
+                    print(f"{p}:{i}: skipping unreadable row", file=sys.stderr)
+    return rows
+
+
+def score(rows):
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    analyzer = SentimentIntensityAnalyzer()
+    for r in rows:
+        r["compound"] = analyzer.polarity_scores(r["text"])["compound"]
+    return rows
+
+
+def bootstrap_ci(values, resamples=2000, seed=0):
+    rng = random.Random(seed)
+    n = len(values)
+    means = sorted(
+        sum(values[rng.randrange(n)] for _ in range(n)) / n for _ in range(resamples)
+    )
+    return means[int(0.025 * resamples)], means[int(0.975 * resamples) - 1]
+
+
+def mean(xs):
+    return sum(xs) / len(xs) if xs else float("nan")
+
+
+def median(xs):
+    s = sorted(xs)
+    n = len(s)
+    if n == 0:
+        return float("nan")
+    return s[n // 2] if n % 2 else 0.5 * (s[n // 2 - 1] + s[n // 2])
+
+
+def cells(rows):
+    """(method, strength) -> {prompt_id: row}; later rows win (a redo)."""
+    out = defaultdict(dict)
+    for r in rows:
+        out[(r["method"], r["strength"])][r["prompt_id"]] = r
+    return out
+
+
+def summarise(rows):
+    by_cell = cells(rows)
+    base = by_cell.get((UNSTEERED, 0.0), {})
+    if not base:
+        sys.exit("no unsteered rows (method 'none') in the logs")
+    table = []
+    for (method, c), per_prompt in sorted(by_cell.items()):
+        ids = [p for p in per_prompt if p in base]
+        if not ids:
+            continue
+        shifts = [per_prompt[p]["compound"] - base[p]["compound"] for p in ids]
+        ppl = [per_prompt[p]["ppl"] for p in ids if math.isfinite(per_prompt[p]["ppl"])]
+        lo, hi = bootstrap_ci(shifts) if method != UNSTEERED else (0.0, 0.0)
+        table.append(
+            {
+                "method": method,
+                "strength": c,
+                "n": len(ids),
+                "sentiment": mean([per_prompt[p]["compound"] for p in ids]),
+                "shift": mean(shifts),
+                "ci_lo": lo,
+                "ci_hi": hi,
+                "ppl_mean": mean(ppl),
+                "ppl_median": median(ppl),
+                "log_ppl": mean([math.log(x) for x in ppl]),
+            }
+        )
+    return table
+
+
+def reference_at(table, reference, log_ppl, strength):
+    """The reference's shift interpolated linearly in mean log-perplexity
+    over its sweep on the same side (strengths of the same sign as
+    `strength`) plus the unsteered point; None outside the range that
+    sweep covers."""
+    pts = sorted(
+        (t["log_ppl"], t["shift"])
+        for t in table
+        if t["method"] == UNSTEERED
+        or (t["method"] == reference and t["strength"] * strength > 0)
+    )
+    if len(pts) < 2 or not (pts[0][0] <= log_ppl <= pts[-1][0]):
+        return None
+    for (x0, y0), (x1, y1) in zip(pts, pts[1:]):
+        if x0 <= log_ppl <= x1:
+            return y0 if x1 == x0 else y0 + (y1 - y0) * (log_ppl - x0) / (x1 - x0)
+    return None
+
+
+def markdown(table, reference):
+    lines = [
+        "| method | c | n | mean compound | shift vs unsteered [95% CI] | ppl mean | ppl median "
+        f"| {reference} shift at same ppl | fraction of {reference} |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for t in table:
+        ref = None
+        if t["method"] != UNSTEERED:
+            ref = reference_at(table, reference, t["log_ppl"], t["strength"])
+        frac = "-"
+        ref_s = "-"
+        if ref is not None:
+            ref_s = f"{ref:+.3f}"
+            # A fraction of a near-zero reference effect means nothing.
+            if abs(ref) >= 0.05:
+                frac = f"{t['shift'] / ref:.2f}"
+        ci = "" if t["method"] == UNSTEERED else f" [{t['ci_lo']:+.3f}, {t['ci_hi']:+.3f}]"
+        lines.append(
+            f"| {t['method']} | {t['strength']:g} | {t['n']} | {t['sentiment']:+.3f} "
+            f"| {t['shift']:+.3f}{ci} | {t['ppl_mean']:.2f} | {t['ppl_median']:.2f} | {ref_s} | {frac} |"
+        )
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("logs", nargs="+")
+    ap.add_argument("--reference", default="caa", help="method whose effect is the ceiling")
+    ap.add_argument("--scored", help="write the rows with their compound score here")
+    ap.add_argument("--markdown", help="write the table here as well as to stdout")
+    a = ap.parse_args()
+    rows = score(load(a.logs))
+    if a.scored:
+        with open(a.scored, "w", encoding="utf-8") as f:
+            for r in rows:
+                f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    md = markdown(summarise(rows), a.reference)
+    print(md)
+    if a.markdown:
+        with open(a.markdown, "w", encoding="utf-8") as f:
+            f.write(md + "\n")
+
+
+if __name__ == "__main__":
+    main()
