@@ -13,7 +13,6 @@ use crate::steer;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
-use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
 /// Method label of the unsteered continuation (strength 0), logged once
@@ -79,27 +78,7 @@ pub struct BehaviourPlan {
 /// Every row of a log (missing file = none). A torn line (the run was
 /// killed mid-write) is skipped with a warning and redone on resume.
 pub fn read_behaviour_log(path: &Path) -> Result<Vec<BehaviourRow>> {
-    let f = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::io(path, e)),
-    };
-    let mut out = Vec::new();
-    for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
-        let line = line.map_err(|e| Error::io(path, e))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        match serde_json::from_str::<BehaviourRow>(&line) {
-            Ok(r) => out.push(r),
-            Err(e) => eprintln!(
-                "{}:{}: skipping unreadable row ({e})",
-                path.display(),
-                i + 1
-            ),
-        }
-    }
-    Ok(out)
+    crate::eval::jsonl_log::read_jsonl_log(path)
 }
 
 /// Open prompts from a JSON Lines file: one object per line with `"text"`
@@ -181,11 +160,7 @@ pub fn run_behaviour(
         .collect();
     let cells = cells(plan);
     let total = cells.len() * plan.prompts.len();
-    let mut log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&plan.log)
-        .map_err(|e| Error::io(&plan.log, e))?;
+    let mut log = crate::eval::jsonl_log::LogWriter::open(&plan.log)?;
     let params = ContextParams {
         n_ctx: 1024,
         n_batch: 1024,
@@ -234,9 +209,7 @@ pub fn run_behaviour(
                 ppl: perplexity(&mut judge, &toks, &g.tokens)?,
                 text: g.text,
             };
-            let line = serde_json::to_string(&row).expect("a row serialises");
-            writeln!(log, "{line}").map_err(|e| Error::io(&plan.log, e))?;
-            log.flush().map_err(|e| Error::io(&plan.log, e))?;
+            log.append(&row)?;
             n_new += 1;
             progress(n_done, total);
         }

@@ -9,6 +9,7 @@
 pub mod behaviour;
 pub mod code;
 pub mod fluency;
+pub mod jsonl_log;
 #[cfg(feature = "plot")]
 pub mod plot;
 pub mod report;

@@ -6,10 +6,9 @@ use crate::data::{split_of, McQuestion, Part, SplitFractions};
 use crate::llama::{Context, ContextParams, Model, Positions};
 use crate::steer;
 use crate::steerfile::SteerFile;
-use crate::{Error, Result};
+use crate::Result;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
-use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
 /// One scored question under one condition.
@@ -128,28 +127,7 @@ pub fn question_split(q: &McQuestion, seed: u64) -> Part {
 
 /// Reads every record of a log (missing file = none).
 pub fn read_log(path: &Path) -> Result<Vec<Record>> {
-    let f = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::io(path, e)),
-    };
-    let mut out = Vec::new();
-    for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
-        let line = line.map_err(|e| Error::io(path, e))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        // A torn last line (killed mid-write) is skipped; it is redone.
-        match serde_json::from_str::<Record>(&line) {
-            Ok(r) => out.push(r),
-            Err(e) => eprintln!(
-                "{}:{}: skipping unreadable record ({e})",
-                path.display(),
-                i + 1
-            ),
-        }
-    }
-    Ok(out)
+    crate::eval::jsonl_log::read_jsonl_log(path)
 }
 
 fn context(model: &Model, threads: i32) -> Result<Context<'_>> {
@@ -187,11 +165,7 @@ pub fn run_conditions(
         }
     }
     let total = conditions.len() * plan.questions.len() * plan.scorings.len();
-    let mut log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&plan.log)
-        .map_err(|e| Error::io(&plan.log, e))?;
+    let mut log = crate::eval::jsonl_log::LogWriter::open(&plan.log)?;
     let mut ctx = context(model, plan.threads)?;
     let mut n_done = 0;
     let mut n_new = 0;
@@ -229,9 +203,7 @@ pub fn run_conditions(
                     chosen,
                     answer: q.correct,
                 };
-                let line = serde_json::to_string(&r).expect("json");
-                writeln!(log, "{line}").map_err(|e| Error::io(&plan.log, e))?;
-                log.flush().map_err(|e| Error::io(&plan.log, e))?;
+                log.append(&r)?;
                 n_new += 1;
                 if n_done % 4 == 0 || n_done == total {
                     progress(n_done, total);

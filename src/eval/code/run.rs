@@ -13,7 +13,6 @@ use crate::steerfile::SteerFile;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
-use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -167,27 +166,7 @@ impl CodePlan {
 /// Reads every record of a log (missing file = none; a torn last line,
 /// from a killed run, is skipped and redone).
 pub fn read_code_log(path: &Path) -> Result<Vec<CodeRecord>> {
-    let f = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::io(path, e)),
-    };
-    let mut out = Vec::new();
-    for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
-        let line = line.map_err(|e| Error::io(path, e))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        match serde_json::from_str::<CodeRecord>(&line) {
-            Ok(r) => out.push(r),
-            Err(e) => eprintln!(
-                "{}:{}: skipping unreadable record ({e})",
-                path.display(),
-                i + 1
-            ),
-        }
-    }
-    Ok(out)
+    crate::eval::jsonl_log::read_jsonl_log(path)
 }
 
 /// Progress after each problem: records done so far (of `total`) and the
@@ -229,12 +208,7 @@ pub fn run_code_eval(
     if n_done == total {
         return Ok(0);
     }
-    let mut log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&plan.log)
-        .map_err(|e| Error::io(&plan.log, e))?;
-    end_torn_line(&plan.log, &mut log)?;
+    let mut log = crate::eval::jsonl_log::LogWriter::open(&plan.log)?;
     let mut ctx = Context::new(
         model,
         ContextParams {
@@ -304,9 +278,7 @@ pub fn run_code_eval(
                 gen_secs,
                 exec_secs: t1.elapsed().as_secs_f64(),
             };
-            let line = serde_json::to_string(&r).expect("records serialise");
-            writeln!(log, "{line}").map_err(|e| Error::io(&plan.log, e))?;
-            log.flush().map_err(|e| Error::io(&plan.log, e))?;
+            log.append(&r)?;
             n_new += 1;
             n_done += 1;
             progress(Progress {
@@ -318,24 +290,6 @@ pub fn run_code_eval(
     }
     steer::clear(&mut ctx);
     Ok(n_new)
-}
-
-/// A run killed mid-write leaves a line without its newline; the next
-/// record must not be glued to it (it would be unreadable too).
-fn end_torn_line(path: &Path, log: &mut std::fs::File) -> Result<()> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let len = f.seek(SeekFrom::End(0)).map_err(|e| Error::io(path, e))?;
-    if len == 0 {
-        return Ok(());
-    }
-    f.seek(SeekFrom::End(-1)).map_err(|e| Error::io(path, e))?;
-    let mut last = [0u8; 1];
-    f.read_exact(&mut last).map_err(|e| Error::io(path, e))?;
-    if last[0] != b'\n' {
-        log.write_all(b"\n").map_err(|e| Error::io(path, e))?;
-    }
-    Ok(())
 }
 
 /// The outcome with its stderr cut to the last 2000 characters (logs stay
