@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every cargo-fuzz target in fuzz/ for SECONDS each (default 20),
-# starting from a scratch copy of its committed seed corpus, and fails on
+# starting from seeds written fresh by examples/write_seeds.rs, and fails on
 # the first crash, panic, leak, timeout or out-of-memory. CI runs it so the
 # targets keep building and the seeds keep passing; FUZZING.md has the long
 # runs. Needs the nightly toolchain (the sanitizer); installs cargo-fuzz
@@ -30,11 +30,11 @@ cargo +nightly fuzz build
 
 scratch="$(mktemp -d)"
 trap 'rm -rf "$scratch"' EXIT
+# Seeds come from the project's own writers (no binary files in git).
+cargo +nightly run --quiet --release --example write_seeds -- "$scratch"
 failed=()
 for target in $(cargo +nightly fuzz list); do
   corpus="$scratch/$target"
-  mkdir -p "$corpus"
-  cp corpus/"$target"/* "$corpus"/
   echo "fuzz-smoke: $target for ${secs}s"
   if ! cargo +nightly fuzz run "$target" "$corpus" -- \
       -max_total_time="$secs" -max_len=65536 -rss_limit_mb=2048 -timeout=10 \

@@ -1,16 +1,20 @@
-//! Writes the seed corpora under `fuzz/corpus/<target>/` with the
-//! project's own writers, so every seed is a valid file of its kind:
-//! `cargo run --example write_seeds` (from `fuzz/`). The seeds are small
-//! on purpose (a few KB in all): the fuzzer grows its own corpus from them.
+//! Writes the seed corpora under `DIR/<target>/` (default `fuzz/corpus/`)
+//! with the project's own writers, so every seed is a valid file of its
+//! kind: `cargo run --example write_seeds [DIR]` (from `fuzz/`). Seeds are
+//! generated, never committed (no binary files in git); they are small on
+//! purpose (a few KB in all): the fuzzer grows its own corpus from them.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use expertsteer_core::steerfile::{Method, SteerFile};
 use expertsteer_core::testing::sample_file;
 use gguf_tools::{Array, ControlVector, GgmlType, GgufWriter, Value};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
+    let root = match std::env::args_os().nth(1) {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus"),
+    };
     let write = |target: &str, name: &str, bytes: &[u8]| -> std::io::Result<()> {
         let dir = root.join(target);
         std::fs::create_dir_all(&dir)?;
