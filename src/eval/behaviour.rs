@@ -8,7 +8,7 @@
 use super::fluency::perplexity;
 use super::run::LabelledSteer;
 use crate::generate::{generate, prompt_tokens, GenerateParams};
-use crate::llama::{Context, ContextParams, Model, Positions};
+use crate::llama::{Model, Positions};
 use crate::steer;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -161,22 +161,7 @@ pub fn run_behaviour(
     let cells = cells(plan);
     let total = cells.len() * plan.prompts.len();
     let mut log = crate::eval::jsonl_log::LogWriter::open(&plan.log)?;
-    let params = ContextParams {
-        n_ctx: 1024,
-        n_batch: 1024,
-        n_ubatch: 512,
-        n_seq_max: 1,
-        threads: plan.threads,
-        hook: true,
-    };
-    let mut gen_ctx = Context::new(model, params.clone())?;
-    let mut judge = Context::new(
-        model,
-        ContextParams {
-            hook: false,
-            ..params
-        },
-    )?;
+    let (mut gen_ctx, mut judge) = crate::eval::fluency::generator_and_judge(model, plan.threads)?;
     let gp = GenerateParams {
         max_tokens: plan.max_tokens,
         ..Default::default()

@@ -55,22 +55,7 @@ pub fn fluency_check(
     max_tokens: usize,
     threads: i32,
 ) -> Result<Vec<FluencyRow>> {
-    let params = ContextParams {
-        n_ctx: 1024,
-        n_batch: 1024,
-        n_ubatch: 512,
-        n_seq_max: 1,
-        threads,
-        hook: true,
-    };
-    let mut gen_ctx = Context::new(model, params.clone())?;
-    let mut judge = Context::new(
-        model,
-        ContextParams {
-            hook: false,
-            ..params
-        },
-    )?;
+    let (mut gen_ctx, mut judge) = generator_and_judge(model, threads)?;
     let gp = GenerateParams {
         max_tokens,
         ..Default::default()
@@ -92,4 +77,26 @@ pub fn fluency_check(
     }
     steer::clear(&mut gen_ctx);
     Ok(rows)
+}
+
+/// Two contexts over `model`: one to generate in (hook installed, for
+/// steering) and one that judges text by its perplexity unsteered.
+pub fn generator_and_judge(model: &Model, threads: i32) -> Result<(Context<'_>, Context<'_>)> {
+    let params = ContextParams {
+        n_ctx: 1024,
+        n_batch: 1024,
+        n_ubatch: 512,
+        n_seq_max: 1,
+        threads,
+        hook: true,
+    };
+    let gen_ctx = Context::new(model, params.clone())?;
+    let judge = Context::new(
+        model,
+        ContextParams {
+            hook: false,
+            ..params
+        },
+    )?;
+    Ok((gen_ctx, judge))
 }

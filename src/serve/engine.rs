@@ -226,6 +226,8 @@ struct Slot {
     generated: usize,
     /// The sampled token not yet decoded (generation phase).
     next: Option<Token>,
+    /// The hook has been told this sequence is generating.
+    generating: bool,
     /// This step's batch entry holding its logits.
     out_index: Option<usize>,
     sampler: Sampler,
@@ -319,6 +321,7 @@ impl<'m> Runner<'m> {
                 fed: 0,
                 generated: 0,
                 next: None,
+                generating: false,
                 out_index: None,
                 sampler,
                 utf8: Vec::new(),
@@ -372,8 +375,13 @@ impl<'m> Runner<'m> {
                 s.out_index = Some(self.batch.len() - 1);
             }
         }
-        for s in self.slots.iter().flatten() {
-            self.ctx.set_seq_generation_phase(s.seq, s.next.is_some());
+        // A sequence enters the generation phase once, with its first
+        // generated token (admit() starts it outside).
+        for s in self.slots.iter_mut().flatten() {
+            if s.next.is_some() && !s.generating {
+                s.generating = true;
+                self.ctx.set_seq_generation_phase(s.seq, true);
+            }
         }
         if let Err(e) = self.ctx.decode(&self.batch) {
             let msg = e.to_string();
