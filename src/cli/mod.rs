@@ -11,6 +11,7 @@ mod bench_pipeline;
 mod bench_serve;
 mod capture;
 mod data;
+mod data_code;
 mod demo;
 mod directions;
 mod eval;

