@@ -4,15 +4,19 @@
 use super::options::ModelOpts;
 use clap::Args;
 use expertsteer::data::Part;
+use expertsteer::eval::code::compare::{
+    compare_conditions, compare_markdown, flipped_markdown, Scope,
+};
 use expertsteer::eval::code::humaneval::{load_humaneval, problem_split, PromptFormat};
 use expertsteer::eval::code::run::{
     pass_table, pass_table_markdown, positions_name, read_code_log, run_code_eval, CodePlan,
-    LabelledSteer,
+    CodeRecord, LabelledSteer,
 };
 use expertsteer::eval::code::sandbox::{Limits, Sandbox, SandboxConfig};
 use expertsteer::llama::Positions;
 use expertsteer::steerfile::SteerFile;
 use expertsteer::{Error, Result};
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -64,9 +68,17 @@ pub struct EvalCodeArgs {
     /// CPU seconds per program.
     #[arg(long, default_value_t = 5)]
     pub cpu_secs: u64,
-    /// Only print the table from the log.
+    /// Only print the table from the log. Without --steer: every condition
+    /// the log holds for this model, split, prompt format and token cap,
+    /// each against no steering on the same problems (exact McNemar, Holm
+    /// over the steered rows).
     #[arg(long)]
     pub report_only: bool,
+    /// With --report-only and no --steer: also print, for each steered
+    /// condition, up to N problems whose verdict steering changed, both
+    /// completions side by side.
+    #[arg(long, default_value_t = 0)]
+    pub examples: usize,
 }
 
 fn parse_split(s: &str) -> Result<Option<Part>> {
@@ -224,6 +236,9 @@ pub fn run(a: EvalCodeArgs) -> Result<()> {
         }
     }
     let log = read_code_log(&a.log)?;
+    if a.report_only && plan.steer.is_none() {
+        return report_all(&plan, &log, &a);
+    }
     let rows = pass_table(&plan, &log);
     outln!(
         "\nHumanEval pass@1, {} split, {} prompt, greedy, at most {} tokens, model {}:\n",
@@ -233,5 +248,42 @@ pub fn run(a: EvalCodeArgs) -> Result<()> {
         plan.model
     );
     out!("{}", pass_table_markdown(&rows));
+    Ok(())
+}
+
+/// Every condition of the log against no steering.
+fn report_all(plan: &CodePlan, log: &[CodeRecord], a: &EvalCodeArgs) -> Result<()> {
+    let ids: HashSet<String> = plan.problems.iter().map(|p| p.task_id.clone()).collect();
+    let scope = Scope {
+        model: &plan.model,
+        format: plan.format,
+        max_tokens: plan.max_tokens,
+        problems: &ids,
+    };
+    let rows = compare_conditions(log, &scope);
+    if rows.is_empty() {
+        return Err(Error::Input(format!(
+            "{}: no unsteered results for model {}, {} prompt, {} tokens, {} split",
+            a.log.display(),
+            plan.model,
+            plan.format.name(),
+            plan.max_tokens,
+            a.split
+        )));
+    }
+    outln!(
+        "\nHumanEval pass@1, {} split, {} prompt, greedy, at most {} tokens, model {}; \
+         each row against no steering on the same problems:\n",
+        a.split,
+        plan.format.name(),
+        plan.max_tokens,
+        plan.model
+    );
+    out!("{}", compare_markdown(&rows));
+    if a.examples > 0 {
+        for r in rows.iter().skip(1) {
+            out!("{}", flipped_markdown(log, &scope, r, a.examples));
+        }
+    }
     Ok(())
 }

@@ -10,6 +10,7 @@
 //! mutated solutions, [`mutate`]; code against prose), and [`pycode`]
 //! supplies Python functions from outside HumanEval.
 
+pub mod compare;
 pub mod humaneval;
 pub mod labels;
 pub mod mutate;
