@@ -135,7 +135,11 @@ fn the_capture_command_resumes_after_an_interruption() {
             ])
             .output()
             .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{err}");
+        // stderr is a pipe here, not a terminal: progress comes as lines.
+        let n = texts().len();
+        assert!(err.contains(&format!("capture: texts {n}/{n} (")), "{err}");
     };
     let fresh = d.join("fresh.npy");
     capture(&d.join("cache-a"), &fresh);

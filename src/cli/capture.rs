@@ -9,7 +9,6 @@ use expertsteer::data::read_texts;
 use expertsteer::layer_list::parse_layers;
 use expertsteer::llama::Context;
 use expertsteer::Result;
-use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 
 /// Writes `OUT` (.npy, float32, shape [n_texts, n_layers, n_embd]: the
@@ -58,11 +57,8 @@ pub fn run(a: CaptureArgs) -> Result<()> {
     p.n_seq_max = a.seqs;
     p.n_ctx = p.n_ctx.max(batch);
     let mut ctx = Context::new(&model, p)?;
-    let bar = ProgressBar::new(texts.len() as u64);
-    bar.set_style(
-        ProgressStyle::with_template("capture {bar:40} {pos}/{len} texts [{elapsed} < {eta}]")
-            .expect("static template"),
-    );
+    let mut progress = super::progress::StageProgress::new("capture");
+    let n_texts = texts.len();
     let store = capture_cached(
         &mut ctx,
         &texts,
@@ -70,9 +66,9 @@ pub fn run(a: CaptureArgs) -> Result<()> {
         Pooling::Last,
         a.chat,
         &expertsteer::cache::captures_dir(),
-        &mut |done, _| bar.set_position(done as u64),
+        &mut |done, _| progress.update("texts", done, n_texts),
     )?;
-    bar.finish();
+    progress.finish();
     store.write_npy(&a.out)?;
     errln!(
         "wrote {} ({} texts x {} layers x {}; states cached in {})",

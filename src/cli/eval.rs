@@ -14,7 +14,6 @@ use expertsteer::eval::summary::{
 };
 use expertsteer::llama::{Model, ModelParams};
 use expertsteer::{models, Error, Result};
-use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 
 #[derive(Args, Debug)]
@@ -115,31 +114,22 @@ pub fn run(a: EvalArgs) -> Result<()> {
             plan.scorings.len()
         );
         let started = std::time::Instant::now();
-        let bar = ProgressBar::new(1);
-        bar.set_style(
-            ProgressStyle::with_template("{msg:<10} {bar:30} {pos}/{len} [{elapsed} < {eta}]")
-                .expect("static template"),
-        );
+        let mut progress = super::progress::StageProgress::new("eval");
         if let Some(e) = &a.expert {
             let model = Model::load(models::resolve(e)?, &ModelParams::default())?;
             let expert_plan = EvalPlan {
                 steers: Vec::new(),
                 ..plan.clone()
             };
-            bar.set_message("expert");
             run_conditions(&model, "expert", &expert_plan, &mut |d, t| {
-                bar.set_length(t as u64);
-                bar.set_position(d as u64)
+                progress.update("expert", d, t)
             })?;
         }
         let model = Model::load(models::resolve(&a.target)?, &ModelParams::default())?;
-        bar.reset();
-        bar.set_message("target");
         run_conditions(&model, "none", &plan, &mut |d, t| {
-            bar.set_length(t as u64);
-            bar.set_position(d as u64)
+            progress.update("target", d, t)
         })?;
-        bar.finish_and_clear();
+        progress.finish();
         errln!("scoring took {:.0} s", started.elapsed().as_secs_f64());
     }
     // Report exactly this task's questions (a log may hold more, e.g. from

@@ -12,7 +12,6 @@ use expertsteer::layer_list::parse_layer_numbers;
 use expertsteer::pairing::PairBy;
 use expertsteer::steerfile::Method;
 use expertsteer::{models, plot, Error, Result};
-use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -187,28 +186,15 @@ pub fn run(a: FitArgs) -> Result<()> {
         // Layer numbers are checked against the target once it is loaded.
         cfg.target_layers = Some(parse_layer_numbers(s)?);
     }
-    let bar = ProgressBar::new(1);
-    bar.set_style(
-        ProgressStyle::with_template("{msg:<28} {bar:30} {pos}/{len} [{elapsed} < {eta}]")
-            .expect("static template"),
-    );
-    let mut last_stage = String::new();
+    let mut progress = super::progress::StageProgress::new("fit");
     let out = run_fit(
         expert.as_deref(),
         &target,
         &items,
         &cfg,
-        &mut |stage, done, total| {
-            if stage != last_stage {
-                bar.reset();
-                bar.set_message(stage.to_string());
-                last_stage = stage.to_string();
-            }
-            bar.set_length(total as u64);
-            bar.set_position(done as u64);
-        },
+        &mut |stage, done, total| progress.update(stage, done, total),
     )?;
-    bar.finish_and_clear();
+    progress.finish();
     out.file.write(&a.out)?;
     outln!(
         "wrote {} ({} method, {} texts)",

@@ -22,6 +22,7 @@ mod generate;
 mod inspect;
 mod models;
 mod options;
+mod progress;
 mod rpc_worker;
 mod serve;
 mod show;
