@@ -120,9 +120,12 @@ fn domain_sets_balance_code_and_prose_outside_the_generic_texts() {
         if path == &he {
             assert!(code.iter().all(|t| fit_ids.contains(t.group.as_str())));
         } else {
-            assert!(code
-                .iter()
-                .all(|t| t.text.starts_with("def ") && t.text.contains("\"\"\"")));
+            assert!(code.iter().all(|t| t.text.starts_with("def ")));
+            let with_doc = code.iter().filter(|t| t.text.contains("\"\"\"")).count();
+            assert!(
+                with_doc * 20 < code.len(),
+                "{with_doc} texts kept a docstring"
+            );
             let he_prompts: Vec<&str> = problems.iter().map(|p| p.prompt.as_str()).collect();
             assert!(code
                 .iter()
