@@ -29,6 +29,10 @@ pub enum Source {
     Mmlu,
     /// BIG-bench task files (package bigbench).
     Bigbench,
+    /// BIG-bench generative tasks with integer answers (e.g.
+    /// arithmetic/3_digit_addition): the answer vs the answer with one
+    /// digit changed.
+    BigbenchExact,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq)]
@@ -68,6 +72,7 @@ pub fn run(a: DataArgs) -> Result<()> {
     let source = match b.source {
         Source::Mmlu => QuestionSource::Mmlu,
         Source::Bigbench => QuestionSource::Bigbench,
+        Source::BigbenchExact => QuestionSource::BigbenchExact,
     };
     let qs = load_questions(&TaskSpec::new(source, &b.subjects, &b.tasks))?;
     let keep = |q: &McQuestion| {
