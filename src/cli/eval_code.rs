@@ -1,20 +1,19 @@
 //! `expertsteer eval-code`: HumanEval pass@1, each completion run in the
 //! sandbox, with and without steering; resumable through its log.
 
-use super::options::ModelOpts;
+use super::options::{
+    check_strengths, model_label, parse_positions, parse_split, read_labelled_steer, ModelOpts,
+};
 use clap::Args;
-use expertsteer::data::Part;
 use expertsteer::eval::code::compare::{
     compare_conditions, compare_markdown, flipped_markdown, Scope,
 };
 use expertsteer::eval::code::humaneval::{load_humaneval, problem_split, PromptFormat};
 use expertsteer::eval::code::run::{
     pass_table, pass_table_markdown, positions_name, read_code_log, run_code_eval, CodePlan,
-    CodeRecord, LabelledSteer,
+    CodeRecord,
 };
 use expertsteer::eval::code::sandbox::{Limits, Sandbox, SandboxConfig};
-use expertsteer::llama::Positions;
-use expertsteer::steerfile::SteerFile;
 use expertsteer::{Error, Result};
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -81,70 +80,12 @@ pub struct EvalCodeArgs {
     pub examples: usize,
 }
 
-fn parse_split(s: &str) -> Result<Option<Part>> {
-    match s.trim() {
-        "fit" => Ok(Some(Part::Fit)),
-        "validation" => Ok(Some(Part::Validation)),
-        "test" => Ok(Some(Part::Test)),
-        "all" => Ok(None),
-        other => Err(Error::Input(format!(
-            "split '{other}': use fit, validation, test or all"
-        ))),
-    }
-}
-
-fn parse_positions(s: &str) -> Result<Positions> {
-    match s.trim() {
-        "all" => Ok(Positions::All),
-        "generated" => Ok(Positions::GeneratedOnly),
-        other => Err(Error::Input(format!(
-            "positions '{other}': use all or generated"
-        ))),
-    }
-}
-
-fn model_label(model: &str) -> String {
-    let p = std::path::Path::new(model);
-    match p.extension() {
-        Some(e) if e == "gguf" => p
-            .file_stem()
-            .map_or(model.to_string(), |s| s.to_string_lossy().into_owned()),
-        _ => model.to_string(),
-    }
-}
-
 pub fn run(a: EvalCodeArgs) -> Result<()> {
     let split = parse_split(&a.split)?;
     let positions = parse_positions(&a.positions)?;
     let format = PromptFormat::parse(&a.prompt_format)?;
-    if let Some(bad) = a.strengths.iter().find(|s| !s.is_finite()) {
-        return Err(Error::Input(format!("strength {bad} is not a number")));
-    }
-    let steer = a
-        .steer
-        .as_ref()
-        .map(|s| {
-            let (label, path) = match s.split_once('=') {
-                Some((l, p)) => (l.to_string(), PathBuf::from(p)),
-                None => {
-                    let p = PathBuf::from(s);
-                    let label = p
-                        .file_stem()
-                        .map_or("steer".into(), |x| x.to_string_lossy().into_owned());
-                    (label, p)
-                }
-            };
-            if label == "none" {
-                return Err(Error::Input(
-                    "the steering label 'none' is taken by no steering".into(),
-                ));
-            }
-            Ok(LabelledSteer {
-                label,
-                file: SteerFile::read(&path)?,
-            })
-        })
-        .transpose()?;
+    check_strengths(&a.strengths)?;
+    let steer = a.steer.as_deref().map(read_labelled_steer).transpose()?;
 
     let t = Instant::now();
     let mut problems = load_humaneval()?;

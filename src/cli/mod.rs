@@ -16,6 +16,7 @@ mod demo;
 mod directions;
 mod eval;
 mod eval_code;
+mod eval_gen;
 mod fit;
 mod fluency;
 mod generate;
@@ -57,6 +58,9 @@ enum Command {
     Eval(eval::EvalArgs),
     /// HumanEval pass@1 with and without steering, each completion run in a sandbox.
     EvalCode(eval_code::EvalCodeArgs),
+    /// Exact-match accuracy on a generative BIG-bench task (k-shot, greedy)
+    /// with and without steering.
+    EvalGen(eval_gen::EvalGenArgs),
     /// Pool several evaluation logs: validation accuracy per method and
     /// strength against no steering, and each expert's lead.
     EvalSummary(eval::SummaryArgs),
@@ -114,6 +118,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Eval(a) => eval::run(a),
         Command::EvalSummary(a) => eval::summary(a),
         Command::EvalCode(a) => eval_code::run(a),
+        Command::EvalGen(a) => eval_gen::run(a),
         Command::Fluency(a) => fluency::run(a),
         Command::Behaviour(a) => behaviour::run(a),
         Command::RandomSteer(a) => directions::random_steer(a),

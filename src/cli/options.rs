@@ -1,8 +1,12 @@
 //! Flags shared by several commands, and their parsing.
 
 use clap::Args;
-use expertsteer::llama::{Context, ContextParams, Model, ModelParams};
-use expertsteer::{models, Result};
+use expertsteer::data::Part;
+use expertsteer::eval::code::run::LabelledSteer;
+use expertsteer::llama::{Context, ContextParams, Model, ModelParams, Positions};
+use expertsteer::steerfile::SteerFile;
+use expertsteer::{models, Error, Result};
+use std::path::PathBuf;
 
 /// Remote llama.cpp workers to run the model's blocks on.
 #[derive(Args, Debug, Clone, Default)]
@@ -73,4 +77,72 @@ impl ModelOpts {
     pub fn context<'m>(&self, model: &'m Model) -> Result<Context<'m>> {
         Ok(Context::new(model, self.context_params())?)
     }
+}
+
+/// `fit`, `validation`, `test` (a part of the fixed 60/20/20 split) or
+/// `all` (`None`).
+pub fn parse_split(s: &str) -> Result<Option<Part>> {
+    match s.trim() {
+        "fit" => Ok(Some(Part::Fit)),
+        "validation" => Ok(Some(Part::Validation)),
+        "test" => Ok(Some(Part::Test)),
+        "all" => Ok(None),
+        other => Err(Error::Input(format!(
+            "split '{other}': use fit, validation, test or all"
+        ))),
+    }
+}
+
+/// `all` or `generated` token positions to steer.
+pub fn parse_positions(s: &str) -> Result<Positions> {
+    match s.trim() {
+        "all" => Ok(Positions::All),
+        "generated" => Ok(Positions::GeneratedOnly),
+        other => Err(Error::Input(format!(
+            "positions '{other}': use all or generated"
+        ))),
+    }
+}
+
+/// Every strength must be a finite number.
+pub fn check_strengths(strengths: &[f32]) -> Result<()> {
+    match strengths.iter().find(|s| !s.is_finite()) {
+        Some(bad) => Err(Error::Input(format!("strength {bad} is not a number"))),
+        None => Ok(()),
+    }
+}
+
+/// A model's label in logs: a GGUF path's file stem, else the registry name.
+pub fn model_label(model: &str) -> String {
+    let p = std::path::Path::new(model);
+    match p.extension() {
+        Some(e) if e == "gguf" => p
+            .file_stem()
+            .map_or(model.to_string(), |s| s.to_string_lossy().into_owned()),
+        _ => model.to_string(),
+    }
+}
+
+/// Reads `--steer FILE` or `--steer LABEL=FILE` (the label defaults to the
+/// file stem; `none` is reserved for no steering).
+pub fn read_labelled_steer(s: &str) -> Result<LabelledSteer> {
+    let (label, path) = match s.split_once('=') {
+        Some((l, p)) => (l.to_string(), PathBuf::from(p)),
+        None => {
+            let p = PathBuf::from(s);
+            let label = p
+                .file_stem()
+                .map_or("steer".into(), |x| x.to_string_lossy().into_owned());
+            (label, p)
+        }
+    };
+    if label == "none" {
+        return Err(Error::Input(
+            "the steering label 'none' is taken by no steering".into(),
+        ));
+    }
+    Ok(LabelledSteer {
+        label,
+        file: SteerFile::read(&path)?,
+    })
 }

@@ -10,7 +10,8 @@ use std::path::PathBuf;
 const PACKAGE: &str = "bigbench";
 const VERSION: &str = "1.0.0";
 
-fn task_file(task: &str) -> Result<PathBuf> {
+/// The cached `task.json` of `task`, downloaded on first use.
+pub(super) fn task_file(task: &str) -> Result<PathBuf> {
     if task.is_empty() || task.contains("..") || task.starts_with('/') {
         return Err(Error::Input(format!("bad BIG-bench task name '{task}'")));
     }
@@ -34,6 +35,12 @@ fn task_file(task: &str) -> Result<PathBuf> {
         })?;
     }
     Ok(path)
+}
+
+/// The split key of one input of a task: every example with that input
+/// (multiple-choice or generative) lands in the same split.
+pub(super) fn task_group(task: &str, input: &str) -> String {
+    format!("bb-{:016x}", stable_hash(&format!("{task}\n{input}")))
 }
 
 /// Multiple-choice questions of a BIG-bench task (`name` or
@@ -86,7 +93,7 @@ pub fn parse_task_json(body: &str, task: &str) -> Result<Vec<McQuestion>> {
         }
         // One passage asked several times (different options) is one group
         // of distinct questions; a passage asked once keeps the plain id.
-        let group = format!("bb-{:016x}", stable_hash(&format!("{task}\n{input}")));
+        let group = task_group(task, input);
         let id = if passages[input] > 1 {
             format!("{group}-{:016x}", stable_hash(&options.join("\n")))
         } else {

