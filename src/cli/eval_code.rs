@@ -1,9 +1,7 @@
 //! `expertsteer eval-code`: HumanEval pass@1, each completion run in the
 //! sandbox, with and without steering; resumable through its log.
 
-use super::options::{
-    check_strengths, model_label, parse_positions, parse_split, read_labelled_steer, ModelOpts,
-};
+use super::options::{model_label, parse_split, ModelOpts, SteerGrid};
 use clap::Args;
 use expertsteer::eval::code::compare::{
     compare_conditions, compare_markdown, flipped_markdown, Scope,
@@ -23,20 +21,8 @@ use std::time::Instant;
 pub struct EvalCodeArgs {
     #[command(flatten)]
     pub model: ModelOpts,
-    /// Steering file, as FILE or LABEL=FILE (no steering is always run too).
-    #[arg(long)]
-    pub steer: Option<String>,
-    /// Strengths c for the steering file (0 = no steering).
-    #[arg(
-        long,
-        default_value = "0.1",
-        value_delimiter = ',',
-        allow_hyphen_values = true
-    )]
-    pub strengths: Vec<f32>,
-    /// Token positions to steer: all, or generated (prompt left unsteered).
-    #[arg(long, default_value = "all")]
-    pub positions: String,
+    #[command(flatten)]
+    pub grid: SteerGrid,
     /// Problems of this part of the fixed 60/20/20 split: fit, validation,
     /// test or all.
     #[arg(long, default_value = "test")]
@@ -82,10 +68,9 @@ pub struct EvalCodeArgs {
 
 pub fn run(a: EvalCodeArgs) -> Result<()> {
     let split = parse_split(&a.split)?;
-    let positions = parse_positions(&a.positions)?;
+    let positions = a.grid.positions()?;
     let format = PromptFormat::parse(&a.prompt_format)?;
-    check_strengths(&a.strengths)?;
-    let steer = a.steer.as_deref().map(read_labelled_steer).transpose()?;
+    let steer = a.grid.steer()?;
 
     let t = Instant::now();
     let mut problems = load_humaneval()?;
@@ -103,7 +88,7 @@ pub fn run(a: EvalCodeArgs) -> Result<()> {
         problems,
         model: model_label(&a.model.model),
         steer,
-        strengths: a.strengths.clone(),
+        strengths: a.grid.strengths()?,
         positions,
         format,
         max_tokens: a.max_tokens,

@@ -2,9 +2,7 @@
 //! task (k-shot, greedy, one line per answer), with and without steering;
 //! resumable through its log.
 
-use super::options::{
-    check_strengths, model_label, parse_positions, parse_split, read_labelled_steer, ModelOpts,
-};
+use super::options::{model_label, parse_split, ModelOpts, SteerGrid};
 use clap::Args;
 use expertsteer::data::load_bigbench_generative;
 use expertsteer::eval::code::run::positions_name;
@@ -39,20 +37,8 @@ pub struct EvalGenArgs {
     /// Most tokens per answer (it also ends at the first newline).
     #[arg(long, default_value_t = 16)]
     pub max_tokens: usize,
-    /// Steering file, as FILE or LABEL=FILE (no steering is always run too).
-    #[arg(long)]
-    pub steer: Option<String>,
-    /// Strengths c for the steering file (0 = no steering).
-    #[arg(
-        long,
-        default_value = "0.1",
-        value_delimiter = ',',
-        allow_hyphen_values = true
-    )]
-    pub strengths: Vec<f32>,
-    /// Token positions to steer: all, or generated (prompt left unsteered).
-    #[arg(long, default_value = "all")]
-    pub positions: String,
+    #[command(flatten)]
+    pub grid: SteerGrid,
     /// The JSON Lines log: one line per question and condition; a run
     /// continues where an earlier one with the same log stopped.
     #[arg(long)]
@@ -64,9 +50,8 @@ pub struct EvalGenArgs {
 
 pub fn run(a: EvalGenArgs) -> Result<()> {
     let split = parse_split(&a.split)?;
-    let positions = parse_positions(&a.positions)?;
-    check_strengths(&a.strengths)?;
-    let steer = a.steer.as_deref().map(read_labelled_steer).transpose()?;
+    let positions = a.grid.positions()?;
+    let steer = a.grid.steer()?;
 
     let t = Instant::now();
     let examples = load_bigbench_generative(&a.task)?;
@@ -98,7 +83,7 @@ pub fn run(a: EvalGenArgs) -> Result<()> {
         shots,
         model: model_label(&a.model.model),
         steer,
-        strengths: a.strengths.clone(),
+        strengths: a.grid.strengths()?,
         positions,
         max_tokens: a.max_tokens,
         n_ctx: a.model.ctx,

@@ -94,7 +94,7 @@ pub fn parse_split(s: &str) -> Result<Option<Part>> {
 }
 
 /// `all` or `generated` token positions to steer.
-pub fn parse_positions(s: &str) -> Result<Positions> {
+fn parse_positions(s: &str) -> Result<Positions> {
     match s.trim() {
         "all" => Ok(Positions::All),
         "generated" => Ok(Positions::GeneratedOnly),
@@ -105,7 +105,7 @@ pub fn parse_positions(s: &str) -> Result<Positions> {
 }
 
 /// Every strength must be a finite number.
-pub fn check_strengths(strengths: &[f32]) -> Result<()> {
+fn check_strengths(strengths: &[f32]) -> Result<()> {
     match strengths.iter().find(|s| !s.is_finite()) {
         Some(bad) => Err(Error::Input(format!("strength {bad} is not a number"))),
         None => Ok(()),
@@ -125,7 +125,7 @@ pub fn model_label(model: &str) -> String {
 
 /// Reads `--steer FILE` or `--steer LABEL=FILE` (the label defaults to the
 /// file stem; `none` is reserved for no steering).
-pub fn read_labelled_steer(s: &str) -> Result<LabelledSteer> {
+fn read_labelled_steer(s: &str) -> Result<LabelledSteer> {
     let (label, path) = match s.split_once('=') {
         Some((l, p)) => (l.to_string(), PathBuf::from(p)),
         None => {
@@ -145,4 +145,42 @@ pub fn read_labelled_steer(s: &str) -> Result<LabelledSteer> {
         label,
         file: SteerFile::read(&path)?,
     })
+}
+
+/// A steering file and the conditions to run it under (eval-code,
+/// eval-gen): no steering always runs too.
+#[derive(Args, Debug, Clone)]
+pub struct SteerGrid {
+    /// Steering file, as FILE or LABEL=FILE (no steering is always run too).
+    #[arg(long)]
+    pub steer: Option<String>,
+    /// Strengths c for the steering file (0 = no steering).
+    #[arg(
+        long,
+        default_value = "0.1",
+        value_delimiter = ',',
+        allow_hyphen_values = true
+    )]
+    pub strengths: Vec<f32>,
+    /// Token positions to steer: all, or generated (prompt left unsteered).
+    #[arg(long, default_value = "all")]
+    pub positions: String,
+}
+
+impl SteerGrid {
+    /// The file, read and labelled.
+    pub fn steer(&self) -> Result<Option<LabelledSteer>> {
+        self.steer.as_deref().map(read_labelled_steer).transpose()
+    }
+
+    /// The strengths, checked to be numbers.
+    pub fn strengths(&self) -> Result<Vec<f32>> {
+        check_strengths(&self.strengths)?;
+        Ok(self.strengths.clone())
+    }
+
+    /// The positions.
+    pub fn positions(&self) -> Result<Positions> {
+        parse_positions(&self.positions)
+    }
 }

@@ -12,6 +12,7 @@ pub mod behaviour;
 pub mod code;
 pub mod exact;
 pub mod fluency;
+pub mod greedy;
 pub mod jsonl_log;
 #[cfg(feature = "plot")]
 pub mod plot;

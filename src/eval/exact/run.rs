@@ -6,10 +6,10 @@
 use super::prompt::{cut_answer, exact_match, example_split, few_shot_prompt};
 use crate::data::GenExample;
 use crate::eval::code::run::{positions_name, LabelledSteer};
+use crate::eval::greedy::{greedy_context, greedy_params, set_condition};
 use crate::eval::jsonl_log::{read_jsonl_log, LogWriter};
-use crate::generate::{generate_until, GenerateParams};
-use crate::llama::{Context, ContextParams, Model, Positions, SamplerParams};
-use crate::steer;
+use crate::generate::generate_until;
+use crate::llama::{Model, Positions};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -250,32 +250,17 @@ pub fn run_gen_eval(
         prompts.push(toks);
     }
     let mut log = LogWriter::open(&plan.log)?;
-    let mut ctx = Context::new(
+    let mut ctx = greedy_context(
         model,
-        ContextParams {
-            n_ctx: plan.n_ctx,
-            n_batch: 512,
-            n_ubatch: 512,
-            n_seq_max: 1,
-            threads: plan.threads,
-            hook: plan.positions == Positions::GeneratedOnly && plan.steer.is_some(),
-        },
+        plan.n_ctx,
+        plan.threads,
+        plan.positions,
+        plan.steer.as_ref(),
     )?;
-    let params = GenerateParams {
-        max_tokens: plan.max_tokens,
-        sampler: SamplerParams {
-            temperature: 0.0,
-            ..SamplerParams::default()
-        },
-    };
+    let params = greedy_params(plan.max_tokens);
     let mut n_new = 0;
     for (label, c) in &conditions {
-        match &plan.steer {
-            Some(s) if *c != 0.0 => {
-                steer::apply(&mut ctx, &s.file.steering(Some(*c), plan.positions), None)?;
-            }
-            _ => steer::clear(&mut ctx),
-        }
+        set_condition(&mut ctx, plan.steer.as_ref(), *c, plan.positions)?;
         for (q, prompt) in plan.questions.iter().zip(&prompts) {
             if done.contains(&plan.key(q, label, *c)) {
                 continue;
@@ -315,6 +300,6 @@ pub fn run_gen_eval(
             });
         }
     }
-    steer::clear(&mut ctx);
+    crate::steer::clear(&mut ctx);
     Ok(n_new)
 }
