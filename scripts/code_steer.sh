@@ -8,10 +8,13 @@
 #   STAGE data        labelled sets (fit problems only; more-itertools code)
 #   STAGE fit         steering files: es-correct, es-domain-py, caa-domain-py
 #   STAGE baseline    unsteered 0.5B on all 164, the 1.5B expert on the test split
-#   STAGE validation  the grid: c = 0.1, 0.2 x positions all, generated
-#                     (es-domain-py also at -0.2; CAA all positions only)
+#   STAGE validation  the grid: c = 0.1, 0.2 x positions all, generated;
+#                     CAA at 0.1, 0.2 (all positions); es-domain-py at -0.2
+#                     (toward prose); both ExpertSteer files at 0.5
 #   STAGE test FILE:C:POS ...   the validation picks on the test split
+#                     (run here: es-correct:0.2:all es-domain-py:0.1:all)
 #   STAGE all164 FILE:C:POS     a file fitted outside HumanEval, on all 164
+#                     (run here: es-domain-py:0.1:all)
 #   STAGE report      the tables (stdout), with flipped problems side by side
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,7 +38,10 @@ data)
 fit)
   fit es-correct --data "$OUT/sets/he-correctness.jsonl" --expert $E --align paired --pair-by highest
   fit es-domain-py --data "$OUT/sets/pycode-domain.jsonl" --expert $E --align paired --pair-by highest
-  fit caa-domain-py --data "$OUT/sets/pycode-domain.jsonl" --method caa ;;
+  fit caa-domain-py --data "$OUT/sets/pycode-domain.jsonl" --method caa
+  # Where is correctness detectable in the expert? (prints the probe AUC per layer)
+  fit es-correct-detectable --data "$OUT/sets/he-correctness.jsonl" --expert $E --align paired \
+      --pair-by detectable --min-auc 0.6 ;;
 baseline)
   $B eval-code --model $T --threads 1 --split all --log "$LOG"
   $B eval-code --model $E --threads 1 --split test --log "$OUT/he-qwen15.jsonl" ;;
@@ -44,8 +50,10 @@ validation)
     ev es-correct validation $pos 0.1,0.2
     ev es-domain-py validation $pos 0.1,0.2
   done
+  ev caa-domain-py validation all 0.1,0.2
   ev es-domain-py validation all -0.2
-  ev caa-domain-py validation all 0.1,0.2 ;;
+  ev es-domain-py validation all 0.5
+  ev es-correct validation all 0.5 ;;
 test|all164)
   split=test; [ "$STAGE" = all164 ] && split=all
   for pick in "$@"; do IFS=: read -r f c pos <<< "$pick"; ev "$f" $split "$pos" "$c"; done ;;

@@ -26,7 +26,7 @@ pub enum MethodArg {
     SelfRfm,
 }
 
-#[derive(ValueEnum, Clone, Copy, Debug)]
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq)]
 pub enum AlignArg {
     /// The paper's affine auto-encoder trained with Adam.
     Ae,
@@ -223,6 +223,25 @@ pub fn run(a: FitArgs) -> Result<()> {
             .map(|(i, a)| format!("{i}: {a:.3}"))
             .collect();
         outln!("probe validation AUC per expert layer: {}", aucs.join(", "));
+    }
+    if method == Method::ExpertSteer && a.align != AlignArg::Paired {
+        // EVALUATION.md, "Generation: behaviour transfer": directions mapped
+        // by the auto-encoder alignment (closed form or Adam) sit at the
+        // cosine of a random direction to the target's own and move its text
+        // no more than one; the paired map carried 0.84-1.06 of the target's
+        // own effect. The defaults stay (no knowledge task measured any
+        // setting helping), but the user should know.
+        errln!(
+            "note: with --align {} the expert's direction reaches the target in an \
+             arbitrary basis (measured at random-level cosine to the target's own); \
+             --align paired --pair-by highest is the setting that carried a concept \
+             in generation (EVALUATION.md)",
+            if a.align == AlignArg::Ae {
+                "ae"
+            } else {
+                "closed-form"
+            }
+        );
     }
     let times: Vec<String> = out
         .stage_secs
