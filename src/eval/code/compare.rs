@@ -29,6 +29,9 @@ pub struct CompareRow {
     pub only_base: usize,
     /// Passed only with steering.
     pub only_steered: usize,
+    /// Completions whose text differs from the unsteered one (how often
+    /// steering acted at all, right or wrong).
+    pub changed: usize,
     /// Exact two-sided McNemar p (1 for the `none` row).
     pub p: f64,
     /// Holm-adjusted over the steered rows.
@@ -97,6 +100,10 @@ pub fn compare_conditions(log: &[CodeRecord], scope: &Scope<'_>) -> Vec<CompareR
         let base: Vec<bool> = ids.iter().map(|id| none[**id].passed).collect();
         let this: Vec<bool> = ids.iter().map(|id| recs[**id].passed).collect();
         let (only_base, only_steered, p) = mcnemar(&base, &this);
+        let changed = ids
+            .iter()
+            .filter(|id| none[**id].completion != recs[**id].completion)
+            .count();
         let passed = this.iter().filter(|x| **x).count();
         CompareRow {
             steering: key.0.clone(),
@@ -108,6 +115,7 @@ pub fn compare_conditions(log: &[CodeRecord], scope: &Scope<'_>) -> Vec<CompareR
             ci: wilson_ci(passed, ids.len()),
             only_base,
             only_steered,
+            changed,
             p,
             p_holm: p,
         }
@@ -126,13 +134,13 @@ pub fn compare_conditions(log: &[CodeRecord], scope: &Scope<'_>) -> Vec<CompareR
 /// The rows as a Markdown table.
 pub fn compare_markdown(rows: &[CompareRow]) -> String {
     let mut s = String::from(
-        "| steering | positions | c | n | passed | pass@1 | 95% CI | none on same | lost / gained | McNemar p | Holm p |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| steering | positions | c | n | passed | pass@1 | 95% CI | none on same | lost / gained | text changed | McNemar p | Holm p |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in rows {
         let steered = r.steering != "none";
         s.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {:.3} | {:.3}-{:.3} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {:.3} | {:.3}-{:.3} | {} | {} | {} | {} | {} |\n",
             r.steering,
             if steered { r.positions.as_str() } else { "-" },
             r.strength,
@@ -144,6 +152,11 @@ pub fn compare_markdown(rows: &[CompareRow]) -> String {
             r.base_passed,
             if steered {
                 format!("{} / {}", r.only_base, r.only_steered)
+            } else {
+                "-".into()
+            },
+            if steered {
+                format!("{} of {}", r.changed, r.n)
             } else {
                 "-".into()
             },
@@ -220,6 +233,11 @@ mod tests {
     use crate::eval::code::sandbox::Outcome;
 
     fn rec(problem: usize, steering: &str, c: f32, passed: bool) -> CodeRecord {
+        let completion = if steering == "a" && problem >= 3 {
+            format!("    return {problem} + 1")
+        } else {
+            format!("    return {problem}")
+        };
         CodeRecord {
             problem: format!("HumanEval/{problem}"),
             split: "test".into(),
@@ -235,7 +253,7 @@ mod tests {
             } else {
                 Outcome::TimedOut
             },
-            completion: format!("    return {problem}"),
+            completion,
             n_tokens: 3,
             stopped: true,
             gen_secs: 0.1,
@@ -274,20 +292,28 @@ mod tests {
             (a.steering.as_str(), a.n, a.passed, a.base_passed),
             ("a", 10, 10, 3)
         );
-        assert_eq!((a.only_base, a.only_steered), (0, 7));
+        assert_eq!((a.only_base, a.only_steered, a.changed), (0, 7, 7));
         assert!((a.p - 2.0 / 128.0).abs() < 1e-12, "{}", a.p);
         let b = &rows[2];
-        assert_eq!((b.n, b.passed, b.base_passed, b.p), (5, 3, 3, 1.0));
+        assert_eq!(
+            (b.n, b.passed, b.base_passed, b.p, b.changed),
+            (5, 3, 3, 1.0, 0)
+        );
         assert!(
             (a.p_holm - 2.0 * a.p).abs() < 1e-12,
             "Holm over two steered rows"
         );
         let md = compare_markdown(&rows);
         assert!(md.contains("| a | all | 0.2 | 10 | 10 | 1.000 |"), "{md}");
+        assert!(md.contains("| 0 / 7 | 7 of 10 |"), "{md}");
         let ex = flipped_markdown(&log, &scope, a, 2);
         assert_eq!(ex.matches("#### ").count(), 2);
         assert!(ex.starts_with("#### HumanEval/3:"), "{ex}");
-        assert!(ex.contains("    return 3") && ex.contains("timed out"));
+        assert!(
+            ex.contains("    return 3\n")
+                && ex.contains("    return 3 + 1")
+                && ex.contains("timed out")
+        );
         assert!(flipped_markdown(&log, &scope, b, 5).is_empty());
     }
 }
