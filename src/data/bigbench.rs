@@ -51,22 +51,38 @@ pub fn load_bigbench(task: &str) -> Result<Vec<McQuestion>> {
     parse_task_json(&body, task).map_err(|e| Error::Input(format!("{}: {e}", path.display())))
 }
 
-/// The multiple-choice examples of a BIG-bench `task.json` body: those with
-/// exactly one option scored 1 (others are skipped).
-pub fn parse_task_json(body: &str, task: &str) -> Result<Vec<McQuestion>> {
-    let v: serde_json::Value =
-        serde_json::from_str(body).map_err(|e| Error::Input(e.to_string()))?;
-    let examples = v
-        .get("examples")
+/// A `task.json` body as JSON.
+pub(super) fn parse_body(body: &str) -> Result<serde_json::Value> {
+    serde_json::from_str(body).map_err(|e| Error::Input(e.to_string()))
+}
+
+/// The `examples` array of a parsed `task.json`; none there usually means
+/// the task is split into subtasks (`example` names some).
+pub(super) fn task_examples<'a>(
+    v: &'a serde_json::Value,
+    task: &str,
+    example: &str,
+) -> Result<&'a Vec<serde_json::Value>> {
+    v.get("examples")
         .and_then(|e| e.as_array())
         .filter(|e| !e.is_empty())
         .ok_or_else(|| {
             Error::Input(format!(
                 "BIG-bench task '{task}' has no examples here; it may be split into subtasks: \
-                 name one as {task}/SUBTASK (e.g. logical_deduction/three_objects, \
-                 elementary_math_qa/question_only)"
+                 name one as {task}/SUBTASK (e.g. {example})"
             ))
-        })?;
+        })
+}
+
+/// The multiple-choice examples of a BIG-bench `task.json` body: those with
+/// exactly one option scored 1 (others are skipped).
+pub fn parse_task_json(body: &str, task: &str) -> Result<Vec<McQuestion>> {
+    let v = parse_body(body)?;
+    let examples = task_examples(
+        &v,
+        task,
+        "logical_deduction/three_objects, elementary_math_qa/question_only",
+    )?;
     let mut passages: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     for ex in examples {
         if let Some(input) = ex.get("input").and_then(|x| x.as_str()) {

@@ -3,7 +3,7 @@
 //! and the correct-vs-wrong labelled questions made from them for fitting:
 //! the wrong answer is the correct number with one digit changed.
 
-use super::bigbench::{task_file, task_group};
+use super::bigbench::{parse_body, task_examples, task_file, task_group};
 use super::{stable_hash, McQuestion};
 use crate::{Error, Result};
 
@@ -38,18 +38,8 @@ pub fn load_bigbench_generative(task: &str) -> Result<Vec<GenExample>> {
 /// Exact repeats (same input, same targets) are kept once; an error if the
 /// task has no generative example (a multiple-choice-only task).
 pub fn parse_generative_task_json(body: &str, task: &str) -> Result<Vec<GenExample>> {
-    let v: serde_json::Value =
-        serde_json::from_str(body).map_err(|e| Error::Input(e.to_string()))?;
-    let examples = v
-        .get("examples")
-        .and_then(|e| e.as_array())
-        .filter(|e| !e.is_empty())
-        .ok_or_else(|| {
-            Error::Input(format!(
-                "BIG-bench task '{task}' has no examples here; it may be split into subtasks: \
-                 name one as {task}/SUBTASK (e.g. arithmetic/3_digit_addition)"
-            ))
-        })?;
+    let v = parse_body(body)?;
+    let examples = task_examples(&v, task, "arithmetic/3_digit_addition")?;
     let mut seen = std::collections::HashSet::new();
     let mut parsed: Vec<(String, Vec<String>)> = Vec::new();
     for ex in examples {

@@ -2,7 +2,7 @@
 //! one sequence, greedy decoding, and a steering condition switched
 //! between runs.
 
-use crate::eval::code::run::LabelledSteer;
+use crate::eval::code::run::{positions_name, LabelledSteer};
 use crate::generate::GenerateParams;
 use crate::llama::{Context, ContextParams, Model, Positions, SamplerParams};
 use crate::steer;
@@ -56,4 +56,49 @@ pub fn set_condition(
         _ => steer::clear(ctx),
     }
     Ok(())
+}
+
+/// (steering label, strength) of every condition: no steering first, then
+/// the file at each non-zero strength, each strength once.
+pub fn conditions(steer: Option<&LabelledSteer>, strengths: &[f32]) -> Vec<(String, f32)> {
+    let mut out: Vec<(String, f32)> = vec![("none".to_string(), 0.0)];
+    if let Some(s) = steer {
+        for &c in strengths {
+            if c != 0.0 && !out.iter().any(|(_, x)| x.to_bits() == c.to_bits()) {
+                out.push((s.label.clone(), c));
+            }
+        }
+    }
+    out
+}
+
+/// The positions a logged run steered: unsteered runs are the same
+/// whatever positions would have been, so they are all `all`.
+pub fn positions_label(positions: Positions, steering: &str) -> String {
+    if steering == "none" {
+        "all".into()
+    } else {
+        positions_name(positions).into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conditions_start_unsteered_and_skip_zero_and_repeated_strengths() {
+        assert_eq!(conditions(None, &[0.1, 0.2]), vec![("none".into(), 0.0)]);
+        let s = LabelledSteer {
+            label: "x".into(),
+            file: expertsteer_core::testing::sample_file(),
+        };
+        let c = conditions(Some(&s), &[0.1, 0.0, 0.2, 0.1]);
+        assert_eq!(
+            c,
+            vec![("none".into(), 0.0), ("x".into(), 0.1), ("x".into(), 0.2)]
+        );
+        assert_eq!(positions_label(Positions::GeneratedOnly, "none"), "all");
+        assert_eq!(positions_label(Positions::GeneratedOnly, "x"), "generated");
+    }
 }

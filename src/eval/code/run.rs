@@ -114,15 +114,7 @@ pub fn positions_name(p: Positions) -> &'static str {
 impl CodePlan {
     /// (steering label, strength) of every condition, no steering first.
     pub fn conditions(&self) -> Vec<(String, f32)> {
-        let mut out = vec![("none".to_string(), 0.0)];
-        if let Some(s) = &self.steer {
-            for &c in &self.strengths {
-                if c != 0.0 {
-                    out.push((s.label.clone(), c));
-                }
-            }
-        }
-        out
+        crate::eval::greedy::conditions(self.steer.as_ref(), &self.strengths)
     }
 
     fn key(&self, problem: &str, steering: &str, c: f32) -> Key {
@@ -139,11 +131,7 @@ impl CodePlan {
 
     /// Unsteered runs are the same whatever positions would be steered.
     fn positions_label(&self, steering: &str) -> String {
-        if steering == "none" {
-            "all".into()
-        } else {
-            positions_name(self.positions).into()
-        }
+        crate::eval::greedy::positions_label(self.positions, steering)
     }
 
     /// This plan's records in `log`, one per (condition, problem), in plan

@@ -5,7 +5,7 @@
 
 use super::prompt::{cut_answer, exact_match, example_split, few_shot_prompt};
 use crate::data::GenExample;
-use crate::eval::code::run::{positions_name, LabelledSteer};
+use crate::eval::code::run::LabelledSteer;
 use crate::eval::greedy::{greedy_context, greedy_params, set_condition};
 use crate::eval::jsonl_log::{read_jsonl_log, LogWriter};
 use crate::generate::generate_until;
@@ -112,15 +112,7 @@ pub struct GenPlan {
 impl GenPlan {
     /// (steering label, strength) of every condition, no steering first.
     pub fn conditions(&self) -> Vec<(String, f32)> {
-        let mut out: Vec<(String, f32)> = vec![("none".to_string(), 0.0)];
-        if let Some(s) = &self.steer {
-            for &c in &self.strengths {
-                if c != 0.0 && !out.iter().any(|(_, x)| x.to_bits() == c.to_bits()) {
-                    out.push((s.label.clone(), c));
-                }
-            }
-        }
-        out
+        crate::eval::greedy::conditions(self.steer.as_ref(), &self.strengths)
     }
 
     fn key(&self, q: &GenExample, steering: &str, c: f32) -> Key {
@@ -139,11 +131,7 @@ impl GenPlan {
 
     /// Unsteered runs are the same whatever positions would be steered.
     pub fn positions_label(&self, steering: &str) -> String {
-        if steering == "none" {
-            "all".into()
-        } else {
-            positions_name(self.positions).into()
-        }
+        crate::eval::greedy::positions_label(self.positions, steering)
     }
 
     /// This plan's records in `log`, one per (condition, question), in plan
