@@ -82,6 +82,9 @@ pub fn accuracy_table(plan: &GenPlan, log: &[GenRecord]) -> Vec<AccuracyRow> {
             }
         })
         .collect();
+    // A steered condition with no answers in the log was not run: it is
+    // left out, and out of Holm's family.
+    rows.retain(|r| r.steering == "none" || r.n > 0);
     let steered: Vec<usize> = (0..rows.len()).filter(|&i| rows[i].p.is_some()).collect();
     let adjusted = holm(
         &steered
@@ -172,7 +175,8 @@ mod tests {
                 label: "s".into(),
                 file: expertsteer_core::testing::sample_file(),
             }),
-            strengths: vec![0.0, 0.1, 0.2],
+            // 0.3 was never run: no row, and not in Holm's family.
+            strengths: vec![0.0, 0.1, 0.2, 0.3],
             positions: Positions::GeneratedOnly,
             max_tokens: 4,
             n_ctx: 64,
