@@ -119,13 +119,7 @@ pub fn run(a: EvalCodeArgs) -> Result<()> {
             a.wall_secs,
             a.cpu_secs
         );
-        let t = Instant::now();
-        let model = a.model.load()?;
-        errln!(
-            "model: {} loaded in {:.1} s",
-            plan.model,
-            t.elapsed().as_secs_f64()
-        );
+        let model = a.model.load_timed(&plan.model)?;
         let t = Instant::now();
         let mut gen_total = 0.0;
         let mut exec_total = 0.0;

@@ -93,13 +93,7 @@ pub fn run(a: EvalGenArgs) -> Result<()> {
     };
     plan.check()?;
     if !a.report_only {
-        let t = Instant::now();
-        let model = a.model.load()?;
-        errln!(
-            "model: {} loaded in {:.1} s",
-            plan.model,
-            t.elapsed().as_secs_f64()
-        );
+        let model = a.model.load_timed(&plan.model)?;
         let t = Instant::now();
         let n_new = run_gen_eval(&model, &plan, &mut |p| {
             let r = p.record;

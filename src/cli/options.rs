@@ -50,6 +50,17 @@ pub struct ModelOpts {
 
 impl ModelOpts {
     /// Resolves (fetching if needed) and loads the model.
+    /// [`Self::load`], saying on stderr how long it took under `label`.
+    pub fn load_timed(&self, label: &str) -> Result<Model> {
+        let t = std::time::Instant::now();
+        let model = self.load()?;
+        errln!(
+            "model: {label} loaded in {:.1} s",
+            t.elapsed().as_secs_f64()
+        );
+        Ok(model)
+    }
+
     pub fn load(&self) -> Result<Model> {
         self.rpc.register()?;
         let path = models::resolve(&self.model)?;
