@@ -6,7 +6,7 @@
 # check each mapped direction against the target's own (cosines), then
 # generate from open prompts at every strength and log the texts with their
 # perplexity under the unsteered target. Resumable: finished files and
-# logged continuations are reused. Scoring: scripts/score_sentiment.py.
+# logged continuations are reused. Scoring: scripts/score_behaviour.py.
 #
 # Usage: scripts/behaviour.sh OUTDIR [DATA] [PROMPTS] [STRENGTHS] [N_PROMPTS]
 #   defaults: data/concepts/sentiment.jsonl data/concepts/open_prompts.jsonl

@@ -138,4 +138,9 @@ fn the_harness_logs_each_condition_and_resumes_after_a_torn_line() {
     assert_eq!(rows.len(), 2);
     assert!(rows.iter().all(|r| r.n == 2 && r.passed == 0), "{rows:?}");
     assert!(rows.iter().all(|r| r.ci.0 == 0.0 && r.ci.1 > 0.5));
+    // A strength the log never ran has no row (it used to be a NaN row).
+    plan.strengths.push(0.25);
+    let rows = pass_table(&plan, &read_code_log(&log).unwrap());
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(rows.iter().all(|r| r.strength != 0.25));
 }

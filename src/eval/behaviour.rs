@@ -2,7 +2,7 @@
 //! open prompt, a greedy continuation (chat template) and its perplexity
 //! under the *unsteered* target, appended to a resumable JSON Lines log.
 //! What the text says (its sentiment, its topic) is scored outside, by an
-//! established scorer (`scripts/score_sentiment.py`); this module only
+//! established scorer (`scripts/score_behaviour.py`); this module only
 //! produces the texts and the fluency number, the same for every method.
 
 use super::fluency::perplexity;

@@ -312,7 +312,8 @@ pub struct PassRow {
     pub tokens: f64,
 }
 
-/// One row per condition of `plan`, over its records in `log`.
+/// One row per condition of `plan` that has records in `log` (a condition
+/// not run yet has no row, rather than a row of NaN).
 pub fn pass_table(plan: &CodePlan, log: &[CodeRecord]) -> Vec<PassRow> {
     let chosen = plan.select(log);
     plan.conditions()
@@ -347,6 +348,7 @@ pub fn pass_table(plan: &CodePlan, log: &[CodeRecord]) -> Vec<PassRow> {
                 tokens: mean(&|r| r.n_tokens as f64),
             }
         })
+        .filter(|row| row.n > 0)
         .collect()
 }
 

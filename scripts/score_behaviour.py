@@ -1,13 +1,18 @@
 #!/usr/bin/env python3
-"""Score the sentiment of `expertsteer behaviour` logs and tabulate the
-effect of each steering method against no steering.
+"""Score `expertsteer behaviour` logs with an established scorer and
+tabulate the effect of each steering method against no steering.
 
-Scorer: VADER (vaderSentiment==3.3.2, pinned in
-scripts/requirements-sentiment.txt), a maintained lexicon-and-rules
-sentiment scorer; its compound score lies in [-1, 1].
+Scorers (pinned in scripts/requirements-behaviour.txt):
+- `vader` (default): VADER (vaderSentiment==3.3.2), a maintained
+  lexicon-and-rules sentiment scorer; its compound score lies in [-1, 1].
+- `empath:CATEGORY[+CATEGORY...]`: Empath (empath==0.89, Fast et al.,
+  CHI 2016), a published topic lexicon of 194 categories; the score is the
+  fraction of the text's tokens that fall in the categories (Empath's
+  `normalize=True`, summed over the categories named), in [0, 1]. Only its
+  bundled lexicon is used; nothing is fetched.
 
 For every (method, strength) cell the table gives, over the prompts the
-cell shares with the unsteered run: the mean compound score, the mean
+cell shares with the unsteered run: the mean score, the mean
 shift against the unsteered continuation of the same prompt with a
 bootstrap 95% CI (prompts resampled), the mean and median perplexity under
 the unsteered model, and the fraction of the reference method's effect
@@ -17,8 +22,9 @@ log-perplexity, on the same side of zero strength (only where the
 reference's sweep covers that perplexity).
 
 Usage:
-  python3 scripts/score_sentiment.py LOG.jsonl [LOG.jsonl ...] \
-      [--reference caa] [--scored OUT.jsonl] [--markdown OUT.md]
+  python3 scripts/score_behaviour.py LOG.jsonl [LOG.jsonl ...] \
+      [--scorer vader|empath:cooking] [--reference caa] \
+      [--scored OUT.jsonl] [--markdown OUT.md]
 """
 
 import argparse
@@ -46,12 +52,31 @@ def load(paths):
     return rows
 
 
-def score(rows):
-    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+def scorer(spec):
+    """A function text -> score for a `--scorer` value."""
+    if spec == "vader":
+        from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-    analyzer = SentimentIntensityAnalyzer()
+        analyzer = SentimentIntensityAnalyzer()
+        return lambda text: analyzer.polarity_scores(text)["compound"]
+    if spec.startswith("empath:"):
+        from empath import Empath
+
+        lexicon = Empath()
+        categories = [c for c in spec[len("empath:") :].split("+") if c]
+        unknown = [c for c in categories if c not in lexicon.cats]
+        if not categories or unknown:
+            sys.exit(f"unknown Empath categories {unknown or spec!r}; it has {len(lexicon.cats)}")
+        return lambda text: sum(
+            lexicon.analyze(text, categories=categories, normalize=True).values()
+        )
+    sys.exit(f"unknown scorer {spec!r}: use vader or empath:CATEGORY[+CATEGORY...]")
+
+
+def score(rows, spec):
+    f = scorer(spec)
     for r in rows:
-        r["compound"] = analyzer.polarity_scores(r["text"])["compound"]
+        r["score"] = f(r["text"])
     return rows
 
 
@@ -94,7 +119,7 @@ def summarise(rows):
         ids = [p for p in per_prompt if p in base]
         if not ids:
             continue
-        shifts = [per_prompt[p]["compound"] - base[p]["compound"] for p in ids]
+        shifts = [per_prompt[p]["score"] - base[p]["score"] for p in ids]
         ppl = [per_prompt[p]["ppl"] for p in ids if math.isfinite(per_prompt[p]["ppl"])]
         lo, hi = bootstrap_ci(shifts) if method != UNSTEERED else (0.0, 0.0)
         table.append(
@@ -102,7 +127,7 @@ def summarise(rows):
                 "method": method,
                 "strength": c,
                 "n": len(ids),
-                "sentiment": mean([per_prompt[p]["compound"] for p in ids]),
+                "score": mean([per_prompt[p]["score"] for p in ids]),
                 "shift": mean(shifts),
                 "ci_lo": lo,
                 "ci_hi": hi,
@@ -133,9 +158,9 @@ def reference_at(table, reference, log_ppl, strength):
     return None
 
 
-def markdown(table, reference):
+def markdown(table, reference, min_reference):
     lines = [
-        "| method | c | n | mean compound | shift vs unsteered [95% CI] | ppl mean | ppl median "
+        "| method | c | n | mean score | shift vs unsteered [95% CI] | ppl mean | ppl median "
         f"| {reference} shift at same ppl | fraction of {reference} |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
@@ -148,11 +173,11 @@ def markdown(table, reference):
         if ref is not None:
             ref_s = f"{ref:+.3f}"
             # A fraction of a near-zero reference effect means nothing.
-            if abs(ref) >= 0.05:
+            if abs(ref) >= min_reference:
                 frac = f"{t['shift'] / ref:.2f}"
         ci = "" if t["method"] == UNSTEERED else f" [{t['ci_lo']:+.3f}, {t['ci_hi']:+.3f}]"
         lines.append(
-            f"| {t['method']} | {t['strength']:g} | {t['n']} | {t['sentiment']:+.3f} "
+            f"| {t['method']} | {t['strength']:g} | {t['n']} | {t['score']:+.3f} "
             f"| {t['shift']:+.3f}{ci} | {t['ppl_mean']:.2f} | {t['ppl_median']:.2f} | {ref_s} | {frac} |"
         )
     return "\n".join(lines)
@@ -161,16 +186,26 @@ def markdown(table, reference):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("logs", nargs="+")
+    ap.add_argument("--scorer", default="vader", help="vader or empath:CATEGORY[+CATEGORY...]")
     ap.add_argument("--reference", default="caa", help="method whose effect is the ceiling")
-    ap.add_argument("--scored", help="write the rows with their compound score here")
+    ap.add_argument(
+        "--min-reference",
+        type=float,
+        help="smallest reference shift a fraction is computed against "
+        "(default 0.05 for vader, 0.01 for empath)",
+    )
+    ap.add_argument("--scored", help="write the rows with their score here")
     ap.add_argument("--markdown", help="write the table here as well as to stdout")
     a = ap.parse_args()
-    rows = score(load(a.logs))
+    min_ref = a.min_reference
+    if min_ref is None:
+        min_ref = 0.05 if a.scorer == "vader" else 0.01
+    rows = score(load(a.logs), a.scorer)
     if a.scored:
         with open(a.scored, "w", encoding="utf-8") as f:
             for r in rows:
                 f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    md = markdown(summarise(rows), a.reference)
+    md = markdown(summarise(rows), a.reference, min_ref)
     print(md)
     if a.markdown:
         with open(a.markdown, "w", encoding="utf-8") as f:
