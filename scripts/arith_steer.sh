@@ -9,6 +9,7 @@
 #                     es (paired, highest), es-det (paired, detectable at AUC 0.8), caa
 #   STAGE validation  es at c = 0.1, 0.2 x all, generated; es-det and caa at 0.1, 0.2
 #   STAGE test        the validation picks on the first 100 test questions
+#   STAGE cosines     es and es-det against the target's own CAA at every layer
 #   STAGE report      the tables
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,6 +44,10 @@ test)
   ev es-2dmul test all 0.1 100
   ev caa-2dmul test all 0.1 100
   ev es-2dmul-det test all "${DET_C:-0.1}" 100 ;;
+cosines)
+  fit caa-all-2dmul --method caa --target-layers 1-23
+  $B compare-directions "$OUT/files/es-2dmul.steer" "$OUT/files/es-2dmul-det.steer" \
+     --reference "$OUT/files/caa-all-2dmul.steer" ;;
 report)
   for f in es-2dmul caa-2dmul es-2dmul-det; do
     for pos in all generated; do

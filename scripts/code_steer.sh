@@ -6,15 +6,20 @@
 #
 # Usage: scripts/code_steer.sh OUTDIR STAGE
 #   STAGE data        labelled sets (fit problems only; more-itertools code)
-#   STAGE fit         steering files: es-correct, es-domain-py, caa-domain-py
+#   STAGE fit         steering files: es-correct, es-domain-py, caa-domain-py,
+#                     es-domain-he (code vs prose from HumanEval's fit problems)
 #   STAGE baseline    unsteered 0.5B on all 164, the 1.5B expert on the test split
 #   STAGE validation  the grid: c = 0.1, 0.2 x positions all, generated;
 #                     CAA at 0.1, 0.2 (all positions); es-domain-py at -0.2
-#                     (toward prose); both ExpertSteer files at 0.5
+#                     (toward prose); both ExpertSteer files at 0.5;
+#                     es-domain-he at 0.1, 0.2 x positions all, generated
 #   STAGE test FILE:C:POS ...   the validation picks on the test split
-#                     (run here: es-correct:0.2:all es-domain-py:0.1:all)
+#                     (run here: es-correct:0.2:all es-domain-py:0.1:all,
+#                     then es-domain-he at its pick)
 #   STAGE all164 FILE:C:POS     a file fitted outside HumanEval, on all 164
 #                     (run here: es-domain-py:0.1:all)
+#   STAGE cosines     each ExpertSteer direction against the target's own CAA
+#                     on the same texts at every layer (stdout)
 #   STAGE report      the tables (stdout), with flipped problems side by side
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,6 +44,7 @@ fit)
   fit es-correct --data "$OUT/sets/he-correctness.jsonl" --expert $E --align paired --pair-by highest
   fit es-domain-py --data "$OUT/sets/pycode-domain.jsonl" --expert $E --align paired --pair-by highest
   fit caa-domain-py --data "$OUT/sets/pycode-domain.jsonl" --method caa
+  fit es-domain-he --data "$OUT/sets/he-domain.jsonl" --expert $E --align paired --pair-by highest
   # Where is correctness detectable in the expert? (prints the probe AUC per layer)
   fit es-correct-detectable --data "$OUT/sets/he-correctness.jsonl" --expert $E --align paired \
       --pair-by detectable --min-auc 0.6 ;;
@@ -53,10 +59,21 @@ validation)
   ev caa-domain-py validation all 0.1,0.2
   ev es-domain-py validation all -0.2
   ev es-domain-py validation all 0.5
-  ev es-correct validation all 0.5 ;;
+  ev es-correct validation all 0.5
+  for pos in all generated; do ev es-domain-he validation $pos 0.1,0.2; done ;;
 test|all164)
   split=test; [ "$STAGE" = all164 ] && split=all
   for pick in "$@"; do IFS=: read -r f c pos <<< "$pick"; ev "$f" $split "$pos" "$c"; done ;;
+cosines)
+  for set in correct:he-correctness domain-py:pycode-domain domain-he:he-domain; do
+    n=${set%%:*}
+    fit "caa-all-$n" --data "$OUT/sets/${set#*:}.jsonl" --method caa --target-layers 1-23
+  done
+  $B compare-directions "$OUT/files/es-correct.steer" --reference "$OUT/files/caa-all-correct.steer"
+  $B compare-directions "$OUT/files/es-domain-py.steer" --reference "$OUT/files/caa-all-domain-py.steer"
+  # Both code directions against the target's own, and against each other.
+  $B compare-directions "$OUT/files/es-domain-he.steer" --reference "$OUT/files/caa-all-domain-he.steer" \
+     --reference "$OUT/files/caa-all-domain-py.steer" --reference "$OUT/files/es-domain-py.steer" ;;
 report)
   for split in validation test all; do
     $B eval-code --model $T --split $split --log "$LOG" --report-only --examples 2

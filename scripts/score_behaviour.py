@@ -7,9 +7,11 @@ Scorers (pinned in scripts/requirements-behaviour.txt):
   lexicon-and-rules sentiment scorer; its compound score lies in [-1, 1].
 - `empath:CATEGORY[+CATEGORY...]`: Empath (empath==0.89, Fast et al.,
   CHI 2016), a published topic lexicon of 194 categories; the score is the
-  fraction of the text's tokens that fall in the categories (Empath's
-  `normalize=True`, summed over the categories named), in [0, 1]. Only its
-  bundled lexicon is used; nothing is fetched.
+  fraction of the text's word tokens that fall in the categories (Empath's
+  `normalize=True`, summed over the categories named). Empath's default
+  tokenizer splits on whitespace only, so "bread." or "Bread" would not
+  match its lower-case lexicon; the text is lower-cased and cut into
+  words first. Only its bundled lexicon is used; nothing is fetched.
 
 For every (method, strength) cell the table gives, over the prompts the
 cell shares with the unsteered run: the mean score, the mean
@@ -31,6 +33,7 @@ import argparse
 import json
 import math
 import random
+import re
 import sys
 from collections import defaultdict
 
@@ -67,8 +70,11 @@ def scorer(spec):
         unknown = [c for c in categories if c not in lexicon.cats]
         if not categories or unknown:
             sys.exit(f"unknown Empath categories {unknown or spec!r}; it has {len(lexicon.cats)}")
+        def words(text):
+            return re.findall(r"[a-z]+(?:'[a-z]+)?", text.lower())
+
         return lambda text: sum(
-            lexicon.analyze(text, categories=categories, normalize=True).values()
+            lexicon.analyze(text, categories=categories, tokenizer=words, normalize=True).values()
         )
     sys.exit(f"unknown scorer {spec!r}: use vader or empath:CATEGORY[+CATEGORY...]")
 
@@ -131,6 +137,7 @@ def summarise(rows):
                 "shift": mean(shifts),
                 "ci_lo": lo,
                 "ci_hi": hi,
+                "hits": mean([1.0 if per_prompt[p]["score"] > 0 else 0.0 for p in ids]),
                 "ppl_mean": mean(ppl),
                 "ppl_median": median(ppl),
                 "log_ppl": mean([math.log(x) for x in ppl]),
@@ -158,11 +165,14 @@ def reference_at(table, reference, log_ppl, strength):
     return None
 
 
-def markdown(table, reference, min_reference):
+def markdown(table, reference, min_reference, hits):
+    """`hits` adds the share of texts with a score above 0 (for a topic
+    lexicon: texts that use at least one of its words)."""
+    hit_head, hit_rule = (" texts with a hit |", "---|") if hits else ("", "")
     lines = [
-        "| method | c | n | mean score | shift vs unsteered [95% CI] | ppl mean | ppl median "
-        f"| {reference} shift at same ppl | fraction of {reference} |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| method | c | n | mean score | shift vs unsteered [95% CI] |" + hit_head
+        + f" ppl mean | ppl median | {reference} shift at same ppl | fraction of {reference} |",
+        "|---|---|---|---|---|" + hit_rule + "---|---|---|---|",
     ]
     for t in table:
         ref = None
@@ -176,9 +186,10 @@ def markdown(table, reference, min_reference):
             if abs(ref) >= min_reference:
                 frac = f"{t['shift'] / ref:.2f}"
         ci = "" if t["method"] == UNSTEERED else f" [{t['ci_lo']:+.3f}, {t['ci_hi']:+.3f}]"
+        hit = f" {t['hits']:.2f} |" if hits else ""
         lines.append(
             f"| {t['method']} | {t['strength']:g} | {t['n']} | {t['score']:+.3f} "
-            f"| {t['shift']:+.3f}{ci} | {t['ppl_mean']:.2f} | {t['ppl_median']:.2f} | {ref_s} | {frac} |"
+            f"| {t['shift']:+.3f}{ci} |{hit} {t['ppl_mean']:.2f} | {t['ppl_median']:.2f} | {ref_s} | {frac} |"
         )
     return "\n".join(lines)
 
@@ -205,7 +216,7 @@ def main():
         with open(a.scored, "w", encoding="utf-8") as f:
             for r in rows:
                 f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    md = markdown(summarise(rows), a.reference, min_ref)
+    md = markdown(summarise(rows), a.reference, min_ref, hits=a.scorer != "vader")
     print(md)
     if a.markdown:
         with open(a.markdown, "w", encoding="utf-8") as f:
