@@ -6,11 +6,15 @@
 # check each mapped direction against the target's own (cosines), then
 # generate from open prompts at every strength and log the texts with their
 # perplexity under the unsteered target. Resumable: finished files and
-# logged continuations are reused. Scoring: scripts/score_behaviour.py.
+# logged continuations are reused. Scoring: scripts/score_behaviour.py
+# (VADER for sentiment, Empath for a topic).
 #
 # Usage: scripts/behaviour.sh OUTDIR [DATA] [PROMPTS] [STRENGTHS] [N_PROMPTS]
 #   defaults: data/concepts/sentiment.jsonl data/concepts/open_prompts.jsonl
 #             -0.1,-0.2,-0.4 50   (negative c = toward the negative label)
+#   the cooking topic: DATA=data/concepts/cooking.jsonl, STRENGTHS=0.1,0.2,0.4
+#   (toward cooking), LM_STRENGTHS=0.2,0.4, LM_RANDOM_STRENGTHS=0.4;
+#   score with --scorer empath:cooking
 # EXPERTS="qwen05:qwen2.5-coder-0.5b-instruct gemma:gemma3-270m" (NAME:MODEL ...)
 # LAYER_MATCHED=1 adds CAA and a random control at each ExpertSteer
 # file's layers (LM_STRENGTHS, default -0.2,-0.4; LM_RANDOM_STRENGTHS, -0.4).
