@@ -1,13 +1,15 @@
-//! The contrast sets shipped in `data/concepts/` (sentiment, cooking) and
-//! the open prompts the behaviour runs generate from: each set reads with
-//! the same loader `fit` uses, has at least 100 pairs (the issue's ~200
-//! texts), one positive and one negative text per pair, no text twice, and
-//! no open prompt is a fit text.
+//! Texts for the behaviour runs and the paired map. The contrast sets
+//! shipped in `data/concepts/` (sentiment, cooking) and the open prompts:
+//! each set reads with the same loader `fit` uses, has at least 100 pairs
+//! (the issue's ~200 texts), one positive and one negative text per pair,
+//! no text twice, and no open prompt is a fit text. And `data build
+//! --source generic`, the larger generic set for `fit --generic`.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
-use expertsteer::data::{read_dataset, read_texts};
+use expertsteer::data::{generic_texts, read_dataset, read_texts};
 
 fn concepts() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("data/concepts")
@@ -45,4 +47,43 @@ fn every_contrast_set_is_balanced_paired_and_free_of_repeats() {
             "{name}: open prompts among fit texts: {leaked:?}"
         );
     }
+}
+
+fn data_build(args: &[&str], out: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_expertsteer"))
+        .args(["data", "build", "--source", "generic"])
+        .args(args)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn generic_build_extends_fits_default_texts_and_refuses_labels() {
+    let dir = std::env::temp_dir().join(format!("expertsteer-generic-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("generic.jsonl");
+    let o = data_build(&["--limit", "1000"], &out);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let texts = read_texts(&out).unwrap();
+    assert_eq!(texts.len(), 1000);
+    // fit's default paired-map texts are the first 400 of these, in order.
+    assert_eq!(texts[..400], generic_texts(400).unwrap()[..]);
+    let distinct: HashSet<&String> = texts.iter().collect();
+    assert!(distinct.len() > 990, "{} distinct of 1000", distinct.len());
+
+    let bad = dir.join("bad.jsonl");
+    for args in [
+        &["--label", "domain"][..],
+        &["--split", "test"][..],
+        &["--limit", "1000000"][..],
+    ] {
+        let o = data_build(args, &bad);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{args:?} succeeded");
+        assert!(err.contains("generic"), "{args:?}: {err}");
+        assert!(!bad.exists(), "{args:?} wrote a file");
+    }
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -41,6 +41,11 @@ pub enum Source {
     /// against prose: --label domain only; no split (no evaluation uses
     /// them).
     Pycode,
+    /// Unlabelled generic texts for `fit --align paired --generic`: MMLU
+    /// questions from subjects nothing evaluates, in the order `fit`
+    /// takes its default 400 from (so `--limit 1600` starts with those
+    /// 400). No labels, no split.
+    Generic,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq)]
@@ -109,6 +114,7 @@ pub fn run(a: DataArgs) -> Result<()> {
         Source::Bigbench => QuestionSource::Bigbench,
         Source::BigbenchExact => QuestionSource::BigbenchExact,
         Source::Humaneval | Source::Pycode => return super::data_code::build(&b),
+        Source::Generic => return build_generic(&b),
     };
     if b.label.is_some() {
         return Err(Error::Input(
@@ -137,5 +143,27 @@ pub fn run(a: DataArgs) -> Result<()> {
         split,
         b.seed
     );
+    Ok(())
+}
+
+/// `--source generic`: the paired map's unlabelled texts.
+fn build_generic(b: &BuildArgs) -> Result<()> {
+    if b.label.is_some() || b.split.is_some() || !b.subjects.is_empty() || !b.tasks.is_empty() {
+        return Err(Error::Input(
+            "--source generic takes only --limit and --out: its texts are unlabelled, \
+             come from fixed subjects that no evaluation uses, and have no split"
+                .into(),
+        ));
+    }
+    let texts = data::generic_texts(if b.limit > 0 { b.limit } else { usize::MAX })?;
+    if b.limit > texts.len() {
+        return Err(Error::Input(format!(
+            "--limit {}: there are only {} generic texts",
+            b.limit,
+            texts.len()
+        )));
+    }
+    data::write_texts(&b.out, &texts)?;
+    errln!("wrote {} ({} generic texts)", b.out.display(), texts.len());
     Ok(())
 }

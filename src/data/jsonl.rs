@@ -45,6 +45,18 @@ pub fn read_texts(path: &Path) -> Result<Vec<String>> {
     Ok(parse_texts(&body, &path.display().to_string())?)
 }
 
+/// Writes unlabelled texts as JSON Lines (`{"text": ...}`, the form
+/// [`read_texts`] and `fit --generic` read), atomically.
+pub fn write_texts(path: &Path, texts: &[String]) -> Result<()> {
+    write_atomic_with(path, |f| {
+        for t in texts {
+            let line = serde_json::json!({ "text": t });
+            writeln!(f, "{line}").map_err(|e| Error::io(path, e))?;
+        }
+        Ok(())
+    })
+}
+
 /// Writes labelled texts as JSON Lines, atomically.
 pub fn write_dataset(path: &Path, items: &[LabelledText]) -> Result<()> {
     write_atomic_with(path, |f| {

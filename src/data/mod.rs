@@ -21,7 +21,7 @@ pub use bigbench::{load_bigbench, parse_task_json};
 pub use bigbench_gen::{
     load_bigbench_generative, parse_generative_task_json, perturb_number, GenExample,
 };
-pub use jsonl::{read_dataset, read_texts, write_dataset};
+pub use jsonl::{read_dataset, read_texts, write_dataset, write_texts};
 pub use mmlu::{load_mmlu, mmlu_subject_group, MMLU_GROUPS};
 pub use questions::{generic_texts, load_questions, QuestionSource, TaskSpec, GENERIC_SUBJECTS};
 pub use split::{split_of, Part, SplitFractions};
