@@ -21,7 +21,8 @@ pub enum DataAction {
     /// wrong answer (label 0), grouped by question. Code (humaneval,
     /// pycode): see --label. Splits are fixed by question or problem
     /// (60/20/20 fit/validation/test under --seed, the split eval and
-    /// eval-code use) so fit and evaluation data never share one.
+    /// eval-code use) so fit and evaluation data never share one. generic:
+    /// unlabelled texts for `fit --align paired --generic`.
     Build(BuildArgs),
 }
 
