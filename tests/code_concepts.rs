@@ -140,6 +140,14 @@ fn code_sources_refuse_what_they_cannot_build() {
     for (args, want) in [
         (vec!["--source", "humaneval"], "needs --label"),
         (
+            vec!["--source", "humaneval", "--label", "outcome"],
+            "needs --log",
+        ),
+        (
+            vec!["--source", "humaneval", "--label", "domain", "--log", "x"],
+            "go with --label outcome",
+        ),
+        (
             vec!["--source", "pycode", "--label", "correctness"],
             "--label domain",
         ),
@@ -156,7 +164,7 @@ fn code_sources_refuse_what_they_cannot_build() {
                 "--label",
                 "domain",
             ],
-            "--label is for",
+            "are for --source humaneval",
         ),
     ] {
         let o = Command::new(env!("CARGO_BIN_EXE_expertsteer"))

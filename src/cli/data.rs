@@ -57,6 +57,10 @@ pub enum CodeLabel {
     /// Code (1) against as many prose texts, MMLU questions with their
     /// answers from subjects nothing evaluates (0).
     Domain,
+    /// humaneval only: the completions an `eval-code` log holds (--log,
+    /// optionally one --model's), prompt + completion, labelled by whether
+    /// the tests passed (1) or not (0): correctness on real mistakes.
+    Outcome,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq)]
@@ -87,6 +91,13 @@ pub struct BuildArgs {
     /// --label correctness: mutants tried per problem before it is skipped.
     #[arg(long, default_value_t = 24)]
     pub mutation_tries: usize,
+    /// --label outcome: the eval-code log (JSON Lines) to take completions from.
+    #[arg(long)]
+    pub log: Option<PathBuf>,
+    /// --label outcome: only this model's completions (its log label, e.g.
+    /// qwen2.5-coder-0.5b-instruct); default every model in the log.
+    #[arg(long)]
+    pub model: Option<String>,
     /// Split seed.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -117,10 +128,10 @@ pub fn run(a: DataArgs) -> Result<()> {
         Source::Humaneval | Source::Pycode => return super::data_code::build(&b),
         Source::Generic => return build_generic(&b),
     };
-    if b.label.is_some() {
+    if b.label.is_some() || b.log.is_some() || b.model.is_some() {
         return Err(Error::Input(
-            "--label is for --source humaneval or pycode; question sets are \
-             always correct (1) against wrong (0) answers"
+            "--label (and --log, --model) are for --source humaneval or pycode; \
+             question sets are always correct (1) against wrong (0) answers"
                 .into(),
         ));
     }
@@ -149,7 +160,8 @@ pub fn run(a: DataArgs) -> Result<()> {
 
 /// `--source generic`: the paired map's unlabelled texts.
 fn build_generic(b: &BuildArgs) -> Result<()> {
-    if b.label.is_some() || b.split.is_some() || !b.subjects.is_empty() || !b.tasks.is_empty() {
+    let other = b.label.is_some() || b.log.is_some() || b.model.is_some() || b.split.is_some();
+    if other || !b.subjects.is_empty() || !b.tasks.is_empty() {
         return Err(Error::Input(
             "--source generic takes only --limit and --out: its texts are unlabelled, \
              come from fixed subjects that no evaluation uses, and have no split"

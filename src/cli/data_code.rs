@@ -4,8 +4,9 @@
 use super::data::{BuildArgs, CodeLabel, Source, SplitArg};
 use expertsteer::data::{self, LabelledText};
 use expertsteer::eval::code::humaneval::{load_humaneval, problem_split};
-use expertsteer::eval::code::labels::{correctness_set, domain_set};
+use expertsteer::eval::code::labels::{correctness_set, domain_set, outcome_set};
 use expertsteer::eval::code::pycode::load_pycode;
+use expertsteer::eval::code::run::read_code_log;
 use expertsteer::eval::code::sandbox::{Limits, Sandbox, SandboxConfig};
 use expertsteer::{Error, Result};
 use std::time::Instant;
@@ -13,7 +14,7 @@ use std::time::Instant;
 pub fn build(b: &BuildArgs) -> Result<()> {
     let label = b.label.ok_or_else(|| {
         Error::Input(format!(
-            "--source {} needs --label (correctness or domain)",
+            "--source {} needs --label (correctness, domain or outcome)",
             if b.source == Source::Pycode {
                 "pycode"
             } else {
@@ -21,12 +22,18 @@ pub fn build(b: &BuildArgs) -> Result<()> {
             }
         ))
     })?;
+    if (b.log.is_some() || b.model.is_some()) != (label == CodeLabel::Outcome) {
+        return Err(Error::Input(
+            "--log (and --model) go with --label outcome, and --label outcome needs --log".into(),
+        ));
+    }
     let t = Instant::now();
     let (items, what) = match b.source {
         Source::Pycode => {
             if label != CodeLabel::Domain {
                 return Err(Error::Input(
-                    "--source pycode has no tests to verify mutants: use --label domain".into(),
+                    "--source pycode has no tests and no logged completions: use --label domain"
+                        .into(),
                 ));
             }
             if b.split.is_some() {
@@ -67,6 +74,18 @@ fn humaneval_items(b: &BuildArgs, label: CodeLabel) -> Result<(Vec<LabelledText>
     }
     let n = problems.len();
     match label {
+        CodeLabel::Outcome => {
+            let log = b.log.as_deref().expect("checked above");
+            let records = read_code_log(log)?;
+            let items = outcome_set(&problems, &records, b.model.as_deref())?;
+            Ok((
+                items,
+                format!(
+                    "completions from {} on {n} HumanEval problems, split {split:?}",
+                    log.display()
+                ),
+            ))
+        }
         CodeLabel::Domain => {
             let code = problems
                 .into_iter()

@@ -9,12 +9,18 @@
 //!   their correct answers from [`PROSE_SUBJECTS`], subjects that are
 //!   neither evaluated nor among `fit`'s generic texts. Our reading of the
 //!   paper's "expert knowledge" as a domain direction.
+//! - **outcome**: the target's *own* completions, logged by `eval-code`,
+//!   prompt + completion labelled by whether the official tests passed.
+//!   Correctness on the mistakes the target really makes, where
+//!   `correctness` uses one-token mutants of reference solutions; the
+//!   expert reads these programs, and its probe marks the ones that work.
 //!
 //! Every text of one problem shares the problem's group, so the sets can be
 //! split by problem exactly as `eval-code` splits them.
 
 use super::humaneval::Problem;
 use super::mutate::shuffled_mutants;
+use super::run::CodeRecord;
 use super::sandbox::{Outcome, Sandbox};
 use crate::data::{load_mmlu, LabelledText};
 use crate::{Error, Result};
@@ -159,9 +165,127 @@ pub fn domain_set(code: Vec<(String, String)>) -> Result<Vec<LabelledText>> {
         .collect())
 }
 
+/// The outcome set: for every record of `log` on one of `problems` (and of
+/// `model`, when given), the problem's prompt + the logged completion,
+/// labelled 1 if it passed. A text logged more than once (steering that
+/// did not change the completion) is kept once; one logged with both
+/// verdicts is dropped. Both labels must occur.
+pub fn outcome_set(
+    problems: &[Problem],
+    log: &[CodeRecord],
+    model: Option<&str>,
+) -> Result<Vec<LabelledText>> {
+    let prompts: std::collections::HashMap<&str, &str> = problems
+        .iter()
+        .map(|p| (p.task_id.as_str(), p.prompt.as_str()))
+        .collect();
+    let mut seen: std::collections::HashMap<String, (u8, String)> = Default::default();
+    let mut order = Vec::new();
+    for r in log {
+        let Some(prompt) = prompts.get(r.problem.as_str()) else {
+            continue;
+        };
+        if model.is_some_and(|m| m != r.model) {
+            continue;
+        }
+        let text = format!("{prompt}{}", r.completion);
+        let label = u8::from(r.passed);
+        match seen.get_mut(&text) {
+            Some(held) if held.0 != label => held.0 = u8::MAX,
+            Some(_) => {}
+            None => {
+                seen.insert(text.clone(), (label, r.problem.clone()));
+                order.push(text);
+            }
+        }
+    }
+    let items: Vec<LabelledText> = order
+        .into_iter()
+        .filter_map(|text| {
+            let (label, group) = seen.remove(&text)?;
+            (label != u8::MAX).then_some(LabelledText { text, label, group })
+        })
+        .collect();
+    let passed = items.iter().filter(|t| t.label == 1).count();
+    if passed == 0 || passed == items.len() {
+        return Err(Error::Input(format!(
+            "the outcome set needs passing and failing completions: the log has {} \
+             usable completions on these problems, {passed} passing",
+            items.len()
+        )));
+    }
+    Ok(items)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::eval::code::humaneval::PromptFormat;
+
+    fn problem(id: &str) -> Problem {
+        Problem {
+            task_id: id.into(),
+            prompt: format!("def f_{}():\n", id.len()),
+            canonical_solution: "    return 1\n".into(),
+            test: String::new(),
+            entry_point: "f".into(),
+        }
+    }
+
+    fn record(problem: &str, model: &str, completion: &str, passed: bool) -> CodeRecord {
+        CodeRecord {
+            problem: problem.into(),
+            split: "fit".into(),
+            model: model.into(),
+            steering: "none".into(),
+            strength: 0.0,
+            positions: "all".into(),
+            prompt_format: PromptFormat::Plain,
+            max_tokens: 512,
+            passed,
+            outcome: if passed {
+                Outcome::Passed
+            } else {
+                Outcome::TimedOut
+            },
+            completion: completion.into(),
+            n_tokens: 1,
+            stopped: true,
+            gen_secs: 0.0,
+            exec_secs: 0.0,
+        }
+    }
+
+    #[test]
+    fn outcome_texts_are_the_logged_programs_once_each_within_the_problems() {
+        let problems = [problem("A/1"), problem("A/22")];
+        let log = [
+            record("A/1", "m", "    return 1", true),
+            record("A/1", "m", "    return 1", true), // unchanged by steering: once
+            record("A/1", "m", "    return 2", false),
+            record("A/22", "m", "    return 3", false),
+            record("A/22", "m", "    return 4", true),
+            record("A/22", "m", "    return 4", false), // both verdicts: dropped
+            record("B/5", "m", "    return 5", true),   // not among the problems
+            record("A/1", "other", "    return 6", true), // another model
+        ];
+        let items = outcome_set(&problems, &log, Some("m")).unwrap();
+        let got: Vec<(&str, u8, &str)> = items
+            .iter()
+            .map(|t| (t.text.as_str(), t.label, t.group.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("def f_3():\n    return 1", 1, "A/1"),
+                ("def f_3():\n    return 2", 0, "A/1"),
+                ("def f_4():\n    return 3", 0, "A/22"),
+            ]
+        );
+        assert_eq!(outcome_set(&problems, &log, None).unwrap().len(), 4);
+        let all_fail = [record("A/1", "m", "    return 2", false)];
+        assert!(outcome_set(&problems, &all_fail, None).is_err());
+    }
 
     #[test]
     fn only_run_time_rejections_count_as_wrong_code() {
