@@ -18,6 +18,11 @@
 #                     then es-domain-he at its pick)
 #   STAGE all164 FILE:C:POS     a file fitted outside HumanEval, on all 164
 #                     (run here: es-domain-py:0.1:all)
+#   STAGE outcome     the third concept, after all164: the 0.5B's own logged
+#                     completions on the fit problems, passed vs failed
+#                     (he-outcome), its fit (highest; detectable at AUC 0.6
+#                     prints the probe per expert layer) and validation at
+#                     c = 0.1, 0.2 (all positions)
 #   STAGE cosines     each ExpertSteer direction against the target's own CAA
 #                     on the same texts at every layer (stdout)
 #   STAGE report      the tables (stdout), with flipped problems side by side
@@ -64,12 +69,19 @@ validation)
 test|all164)
   split=test; [ "$STAGE" = all164 ] && split=all
   for pick in "$@"; do IFS=: read -r f c pos <<< "$pick"; ev "$f" $split "$pos" "$c"; done ;;
+outcome)
+  $B data build --source humaneval --label outcome --log "$LOG" --model $T --out "$OUT/sets/he-outcome.jsonl"
+  fit es-outcome --data "$OUT/sets/he-outcome.jsonl" --expert $E --align paired --pair-by highest
+  fit es-outcome-detectable --data "$OUT/sets/he-outcome.jsonl" --expert $E --align paired \
+      --pair-by detectable --min-auc 0.6
+  ev es-outcome validation all 0.1,0.2 ;;
 cosines)
-  for set in correct:he-correctness domain-py:pycode-domain domain-he:he-domain; do
+  for set in correct:he-correctness domain-py:pycode-domain domain-he:he-domain outcome:he-outcome; do
     n=${set%%:*}
     fit "caa-all-$n" --data "$OUT/sets/${set#*:}.jsonl" --method caa --target-layers 1-23
   done
   $B compare-directions "$OUT/files/es-correct.steer" --reference "$OUT/files/caa-all-correct.steer"
+  $B compare-directions "$OUT/files/es-outcome.steer" --reference "$OUT/files/caa-all-outcome.steer"
   $B compare-directions "$OUT/files/es-domain-py.steer" --reference "$OUT/files/caa-all-domain-py.steer"
   # Both code directions against the target's own, and against each other.
   $B compare-directions "$OUT/files/es-domain-he.steer" --reference "$OUT/files/caa-all-domain-he.steer" \
