@@ -70,6 +70,7 @@ def scorer(spec):
         unknown = [c for c in categories if c not in lexicon.cats]
         if not categories or unknown:
             sys.exit(f"unknown Empath categories {unknown or spec!r}; it has {len(lexicon.cats)}")
+
         def words(text):
             return re.findall(r"[a-z]+(?:'[a-z]+)?", text.lower())
 

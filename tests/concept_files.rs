@@ -9,6 +9,8 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod common;
+
 use expertsteer::data::{generic_texts, read_dataset, read_texts};
 
 fn concepts() -> PathBuf {
@@ -61,8 +63,7 @@ fn data_build(args: &[&str], out: &Path) -> std::process::Output {
 
 #[test]
 fn generic_build_extends_fits_default_texts_and_refuses_labels() {
-    let dir = std::env::temp_dir().join(format!("expertsteer-generic-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::scratch("generic-build");
     let out = dir.join("generic.jsonl");
     let o = data_build(&["--limit", "1000"], &out);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

@@ -75,7 +75,9 @@ fn humaneval_items(b: &BuildArgs, label: CodeLabel) -> Result<(Vec<LabelledText>
     let n = problems.len();
     match label {
         CodeLabel::Outcome => {
-            let log = b.log.as_deref().expect("checked above");
+            let log = b.log.as_deref().ok_or_else(|| {
+                Error::Input("--label outcome needs --log (an eval-code log)".into())
+            })?;
             let records = read_code_log(log)?;
             let items = outcome_set(&problems, &records, b.model.as_deref())?;
             Ok((

@@ -49,7 +49,6 @@ pub struct ModelOpts {
 }
 
 impl ModelOpts {
-    /// Resolves (fetching if needed) and loads the model.
     /// [`Self::load`], saying on stderr how long it took under `label`.
     pub fn load_timed(&self, label: &str) -> Result<Model> {
         let t = std::time::Instant::now();
@@ -61,6 +60,7 @@ impl ModelOpts {
         Ok(model)
     }
 
+    /// Resolves (fetching if needed) and loads the model.
     pub fn load(&self) -> Result<Model> {
         self.rpc.register()?;
         let path = models::resolve(&self.model)?;

@@ -179,7 +179,8 @@ pub fn outcome_set(
         .iter()
         .map(|p| (p.task_id.as_str(), p.prompt.as_str()))
         .collect();
-    let mut seen: std::collections::HashMap<String, (u8, String)> = Default::default();
+    // text -> (label, or None once it was logged with both verdicts; group)
+    let mut seen: std::collections::HashMap<String, (Option<u8>, String)> = Default::default();
     let mut order = Vec::new();
     for r in log {
         let Some(prompt) = prompts.get(r.problem.as_str()) else {
@@ -191,10 +192,10 @@ pub fn outcome_set(
         let text = format!("{prompt}{}", r.completion);
         let label = u8::from(r.passed);
         match seen.get_mut(&text) {
-            Some(held) if held.0 != label => held.0 = u8::MAX,
+            Some(held) if held.0 != Some(label) => held.0 = None,
             Some(_) => {}
             None => {
-                seen.insert(text.clone(), (label, r.problem.clone()));
+                seen.insert(text.clone(), (Some(label), r.problem.clone()));
                 order.push(text);
             }
         }
@@ -203,7 +204,11 @@ pub fn outcome_set(
         .into_iter()
         .filter_map(|text| {
             let (label, group) = seen.remove(&text)?;
-            (label != u8::MAX).then_some(LabelledText { text, label, group })
+            Some(LabelledText {
+                text,
+                label: label?,
+                group,
+            })
         })
         .collect();
     let passed = items.iter().filter(|t| t.label == 1).count();

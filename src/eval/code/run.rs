@@ -318,37 +318,30 @@ pub fn pass_table(plan: &CodePlan, log: &[CodeRecord]) -> Vec<PassRow> {
     let chosen = plan.select(log);
     plan.conditions()
         .into_iter()
-        .map(|(label, c)| {
+        .filter_map(|(label, c)| {
             let rs: Vec<&&CodeRecord> = chosen
                 .iter()
                 .filter(|r| r.steering == label && r.strength.to_bits() == c.to_bits())
                 .collect();
             let n = rs.len();
+            if n == 0 {
+                return None;
+            }
             let passed = rs.iter().filter(|r| r.passed).count();
-            let mean = |f: &dyn Fn(&CodeRecord) -> f64| {
-                if n == 0 {
-                    f64::NAN
-                } else {
-                    rs.iter().map(|r| f(r)).sum::<f64>() / n as f64
-                }
-            };
-            PassRow {
+            let mean =
+                |f: &dyn Fn(&CodeRecord) -> f64| rs.iter().map(|r| f(r)).sum::<f64>() / n as f64;
+            Some(PassRow {
                 steering: label,
                 strength: c,
                 n,
                 passed,
-                pass_at_1: if n == 0 {
-                    f64::NAN
-                } else {
-                    passed as f64 / n as f64
-                },
+                pass_at_1: passed as f64 / n as f64,
                 ci: wilson_ci(passed, n),
                 gen_secs: mean(&|r| r.gen_secs),
                 exec_secs: mean(&|r| r.exec_secs),
                 tokens: mean(&|r| r.n_tokens as f64),
-            }
+            })
         })
-        .filter(|row| row.n > 0)
         .collect()
 }
 
