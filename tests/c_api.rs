@@ -67,10 +67,17 @@ fn static_libs(dir: &Path) -> Vec<PathBuf> {
 /// Compiles examples/c/steer.c once per test process.
 fn example_binary() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
+    BIN.get_or_init(|| compile_c("examples/c/steer.c", "steer"))
+        .clone()
+}
+
+/// Compiles a C program of the repository against llama.cpp and
+/// libexpertsteer_c, as the README tells a C user to.
+fn compile_c(source: &str, name: &str) -> PathBuf {
+    {
         let llama = PathBuf::from(env!("EXPERTSTEER_LLAMA_PREFIX"));
-        let out = scratch("c-example").join("steer");
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/c/steer.c");
+        let out = scratch("c-example").join(name);
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(source);
         let lib_dir = cdylib().parent().unwrap().to_path_buf();
         let st = Command::new("cc")
             .args(["-O2", "-Wall", "-Wextra", "-Werror"])
@@ -90,10 +97,9 @@ fn example_binary() -> PathBuf {
             .args(["-lstdc++", "-lm", "-lpthread", "-rdynamic"])
             .status()
             .expect("run cc");
-        assert!(st.success(), "compiling examples/c/steer.c failed");
+        assert!(st.success(), "compiling {source} failed");
         out
-    })
-    .clone()
+    }
 }
 
 /// A real steering file (written by the library's writer) for SmolLM2:
@@ -329,4 +335,40 @@ fn the_c_library_carries_no_llama_cpp_code_of_its_own() {
         foreign.is_empty(),
         "libexpertsteer_c must use the host's llama.cpp, but carries: {foreign:?}"
     );
+}
+
+#[test]
+fn stale_double_freed_and_wrong_kind_handles_are_refused_not_read() {
+    let model = smollm2();
+    let file = steer_file(&model, "handles.steer");
+    let bin = compile_c("tests/c/handles.c", "handles");
+    // Under valgrind when it is installed (scripts/setup.sh installs it):
+    // a use of freed memory shows there even where it happens not to crash.
+    let valgrind = Command::new("valgrind").arg("--version").output().is_ok();
+    let mut cmd = if valgrind {
+        let mut c = Command::new("valgrind");
+        c.args(["--error-exitcode=99", "--leak-check=no", "-q"])
+            .arg(&bin);
+        c
+    } else {
+        eprintln!("valgrind is not installed: running without it");
+        Command::new(&bin)
+    };
+    let out = cmd
+        .arg(smollm2_path())
+        .arg(&file)
+        .env("LLAMA_LOG_LEVEL", "error")
+        .output()
+        .expect("run tests/c/handles.c");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for bad in [
+        "Invalid read",
+        "Invalid write",
+        "Invalid free",
+        "Mismatched free",
+    ] {
+        assert!(!stderr.contains(bad), "valgrind: {bad}\n{stderr}");
+    }
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
 }

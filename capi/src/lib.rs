@@ -26,15 +26,18 @@
 // references here, and nowhere else outside the main crate's llama module.
 #![allow(non_camel_case_types)]
 
+mod handles;
 mod host;
+mod info;
 
 use expertsteer_core::hook::SteerHook;
 use expertsteer_core::steerfile::{FileError, SteerFile};
 use expertsteer_core::steering::{first_overflowing, Positions, MAX_VECTOR_NORM};
 use expertsteer_core::sys;
+use handles::Kind;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::ffi::{c_char, CStr, CString};
+use std::ffi::{c_char, c_void, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
@@ -65,19 +68,58 @@ pub const ES_POSITIONS_ALL: i32 = 0;
 /// Steer only tokens decoded after `es_hook_set_generating(…, true)`.
 pub const ES_POSITIONS_GENERATED: i32 = 1;
 
-const STEER_MAGIC: u64 = 0x5354_4545_5246_494c; // "STEERFIL"
-const HOOK_MAGIC: u64 = 0x4553_484f_4f4b_2121; // "ESHOOK!!"
-
 /// An opened, validated steering file.
 pub struct es_steer {
-    magic: u64,
     file: SteerFile,
+    /// The file's description (`es_steer_info_json`), made once.
+    info: CString,
 }
 
 /// An eval-callback hook for one llama.cpp context.
 pub struct es_hook {
-    magic: u64,
     hook: SteerHook,
+}
+
+/// A host llama.cpp: its functions, checked for layout (`es_host_new`,
+/// `es_host_from_library`).
+pub struct es_host {
+    host: host::Host,
+}
+
+/// llama.cpp's functions as an application hands them over
+/// (`es_host_new`). Every field is required; the last four serve the
+/// layout check only.
+#[repr(C)]
+pub struct es_host_fns {
+    /// `ggml_backend_buffer_is_host`
+    pub ggml_backend_buffer_is_host:
+        Option<unsafe extern "C" fn(sys::ggml_backend_buffer_t) -> bool>,
+    /// `ggml_backend_tensor_get`
+    pub ggml_backend_tensor_get:
+        Option<unsafe extern "C" fn(*const sys::ggml_tensor, *mut c_void, usize, usize)>,
+    /// `ggml_backend_tensor_set`
+    pub ggml_backend_tensor_set:
+        Option<unsafe extern "C" fn(*mut sys::ggml_tensor, *const c_void, usize, usize)>,
+    /// `llama_model_n_embd`
+    pub llama_model_n_embd: Option<unsafe extern "C" fn(*const sys::llama_model) -> i32>,
+    /// `llama_model_n_layer`
+    pub llama_model_n_layer: Option<unsafe extern "C" fn(*const sys::llama_model) -> i32>,
+    /// `ggml_init`
+    pub ggml_init: Option<unsafe extern "C" fn(sys::ggml_init_params) -> *mut sys::ggml_context>,
+    /// `ggml_new_tensor_2d`
+    pub ggml_new_tensor_2d: Option<
+        unsafe extern "C" fn(
+            *mut sys::ggml_context,
+            sys::ggml_type,
+            i64,
+            i64,
+        ) -> *mut sys::ggml_tensor,
+    >,
+    /// `ggml_set_name`
+    pub ggml_set_name:
+        Option<unsafe extern "C" fn(*mut sys::ggml_tensor, *const c_char) -> *mut sys::ggml_tensor>,
+    /// `ggml_free`
+    pub ggml_free: Option<unsafe extern "C" fn(*mut sys::ggml_context)>,
 }
 
 /// An error code with its message.
@@ -85,7 +127,14 @@ struct Fail(i32, String);
 
 impl Fail {
     fn arg(what: &str) -> Fail {
-        Fail(ES_ERR_ARG, format!("{what} is NULL or not a valid object"))
+        Fail(ES_ERR_ARG, format!("{what} is NULL"))
+    }
+
+    fn stale(what: &str) -> Fail {
+        Fail(
+            ES_ERR_ARG,
+            format!("{what} is not a live handle of its kind (freed already, or never returned by expertsteer)"),
+        )
     }
 }
 
@@ -134,30 +183,67 @@ fn guard(f: impl FnOnce() -> Result<(), Fail>) -> i32 {
 ///
 /// # Safety
 /// `out` is non-NULL and writable.
-unsafe fn hand_out<T>(out: *mut *mut T, value: T) {
+unsafe fn hand_out<T>(out: *mut *mut T, value: T, kind: Kind) {
+    let p = Box::into_raw(Box::new(value));
+    handles::register(p as usize, kind);
     // SAFETY: the caller guarantees `out`.
-    unsafe { *out = Box::into_raw(Box::new(value)) };
+    unsafe { *out = p };
+}
+
+/// Frees a handle of `kind` once: a NULL, stale or foreign pointer does
+/// nothing.
+///
+/// # Safety
+/// A live handle of `kind` was made by `hand_out::<T>` with that kind.
+unsafe fn take_back<T>(p: *mut T, kind: Kind) {
+    if !p.is_null() && handles::unregister(p as usize, kind) {
+        // SAFETY: registered by hand_out as a Box<T> of this kind, and
+        // unregistered just now, so it is dropped exactly once.
+        drop(unsafe { Box::from_raw(p) });
+    }
 }
 
 /// # Safety
-/// `p` is NULL or a pointer this library returned and not yet freed.
+/// A live steer handle is not freed while the reference is used
+/// (the caller's threading contract).
 unsafe fn steer_ref<'a>(p: *const es_steer) -> Result<&'a es_steer, Fail> {
-    // SAFETY: non-NULL pointers are ours (caller's contract); the magic
-    // catches a hook or stale object passed by mistake.
-    match unsafe { p.as_ref() } {
-        Some(s) if s.magic == STEER_MAGIC => Ok(s),
-        _ => Err(Fail::arg("steer")),
+    if p.is_null() {
+        return Err(Fail::arg("steer"));
     }
+    if !handles::is_live(p as usize, Kind::Steer) {
+        return Err(Fail::stale("steer"));
+    }
+    // SAFETY: a live es_steer handed out by this library.
+    Ok(unsafe { &*p })
 }
 
 /// # Safety
-/// `p` is NULL or a pointer this library returned and not yet freed.
+/// As `steer_ref`.
 unsafe fn hook_mut<'a>(p: *mut es_hook) -> Result<&'a mut es_hook, Fail> {
-    // SAFETY: as in steer_ref.
-    match unsafe { p.as_mut() } {
-        Some(h) if h.magic == HOOK_MAGIC => Ok(h),
-        _ => Err(Fail::arg("hook")),
+    if p.is_null() {
+        return Err(Fail::arg("hook"));
     }
+    if !handles::is_live(p as usize, Kind::Hook) {
+        return Err(Fail::stale("hook"));
+    }
+    // SAFETY: a live es_hook handed out by this library; one thread at a
+    // time uses it (the caller's contract).
+    Ok(unsafe { &mut *p })
+}
+
+/// The host a call names, or the process's own when `p` is NULL.
+///
+/// # Safety
+/// As `steer_ref`.
+unsafe fn host_or_process(p: *const es_host) -> Result<host::Host, Fail> {
+    if p.is_null() {
+        return host::process_host().map_err(|m| Fail(ES_ERR_HOST, m));
+    }
+    if !handles::is_live(p as usize, Kind::Host) {
+        return Err(Fail::stale("host"));
+    }
+    // SAFETY: a live es_host handed out by this library.
+    Ok(unsafe { (*p).host })
 }
 
 fn positions(p: i32) -> Result<Positions, Fail> {
@@ -200,9 +286,57 @@ pub extern "C" fn es_last_error() -> *const c_char {
     catch_unwind(|| LAST_ERROR.with(|e| e.borrow().as_ptr())).unwrap_or(c"internal error".as_ptr())
 }
 
+/// Reads a NUL-terminated UTF-8 path argument.
+///
+/// # Safety
+/// `path` is NULL or NUL-terminated.
+unsafe fn path_arg<'a>(path: *const c_char) -> Result<&'a Path, Fail> {
+    if path.is_null() {
+        return Err(Fail::arg("path"));
+    }
+    // SAFETY: checked non-NULL; NUL-terminated by contract.
+    let path = unsafe { CStr::from_ptr(path) };
+    path.to_str()
+        .map(Path::new)
+        .map_err(|_| Fail(ES_ERR_INVALID, "path is not UTF-8".into()))
+}
+
+/// Checks `file` against a host model's shape.
+///
+/// # Safety
+/// `model` is a live `llama_model` of `host`'s llama.cpp.
+unsafe fn check_model(
+    file: &SteerFile,
+    host: &host::Host,
+    model: *const sys::llama_model,
+) -> Result<(), Fail> {
+    if model.is_null() {
+        return Err(Fail::arg("model"));
+    }
+    // SAFETY: a live model of this host (contract).
+    let (n_layer, n_embd) =
+        unsafe { host::model_shape(host, model) }.map_err(|m| Fail(ES_ERR_HOST, m))?;
+    file.check_shape(n_layer, n_embd, "the given llama_model")
+        .map_err(|e| Fail(ES_ERR_MODEL_MISMATCH, e.to_string()))
+}
+
+/// Reads and validates a steering file, not yet checked against a model.
+fn read_steer(path: &Path) -> Result<es_steer, Fail> {
+    let file = SteerFile::read(path).map_err(from_file)?;
+    let info = CString::new(info::describe(&file)).map_err(|_| {
+        Fail(
+            ES_ERR_INTERNAL,
+            "the file's description holds a NUL byte".into(),
+        )
+    })?;
+    Ok(es_steer { file, info })
+}
+
 /// Opens and validates the steering file at `path` (UTF-8, NUL-terminated)
-/// and checks it was made for `model`'s shape (n_layer, n_embd). On
-/// success `*out` owns the file; free it with `es_steer_free`.
+/// and checks it was made for `model`'s shape (n_layer, n_embd), using the
+/// llama.cpp found in the process (see `es_host_from_library` when it is
+/// not global). On success `*out` owns the file; free it with
+/// `es_steer_free`.
 ///
 /// Threads: safe from any thread; the handle it returns is immutable.
 ///
@@ -216,57 +350,208 @@ pub unsafe extern "C" fn es_steer_open(
     out: *mut *mut es_steer,
 ) -> i32 {
     guard(|| {
-        if path.is_null() {
-            return Err(Fail::arg("path"));
-        }
+        // SAFETY: NUL-terminated by contract.
+        let path = unsafe { path_arg(path) }?;
         if model.is_null() {
             return Err(Fail::arg("model"));
         }
         if out.is_null() {
             return Err(Fail::arg("out"));
         }
-        // SAFETY: checked non-NULL; NUL-terminated by contract.
-        let path = unsafe { CStr::from_ptr(path) };
-        let path = path
-            .to_str()
-            .map_err(|_| Fail(ES_ERR_INVALID, "path is not UTF-8".into()))?;
-        let file = SteerFile::read(Path::new(path)).map_err(from_file)?;
+        let steer = read_steer(path)?;
+        let h = host::process_host().map_err(|m| Fail(ES_ERR_HOST, m))?;
         // SAFETY: a live model by contract.
-        let (n_layer, n_embd) =
-            unsafe { host::model_shape(model) }.map_err(|m| Fail(ES_ERR_HOST, m))?;
-        file.check_shape(n_layer, n_embd, "the given llama_model")
-            .map_err(|e| Fail(ES_ERR_MODEL_MISMATCH, e.to_string()))?;
+        unsafe { check_model(&steer.file, &h, model) }?;
         // SAFETY: `out` is non-NULL and writable by contract.
-        unsafe {
-            hand_out(
-                out,
-                es_steer {
-                    magic: STEER_MAGIC,
-                    file,
-                },
-            )
-        };
+        unsafe { hand_out(out, steer, Kind::Steer) };
         Ok(())
     })
 }
 
-/// Frees a steering file from `es_steer_open` (NULL is a no-op).
+/// Opens and validates the steering file at `path` without a model (no
+/// llama.cpp needed): for reading its contents (`es_steer_info_json`,
+/// `es_steer_directions`) or a control vector. Check it against the model
+/// you steer with `es_steer_check_model`; `es_hook_set_steer` checks it
+/// against the hook's shape itself. Free it with `es_steer_free`.
+///
+/// Threads: safe from any thread.
+///
+/// # Safety
+/// `path` is a NUL-terminated string; `out` is writable.
+#[no_mangle]
+pub unsafe extern "C" fn es_steer_read(path: *const c_char, out: *mut *mut es_steer) -> i32 {
+    guard(|| {
+        // SAFETY: NUL-terminated by contract.
+        let path = unsafe { path_arg(path) }?;
+        if out.is_null() {
+            return Err(Fail::arg("out"));
+        }
+        let steer = read_steer(path)?;
+        // SAFETY: `out` is non-NULL and writable by contract.
+        unsafe { hand_out(out, steer, Kind::Steer) };
+        Ok(())
+    })
+}
+
+/// Checks that `steer` was made for `model`'s shape: `ES_OK` or
+/// `ES_ERR_MODEL_MISMATCH`. `host` NULL means the process's llama.cpp.
+///
+/// Threads: safe from any thread.
+///
+/// # Safety
+/// `steer` and `host` (if not NULL) are live handles; `model` is a live
+/// `llama_model` of that host.
+#[no_mangle]
+pub unsafe extern "C" fn es_steer_check_model(
+    steer: *const es_steer,
+    host: *const es_host,
+    model: *const sys::llama_model,
+) -> i32 {
+    guard(|| {
+        // SAFETY: contract above.
+        let s = unsafe { steer_ref(steer) }?;
+        // SAFETY: contract above.
+        let h = unsafe { host_or_process(host) }?;
+        // SAFETY: contract above.
+        unsafe { check_model(&s.file, &h, model) }
+    })
+}
+
+/// The file's description as JSON (method, models, default strength,
+/// parameters, and per layer its index, expert layer, norm r_j, probe AUC
+/// and MI), owned by the handle and valid until `es_steer_free`; NULL for
+/// an invalid handle.
+///
+/// Threads: a handle may be read by several threads at once.
+///
+/// # Safety
+/// `steer` is NULL or a handle from this library.
+#[no_mangle]
+pub unsafe extern "C" fn es_steer_info_json(steer: *const es_steer) -> *const c_char {
+    catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: contract above.
+        unsafe { steer_ref(steer) }.map_or(std::ptr::null(), |s| s.info.as_ptr())
+    }))
+    .unwrap_or(std::ptr::null())
+}
+
+/// Copies the file's unit directions into `buf`: one row of n_embd floats
+/// per layer, in the order of the description's `layers`; `len` must be
+/// layers × n_embd.
+///
+/// Threads: a handle may be read by several threads at once.
+///
+/// # Safety
+/// `steer` is a handle from this library; `buf` holds `len` writable floats.
+#[no_mangle]
+pub unsafe extern "C" fn es_steer_directions(
+    steer: *const es_steer,
+    buf: *mut f32,
+    len: usize,
+) -> i32 {
+    guard(|| {
+        // SAFETY: contract above.
+        let s = unsafe { steer_ref(steer) }?;
+        if buf.is_null() {
+            return Err(Fail::arg("buf"));
+        }
+        let n = s.file.target.n_embd;
+        let need = s.file.layers.len() * n;
+        if len != need {
+            return Err(Fail(
+                ES_ERR_INVALID,
+                format!("buffer has {len} floats, needs layers x n_embd = {need}"),
+            ));
+        }
+        // SAFETY: `buf` holds `len` writable floats (contract).
+        let out = unsafe { std::slice::from_raw_parts_mut(buf, len) };
+        for (row, l) in out.chunks_exact_mut(n).zip(&s.file.layers) {
+            row.copy_from_slice(&l.direction);
+        }
+        Ok(())
+    })
+}
+
+/// Frees a steering file from `es_steer_open` or `es_steer_read`. NULL, a
+/// handle freed before, or a pointer that is not a steering file does
+/// nothing.
 ///
 /// Threads: not while another thread uses the handle.
 ///
 /// # Safety
-/// `steer` is NULL or from `es_steer_open`, not freed before, and no hook
-/// call with it is running.
+/// No other call with `steer` is running.
 #[no_mangle]
 pub unsafe extern "C" fn es_steer_free(steer: *mut es_steer) {
     let _ = catch_unwind(AssertUnwindSafe(|| {
-        // SAFETY: from es_steer_open, freed once (contract); the magic is
-        // cleared so a later use of the stale pointer is likelier caught.
-        if let Ok(s) = unsafe { steer_ref(steer) } {
-            let _ = s;
-            let mut b = unsafe { Box::from_raw(steer) };
-            b.magic = 0;
+        // SAFETY: only a live steer handle is freed, once.
+        unsafe { take_back(steer, Kind::Steer) }
+    }));
+}
+
+/// Makes a host from a `dlopen` handle of the library that holds llama.cpp
+/// (e.g. `libllama.so` loaded with `RTLD_LOCAL`, as Python's ctypes does):
+/// the functions expertsteer calls are looked up there and in its
+/// dependencies, then checked for layout (see `es_host_new`). Use it with
+/// `es_hook_new_host` and `es_steer_check_model`. Free it with
+/// `es_host_free` after the hooks made with it.
+///
+/// Threads: safe from any thread.
+///
+/// # Safety
+/// `handle` is a live `dlopen` handle; `out` is writable.
+#[no_mangle]
+pub unsafe extern "C" fn es_host_from_library(handle: *mut c_void, out: *mut *mut es_host) -> i32 {
+    guard(|| {
+        if handle.is_null() {
+            return Err(Fail::arg("handle"));
         }
+        if out.is_null() {
+            return Err(Fail::arg("out"));
+        }
+        // SAFETY: a live dlopen handle (contract).
+        let host = unsafe { host::Host::from_handle(handle) }.map_err(|m| Fail(ES_ERR_HOST, m))?;
+        // SAFETY: `out` is non-NULL and writable by contract.
+        unsafe { hand_out(out, es_host { host }, Kind::Host) };
+        Ok(())
+    })
+}
+
+/// Makes a host from function pointers the application fills (every field
+/// required). Before use, the host's ggml is asked for a named F32 tensor
+/// that is read back through the `struct ggml_tensor` expertsteer was built
+/// for; a llama.cpp whose layout differs is refused with `ES_ERR_HOST`.
+///
+/// Threads: safe from any thread.
+///
+/// # Safety
+/// `fns` points to a table whose pointers are the named functions of one
+/// llama.cpp build; `out` is writable.
+#[no_mangle]
+pub unsafe extern "C" fn es_host_new(fns: *const es_host_fns, out: *mut *mut es_host) -> i32 {
+    guard(|| {
+        // SAFETY: checked non-NULL; readable by contract.
+        let t = unsafe { fns.as_ref() }.ok_or_else(|| Fail::arg("fns"))?;
+        if out.is_null() {
+            return Err(Fail::arg("out"));
+        }
+        // SAFETY: the table's functions are the host's (contract).
+        let host = unsafe { host::Host::from_table(t) }.map_err(|m| Fail(ES_ERR_HOST, m))?;
+        // SAFETY: `out` is non-NULL and writable by contract.
+        unsafe { hand_out(out, es_host { host }, Kind::Host) };
+        Ok(())
+    })
+}
+
+/// Frees a host (NULL, stale or foreign pointers do nothing). Hooks made
+/// with it keep working: they copied its functions.
+///
+/// # Safety
+/// No other call with `host` is running.
+#[no_mangle]
+pub unsafe extern "C" fn es_host_free(host: *mut es_host) {
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: only a live host handle is freed, once.
+        unsafe { take_back(host, Kind::Host) }
     }));
 }
 
@@ -376,7 +661,8 @@ pub unsafe extern "C" fn es_steer_control_vector(
     })
 }
 
-/// Creates a hook shaped for `model`. `*out` owns it: free it with
+/// Creates a hook shaped for `model`, using the llama.cpp found in the
+/// process (`es_hook_new_host` names another). `*out` owns it: free it with
 /// `es_hook_free` after `llama_free` of the context it was installed in.
 ///
 /// Threads: safe from any thread.
@@ -388,6 +674,25 @@ pub unsafe extern "C" fn es_hook_new(
     model: *const sys::llama_model,
     out: *mut *mut es_hook,
 ) -> i32 {
+    // SAFETY: the same contract.
+    unsafe { es_hook_new_host(std::ptr::null(), model, out) }
+}
+
+/// Creates a hook shaped for `model` that calls `host`'s llama.cpp (NULL:
+/// the process's, as `es_hook_new`). Free it with `es_hook_free` after
+/// `llama_free` of the context it was installed in.
+///
+/// Threads: safe from any thread.
+///
+/// # Safety
+/// `host` is NULL or a live handle; `model` is a live `llama_model` of
+/// that host; `out` is writable.
+#[no_mangle]
+pub unsafe extern "C" fn es_hook_new_host(
+    host: *const es_host,
+    model: *const sys::llama_model,
+    out: *mut *mut es_hook,
+) -> i32 {
     guard(|| {
         if model.is_null() {
             return Err(Fail::arg("model"));
@@ -395,41 +700,32 @@ pub unsafe extern "C" fn es_hook_new(
         if out.is_null() {
             return Err(Fail::arg("out"));
         }
-        let h = host::host().map_err(|m| Fail(ES_ERR_HOST, m))?;
+        // SAFETY: contract above.
+        let h = unsafe { host_or_process(host) }?;
         // SAFETY: a live model by contract.
         let (n_layer, n_embd) =
-            unsafe { host::model_shape(model) }.map_err(|m| Fail(ES_ERR_HOST, m))?;
+            unsafe { host::model_shape(&h, model) }.map_err(|m| Fail(ES_ERR_HOST, m))?;
         let hook = SteerHook::new(n_layer, n_embd, h.ggml).map_err(from_llama)?;
         // SAFETY: `out` is non-NULL and writable by contract.
-        unsafe {
-            hand_out(
-                out,
-                es_hook {
-                    magic: HOOK_MAGIC,
-                    hook,
-                },
-            )
-        };
+        unsafe { hand_out(out, es_hook { hook }, Kind::Hook) };
         Ok(())
     })
 }
 
-/// Frees a hook (NULL is a no-op). Call it only after `llama_free` of the
-/// context it was installed in.
+/// Frees a hook (NULL, a hook freed before, or a pointer that is not a
+/// hook does nothing). Call it only after `llama_free` of the context it
+/// was installed in.
 ///
 /// Threads: call it on the thread that runs `llama_decode` on the hook's
 /// context, or otherwise never while a decode runs.
 ///
 /// # Safety
-/// `hook` is NULL or from `es_hook_new`, not freed before.
+/// No other call with `hook` is running.
 #[no_mangle]
 pub unsafe extern "C" fn es_hook_free(hook: *mut es_hook) {
     let _ = catch_unwind(AssertUnwindSafe(|| {
-        // SAFETY: from es_hook_new, freed once (contract).
-        if unsafe { hook_mut(hook) }.is_ok() {
-            let mut b = unsafe { Box::from_raw(hook) };
-            b.magic = 0;
-        }
+        // SAFETY: only a live hook handle is freed, once.
+        unsafe { take_back(hook, Kind::Hook) }
     }));
 }
 
