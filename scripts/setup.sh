@@ -19,6 +19,8 @@ command -v python3 >/dev/null 2>&1 || need_pkgs+=(python3 python3-pip)
 # The page test (tests/serve_page.rs) drives a real headless browser: Debian's
 # chromium, as Playwright's own browser download is not reachable everywhere.
 [ -x /usr/bin/chromium ] || need_pkgs+=(chromium)
+# The C ABI's handle test (tests/c_api.rs) runs under valgrind.
+command -v valgrind >/dev/null 2>&1 || need_pkgs+=(valgrind)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "setup: installing ${need_pkgs[*]}"
   SUDO=""
@@ -41,6 +43,19 @@ if [ ${#py_missing[@]} -gt 0 ]; then
   PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install -q --disable-pip-version-check \
     --root-user-action=ignore "${py_missing[@]}"
 fi
+# llama-cpp-python, the program the Python package steers (tests/python.rs,
+# examples/python/). Built from source once (its llama.cpp, with our build's
+# CPU flags: a native build dies with an illegal instruction on some CPUs;
+# no multimodal library), a few minutes; skipped when that version is there.
+LCP_VERSION=0.3.36
+have=$(python3 -c "import importlib.metadata as m; print(m.version('llama-cpp-python'))" 2>/dev/null || true)
+if [ "$have" != "$LCP_VERSION" ]; then
+  echo "setup: building llama-cpp-python $LCP_VERSION from source (once, a few minutes)"
+  CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DLLAMA_CURL=OFF -DLLAVA_BUILD=OFF" \
+  CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" PIP_BREAK_SYSTEM_PACKAGES=1 \
+    python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore \
+    --no-binary llama-cpp-python "llama-cpp-python==$LCP_VERSION"
+fi
 command -v cargo >/dev/null 2>&1 || { echo "setup: a Rust toolchain (cargo) is required: https://rustup.rs"; exit 1; }
 
 # EXPERTSTEER_FEATURES=cuda (or metal) builds llama.cpp with that back-end.
@@ -56,5 +71,9 @@ if ls -d target/release/build/llama-cpp-sys-2-*/out/lib >/dev/null 2>&1 \
 fi
 echo "setup: cargo build --release --workspace ${features[*]}"
 cargo build --release --workspace "${features[@]}"
+# The Python package, with this build's C library and binary bundled.
+echo "setup: pip install ./python"
+PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install -q --disable-pip-version-check \
+  --root-user-action=ignore --no-deps --force-reinstall ./python
 echo "setup: fetching the default model and the test expert (Gemma 3 270M)"
 ./target/release/expertsteer models fetch smollm2-135m-instruct gemma3-270m

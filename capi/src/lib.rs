@@ -11,8 +11,10 @@
 //! Conventions for every function:
 //! - Return an `ES_*` status (0 = `ES_OK`, negative = error); the message
 //!   of the last error on the calling thread is `es_last_error()`.
-//! - No panic crosses this boundary; NULL pointers to required arguments
-//!   and objects of the wrong kind are refused with `ES_ERR_ARG`.
+//! - No panic crosses this boundary; NULL pointers to required arguments,
+//!   handles already freed and objects of the wrong kind are refused with
+//!   `ES_ERR_ARG` (every live handle is registered; see `handles`), and a
+//!   second free does nothing.
 //! - Layers are 0-based blocks: layer N is llama.cpp's tensor `l_out-N`.
 //!   Strengths are relative to each layer's typical norm (the steering file
 //!   stores r_j; the added vector is strength · r_j · u_j).
@@ -20,7 +22,9 @@
 //!   never call a hook's functions while `llama_decode` runs on its context.
 //!
 //! This library links no llama.cpp of its own (see `host`): it uses the
-//! application's, so a process holds one copy of ggml.
+//! application's, so a process holds one copy of ggml. The application's
+//! functions are found in the process's global scope, or named explicitly
+//! (`es_host_from_library`, `es_host_new`), and checked for layout first.
 
 // The C boundary: raw pointers from C are checked and turned into
 // references here, and nowhere else outside the main crate's llama module.
