@@ -832,6 +832,48 @@ fn set_vectors(
     }
 }
 
+/// Removes the directions of `steer` from its layers' outputs for `seq_id`
+/// (`ES_ALL_SEQS`: every sequence without steering of its own): at each of
+/// the file's layers, h ← h − (h·u)u, before any vector is added and on
+/// the positions of that sequence's steering. Several directions at one
+/// layer are made orthonormal first. `steer` NULL removes the ablation.
+/// For a sequence without steering of its own, this gives it its own
+/// (nothing added) in place of the default. Takes effect from the next
+/// decode.
+///
+/// Threads: call it on the thread that runs `llama_decode` on the hook's
+/// context, or otherwise never while a decode runs.
+///
+/// # Safety
+/// `hook` and `steer` (if not NULL) are live handles.
+#[no_mangle]
+pub unsafe extern "C" fn es_hook_set_ablation(
+    hook: *mut es_hook,
+    seq_id: i32,
+    steer: *const es_steer,
+) -> i32 {
+    guard(|| {
+        // SAFETY: contract above.
+        let h = unsafe { hook_mut(hook) }?;
+        target(seq_id, ES_POSITIONS_ALL)?;
+        let mut dirs: BTreeMap<usize, Vec<Vec<f32>>> = BTreeMap::new();
+        if !steer.is_null() {
+            // SAFETY: contract above.
+            let s = unsafe { steer_ref(steer) }?;
+            s.file
+                .check_shape(h.hook.n_layer(), h.hook.n_embd(), "the hook's model")
+                .map_err(|e| Fail(ES_ERR_MODEL_MISMATCH, e.to_string()))?;
+            for l in &s.file.layers {
+                dirs.entry(l.target_layer)
+                    .or_default()
+                    .push(l.direction.clone());
+            }
+        }
+        let seq = (seq_id != ES_ALL_SEQS).then_some(seq_id);
+        h.hook.set_ablation(seq, &dirs).map_err(from_llama)
+    })
+}
+
 /// Steers `seq_id` (or `ES_ALL_SEQS`) with raw vectors, replacing its
 /// earlier steering: `vectors` holds `n_layers` rows of n_embd floats, row k
 /// added as-is (no scaling) to `l_out-layers[k]`. `n_layers` 0 removes it.

@@ -67,6 +67,9 @@ pub struct GgmlFns {
 struct SeqSteer {
     /// Per layer: the vector to add, or empty.
     add: Vec<Vec<f32>>,
+    /// Per layer: an orthonormal basis of the directions to remove
+    /// (h ← h − Σ (h·u)u, before adding), or empty.
+    ablate: Vec<Vec<Vec<f32>>>,
     positions: Positions,
     generating: bool,
 }
@@ -79,8 +82,28 @@ impl SeqSteer {
         }
     }
 
-    fn adds_at(&self, layer: usize) -> bool {
-        self.active() && !self.add[layer].is_empty()
+    /// Whether this steering changes rows of `layer` now.
+    fn acts_at(&self, layer: usize) -> bool {
+        self.active()
+            && (!self.add[layer].is_empty()
+                || self.ablate.get(layer).is_some_and(|b| !b.is_empty()))
+    }
+
+    fn acts_anywhere(&self) -> bool {
+        (0..self.add.len()).any(|l| self.acts_at(l))
+    }
+
+    /// Ablation then addition on one row of `layer`.
+    fn apply(&self, layer: usize, row: &mut [f32]) {
+        if let Some(basis) = self.ablate.get(layer) {
+            for u in basis {
+                remove_component(row, u);
+            }
+        }
+        let v = &self.add[layer];
+        if !v.is_empty() {
+            add_row(row, v);
+        }
     }
 }
 
@@ -141,7 +164,7 @@ impl HookState {
     fn refresh(&mut self) {
         for l in 0..self.n_layer {
             self.ask_add[l] =
-                self.default.adds_at(l) || self.seqs.iter().any(|(_, s)| s.adds_at(l));
+                self.default.acts_at(l) || self.seqs.iter().any(|(_, s)| s.acts_at(l));
         }
     }
 
@@ -150,9 +173,7 @@ impl HookState {
     }
 
     fn per_seq_active(&self) -> bool {
-        self.seqs
-            .iter()
-            .any(|(_, s)| s.active() && s.add.iter().any(|v| !v.is_empty()))
+        self.seqs.iter().any(|(_, s)| s.acts_anywhere())
     }
 
     fn captures_anything(&self) -> bool {
@@ -304,17 +325,15 @@ impl HookState {
                 };
                 for (row, &src) in data.chunks_exact_mut(n).zip(srcs) {
                     if let Some(s) = self.source(src) {
-                        let v = &s.add[layer];
-                        if !v.is_empty() {
-                            add_row(row, v);
+                        if s.acts_at(layer) {
+                            s.apply(layer, row);
                             changed = true;
                         }
                     }
                 }
-            } else if self.default.adds_at(layer) {
-                let v = &self.default.add[layer];
+            } else if self.default.acts_at(layer) {
                 for row in data.chunks_exact_mut(n) {
-                    add_row(row, v);
+                    self.default.apply(layer, row);
                 }
                 changed = true;
             }
@@ -352,6 +371,38 @@ fn add_row(row: &mut [f32], v: &[f32]) {
     }
 }
 
+/// row ← row − (row·u) u for a unit `u` (the dot product in f64).
+fn remove_component(row: &mut [f32], u: &[f32]) {
+    let d: f64 = row.iter().zip(u).map(|(&x, &y)| x as f64 * y as f64).sum();
+    let d = d as f32;
+    for (x, &y) in row.iter_mut().zip(u) {
+        *x -= d * y;
+    }
+}
+
+/// An orthonormal basis (Gram-Schmidt, in f64) of `dirs`; a direction
+/// (almost) inside the span of the earlier ones adds nothing.
+fn orthonormal_basis(dirs: &[Vec<f32>]) -> Vec<Vec<f32>> {
+    let mut basis: Vec<Vec<f64>> = Vec::new();
+    for d in dirs {
+        let mut v: Vec<f64> = d.iter().map(|&x| x as f64).collect();
+        let scale = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+        for b in &basis {
+            let p: f64 = v.iter().zip(b).map(|(x, y)| x * y).sum();
+            v.iter_mut().zip(b).for_each(|(x, y)| *x -= p * y);
+        }
+        let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+        if scale > 0.0 && norm > 1e-6 * scale {
+            v.iter_mut().for_each(|x| *x /= norm);
+            basis.push(v);
+        }
+    }
+    basis
+        .into_iter()
+        .map(|b| b.into_iter().map(|x| x as f32).collect())
+        .collect()
+}
+
 /// Steering and capture for one llama.cpp context, through its eval
 /// callback. Usable on a context expertsteer creates (its `Context` owns
 /// one) or, via [`SteerHook::install`], on a context an application
@@ -384,6 +435,7 @@ impl SteerHook {
                 ggml,
                 default: SeqSteer {
                     add: vec![Vec::new(); n_layer],
+                    ablate: vec![Vec::new(); n_layer],
                     ..Default::default()
                 },
                 seqs: Vec::new(),
@@ -482,6 +534,7 @@ impl SteerHook {
             Err(k) => {
                 let fresh = SeqSteer {
                     add: vec![Vec::new(); n_layer],
+                    ablate: vec![Vec::new(); n_layer],
                     ..Default::default()
                 };
                 self.state.seqs.insert(k, (seq, fresh));
@@ -491,6 +544,61 @@ impl SteerHook {
         let mut s = std::mem::take(&mut self.state.seqs[k].1);
         self.fill(&mut s, vectors, positions);
         self.state.seqs[k].1 = s;
+        self.state.refresh();
+        Ok(())
+    }
+
+    /// Removes directions from the outputs of their layers for sequence
+    /// `seq` (`None`: the default steering of every sequence without its
+    /// own): h ← h − Σ (h·u)u over an orthonormal basis of each layer's
+    /// directions, before any vector is added, on the positions of that
+    /// sequence's steering (all, unless set otherwise). Directions need not
+    /// be unit or orthogonal; an empty map removes the ablation. For a
+    /// sequence without steering of its own, this gives it its own (no
+    /// added vectors) instead of the default.
+    pub fn set_ablation(
+        &mut self,
+        seq: Option<i32>,
+        directions: &BTreeMap<usize, Vec<Vec<f32>>>,
+    ) -> Result<()> {
+        let (n_layer, n_embd) = (self.state.n_layer, self.state.n_embd);
+        for (&l, dirs) in directions {
+            if l >= n_layer {
+                return Err(LlamaError::LayerOutOfRange { layer: l, n_layer });
+            }
+            for d in dirs {
+                check_vector(l, d, n_embd)?;
+            }
+        }
+        let bases: Vec<Vec<Vec<f32>>> = (0..n_layer)
+            .map(|l| {
+                directions
+                    .get(&l)
+                    .map_or_else(Vec::new, |d| orthonormal_basis(d))
+            })
+            .collect();
+        match seq {
+            None => self.state.default.ablate = bases,
+            Some(q) => {
+                if self
+                    .state
+                    .seqs
+                    .binary_search_by_key(&q, |(s, _)| *s)
+                    .is_err()
+                {
+                    let p = self.state.default.positions;
+                    self.set_seq_steering(q, &BTreeMap::new(), p)?;
+                }
+                let k = self
+                    .state
+                    .seqs
+                    .binary_search_by_key(&q, |(s, _)| *s)
+                    .map_err(|_| {
+                        LlamaError::Invalid(format!("sequence {q} has no steering slot"))
+                    })?;
+                self.state.seqs[k].1.ablate = bases;
+            }
+        }
         self.state.refresh();
         Ok(())
     }
@@ -509,6 +617,7 @@ impl SteerHook {
         let p = self.state.default.positions;
         let mut d = std::mem::take(&mut self.state.default);
         self.fill(&mut d, &BTreeMap::new(), p);
+        d.ablate.iter_mut().for_each(Vec::clear);
         self.state.default = d;
         self.state.refresh();
     }
@@ -688,6 +797,43 @@ mod tests {
             tensor_set: no_set,
         };
         SteerHook::new(n_layer, n_embd, fns).unwrap()
+    }
+
+    #[test]
+    fn ablation_basis_is_orthonormal_and_removes_the_span() {
+        let a = vec![3.0f32, 0.0, 0.0, 0.0];
+        let b = vec![1.0f32, 1.0, 0.0, 0.0];
+        let dup = vec![6.0f32, 0.0, 0.0, 0.0];
+        let basis = orthonormal_basis(&[a, b, dup]);
+        assert_eq!(basis.len(), 2, "a direction inside the span adds nothing");
+        let dot = |x: &[f32], y: &[f32]| x.iter().zip(y).map(|(p, q)| p * q).sum::<f32>();
+        assert!((dot(&basis[0], &basis[0]) - 1.0).abs() < 1e-6);
+        assert!((dot(&basis[1], &basis[1]) - 1.0).abs() < 1e-6);
+        assert!(dot(&basis[0], &basis[1]).abs() < 1e-6);
+        let mut row = vec![2.0f32, -5.0, 7.0, 1.5];
+        for u in &basis {
+            remove_component(&mut row, u);
+        }
+        assert_eq!(row, vec![0.0, 0.0, 7.0, 1.5]);
+    }
+
+    #[test]
+    fn ablation_is_checked_and_counts_as_steering() {
+        let mut h = hook(3, 4);
+        let bad: BTreeMap<usize, Vec<Vec<f32>>> = [(5, vec![vec![1.0; 4]])].into();
+        assert!(h.set_ablation(Some(0), &bad).is_err());
+        let short: BTreeMap<usize, Vec<Vec<f32>>> = [(1, vec![vec![1.0; 3]])].into();
+        assert!(h.set_ablation(None, &short).is_err());
+        let ok: BTreeMap<usize, Vec<Vec<f32>>> = [(1, vec![vec![1.0, 0.0, 0.0, 0.0]])].into();
+        h.set_ablation(Some(2), &ok).unwrap();
+        assert!(h.state.ask_add[1] && !h.state.ask_add[0]);
+        assert!(h.state.per_seq_active());
+        h.clear_seq_steering(2);
+        assert!(!h.state.ask_add[1]);
+        h.set_ablation(None, &ok).unwrap();
+        assert!(h.state.ask_add[1]);
+        h.clear_steering();
+        assert!(!h.state.ask_add[1]);
     }
 
     #[test]

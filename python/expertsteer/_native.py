@@ -50,6 +50,7 @@ def _declare(lib):
         "es_hook_free": ([c_void_p], None),
         "es_hook_install": ([c_void_p, c_void_p], c_int),
         "es_hook_set_steer": ([c_void_p, ctypes.c_int32, c_void_p, c_float, ctypes.c_int32], c_int),
+        "es_hook_set_ablation": ([c_void_p, ctypes.c_int32, c_void_p], c_int),
         "es_hook_set_generating": ([c_void_p, ctypes.c_int32, ctypes.c_bool], c_int),
         "es_hook_begin_batch": ([c_void_p, c_void_p], c_int),
         "es_hook_check": ([c_void_p], c_int),

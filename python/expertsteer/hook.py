@@ -87,6 +87,18 @@ class Hook:
         )
         self._files[seq] = f
 
+    def ablate(self, steer, *, seq_id=None):
+        """Removes the file's direction from its layers' outputs for
+        ``seq_id`` (None: every sequence without its own steering), before
+        any vector is added; ``steer`` None removes the ablation."""
+        seq = _native.seq_arg(seq_id)
+        if steer is None:
+            _native.check(_native.lib().es_hook_set_ablation(self._live(), seq, None))
+            return
+        f, h = _steer_handle(steer)
+        _native.check(_native.lib().es_hook_set_ablation(self._live(), seq, h))
+        self._files[("ablate", seq)] = f
+
     def clear(self, seq_id=None):
         """Removes the steering of ``seq_id`` (None: the default one)."""
         seq = _native.seq_arg(seq_id)

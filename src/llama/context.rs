@@ -170,6 +170,17 @@ impl<'m> Context<'m> {
         self.hook_mut()?.set_seq_steering(seq, vectors, positions)
     }
 
+    /// Removes directions (by layer, any norm) from the layer outputs of
+    /// sequence `seq` (`None`: the default steering), before any vector is
+    /// added: see [`SteerHook::set_ablation`]. An empty map removes it.
+    pub fn set_seq_ablation(
+        &mut self,
+        seq: Option<i32>,
+        directions: &BTreeMap<usize, Vec<Vec<f32>>>,
+    ) -> Result<()> {
+        self.hook_mut()?.set_ablation(seq, directions)
+    }
+
     /// Sequence `seq` goes back to the default steering.
     pub fn clear_seq_steering(&mut self, seq: i32) {
         if let Ok(h) = self.hook_mut() {
