@@ -2,11 +2,12 @@
 
 use super::options::ModelOpts;
 use clap::Args;
-use expertsteer::serve::{Catalog, EngineConfig, ServeConfig, Server};
+use expertsteer::serve::{Catalog, EngineConfig, ServeConfig, Server, Signals};
 use expertsteer::{Error, Result};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
@@ -42,6 +43,11 @@ pub struct ServeArgs {
     /// No log line per finished request.
     #[arg(long)]
     pub quiet: bool,
+    /// On SIGINT (Ctrl-C) or SIGTERM the server stops accepting and gives
+    /// the requests in flight this many seconds to finish before it quits
+    /// without them; a second signal quits at once.
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    pub grace: f64,
 }
 
 /// `NAME=FILE` or `FILE` → (name, path).
@@ -79,6 +85,7 @@ pub fn run(a: ServeArgs) -> Result<()> {
         .map(|s| parse_steer_arg(s))
         .collect::<Result<Vec<_>>>()?;
     let default = a.default_steer.as_deref().map(parse_default).transpose()?;
+    let grace = secs("--grace", a.grace)?;
     let model = Arc::new(a.model.load()?);
     let catalog = Catalog::load(&model, &steers, default)?;
     let params = a.model.context_params();
@@ -95,7 +102,10 @@ pub fn run(a: ServeArgs) -> Result<()> {
             log: !a.quiet,
         },
         queue: a.queue,
-        ctrl_c: true,
+        signals: Signals {
+            enabled: true,
+            grace,
+        },
     })?;
     if !a.host.is_loopback() {
         errln!(
@@ -112,6 +122,16 @@ pub fn run(a: ServeArgs) -> Result<()> {
         server.addr()
     );
     server.wait()
+}
+
+/// A duration flag in seconds: finite, not negative, at most a day.
+pub fn secs(flag: &str, v: f64) -> Result<Duration> {
+    if !(0.0..=86_400.0).contains(&v) {
+        return Err(Error::Input(format!(
+            "{flag} {v}: give seconds between 0 and 86400"
+        )));
+    }
+    Ok(Duration::from_secs_f64(v))
 }
 
 /// The name clients see: the registry name, or a path's file stem.

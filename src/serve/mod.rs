@@ -12,10 +12,11 @@
 //! Pieces: [`request`] checks bodies into plans, [`engine`] batches and
 //! generates on its own thread, [`response`] shapes OpenAI answers,
 //! [`routes`] is the axum surface, [`error`] the OpenAI error body,
-//! [`stop`] the stop-string scanner, [`load`] the bounded load test.
+//! [`stop`] the stop-string scanner, [`load`] the bounded load test,
+//! [`shutdown`] signals and the grace period.
 //!
 //! ```no_run
-//! use expertsteer::serve::{Catalog, EngineConfig, ServeConfig, Server};
+//! use expertsteer::serve::{Catalog, EngineConfig, ServeConfig, Server, Signals};
 //! use expertsteer::{models, Model, ModelParams};
 //! use std::sync::Arc;
 //!
@@ -29,10 +30,10 @@
 //!     addr: "127.0.0.1:8080".parse()?,
 //!     engine: EngineConfig::default(),
 //!     queue: 16,
-//!     ctrl_c: true,
+//!     signals: Signals::default(),
 //! })?;
 //! println!("listening on http://{}", server.addr());
-//! server.wait()?; // until Ctrl-C; in-flight requests finish first
+//! server.wait()?; // until SIGINT or SIGTERM; in-flight requests finish first
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -42,10 +43,12 @@ pub mod load;
 pub mod request;
 pub mod response;
 pub mod routes;
+pub mod shutdown;
 pub mod stop;
 
 pub use engine::EngineConfig;
 pub use request::{Catalog, MAX_REQUEST_STRENGTH};
+pub use shutdown::Signals;
 
 use crate::llama::Model;
 use crate::steerfile::SteerFile;
@@ -129,9 +132,9 @@ pub struct ServeConfig {
     pub engine: EngineConfig,
     /// Requests that may wait for a slot; beyond them the answer is 503.
     pub queue: usize,
-    /// Stop on Ctrl-C (draining in-flight requests; a second Ctrl-C quits
-    /// at once). Off for servers embedded in tests and load tests.
-    pub ctrl_c: bool,
+    /// Stop on SIGINT and SIGTERM (draining in-flight requests within a
+    /// grace period; a second signal quits at once).
+    pub signals: Signals,
 }
 
 /// A running server.
@@ -183,10 +186,10 @@ impl Server {
             serial: AtomicU64::new(0),
         });
         let (stop_tx, stop_rx) = oneshot::channel();
-        let ctrl_c = cfg.ctrl_c;
+        let signals = cfg.signals;
         let thread = std::thread::Builder::new()
             .name("expertsteer-http".into())
-            .spawn(move || serve(listener, state, engine, stop_rx, ctrl_c))
+            .spawn(move || serve(listener, state, engine, stop_rx, signals))
             .map_err(|e| Error::Input(format!("server thread: {e}")))?;
         Ok(Server {
             addr,
@@ -200,7 +203,7 @@ impl Server {
         self.addr
     }
 
-    /// Blocks until the server stops (Ctrl-C when enabled).
+    /// Blocks until the server stops (SIGINT or SIGTERM when enabled).
     pub fn wait(mut self) -> Result<()> {
         let t = self.thread.take().expect("thread taken once");
         let r = t
@@ -230,14 +233,15 @@ impl Drop for Server {
     }
 }
 
-/// The server thread: a tokio runtime serving until stopped, then the
-/// engine is drained and joined.
+/// The server thread: a tokio runtime serving until stopped and the
+/// requests in flight have finished (or the grace period is over), then
+/// the engine is drained and joined.
 fn serve(
     listener: std::net::TcpListener,
     state: Arc<AppState>,
     engine: Engine,
     stop: oneshot::Receiver<()>,
-    ctrl_c: bool,
+    signals: Signals,
 ) -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -247,35 +251,19 @@ fn serve(
     let stats = state.stats.clone();
     let served = rt.block_on(async move {
         let listener = tokio::net::TcpListener::from_std(listener)?;
-        axum::serve(listener, router(state))
-            .with_graceful_shutdown(shutdown_signal(stop, ctrl_c, stats))
-            .await
+        let (stopping_tx, stopping_rx) = oneshot::channel();
+        let serving = axum::serve(listener, router(state)).with_graceful_shutdown(
+            shutdown::stop_requested(stop, signals, stats.clone(), stopping_tx),
+        );
+        tokio::select! {
+            r = serving => r,
+            _ = shutdown::grace_over(stopping_rx, signals.grace, stats) => Ok(()),
+        }
     });
-    // Every connection has finished; dropping the runtime drops the last
-    // holder of the queue's sender, so the engine ends after its jobs.
+    // Every connection has finished (or is dropped here, its requests
+    // cancelled); dropping the runtime drops the last holder of the
+    // queue's sender, so the engine ends after its jobs.
     drop(rt);
     engine.join();
     served.map_err(|e| Error::Input(format!("server: {e}")))
-}
-
-async fn shutdown_signal(stop: oneshot::Receiver<()>, ctrl_c: bool, stats: Arc<engine::Stats>) {
-    if ctrl_c {
-        tokio::select! {
-            _ = stop => {}
-            _ = tokio::signal::ctrl_c() => {
-                let busy = stats.busy.load(std::sync::atomic::Ordering::Relaxed);
-                eprintln!(
-                    "serve: Ctrl-C: no new requests; finishing {busy} in flight (Ctrl-C again quits now)"
-                );
-                tokio::spawn(async {
-                    if tokio::signal::ctrl_c().await.is_ok() {
-                        eprintln!("serve: second Ctrl-C: quitting without finishing");
-                        std::process::exit(130);
-                    }
-                });
-            }
-        }
-    } else {
-        let _ = stop.await;
-    }
 }
