@@ -8,7 +8,7 @@ use super::serve::{model_id, parse_steer_arg};
 use clap::Args;
 use expertsteer::fit::peak_rss_bytes;
 use expertsteer::serve::load::{run_load, LoadConfig, LoadReport, SteerChoice};
-use expertsteer::serve::{Catalog, EngineConfig, ServeConfig, Server, Signals};
+use expertsteer::serve::{Catalog, ConnLimits, EngineConfig, ServeConfig, Server, Signals};
 use expertsteer::{Error, Result};
 use std::sync::Arc;
 use std::time::Duration;
@@ -92,6 +92,7 @@ pub fn run(a: BenchServeArgs) -> Result<()> {
             log: false,
         },
         queue: a.clients.max(a.parallel),
+        limits: ConnLimits::default(),
         signals: Signals {
             enabled: false,
             ..Signals::default()

@@ -2,7 +2,7 @@
 
 use super::options::ModelOpts;
 use clap::Args;
-use expertsteer::serve::{Catalog, EngineConfig, ServeConfig, Server, Signals};
+use expertsteer::serve::{Catalog, ConnLimits, EngineConfig, ServeConfig, Server, Signals};
 use expertsteer::{Error, Result};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -48,6 +48,18 @@ pub struct ServeArgs {
     /// without them; a second signal quits at once.
     #[arg(long, value_name = "SECS", default_value_t = 30.0)]
     pub grace: f64,
+    /// Seconds a connection has to send a whole request head, from opening
+    /// or from the end of its previous answer (so idle keep-alive
+    /// connections close after it too); then it is closed.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    pub header_timeout: f64,
+    /// Seconds a client has to send a whole request body once its head is
+    /// in; then the answer is 408 and the connection is closed.
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    pub body_timeout: f64,
+    /// Connections open at once; more wait to be accepted until one closes.
+    #[arg(long, default_value_t = 256)]
+    pub max_connections: usize,
 }
 
 /// `NAME=FILE` or `FILE` → (name, path).
@@ -86,6 +98,11 @@ pub fn run(a: ServeArgs) -> Result<()> {
         .collect::<Result<Vec<_>>>()?;
     let default = a.default_steer.as_deref().map(parse_default).transpose()?;
     let grace = secs("--grace", a.grace)?;
+    let limits = ConnLimits {
+        header_timeout: secs("--header-timeout", a.header_timeout)?,
+        body_timeout: secs("--body-timeout", a.body_timeout)?,
+        max_connections: a.max_connections,
+    };
     let model = Arc::new(a.model.load()?);
     let catalog = Catalog::load(&model, &steers, default)?;
     let params = a.model.context_params();
@@ -102,6 +119,7 @@ pub fn run(a: ServeArgs) -> Result<()> {
             log: !a.quiet,
         },
         queue: a.queue,
+        limits,
         signals: Signals {
             enabled: true,
             grace,

@@ -16,7 +16,7 @@
 //! [`shutdown`] signals and the grace period.
 //!
 //! ```no_run
-//! use expertsteer::serve::{Catalog, EngineConfig, ServeConfig, Server, Signals};
+//! use expertsteer::serve::{Catalog, ConnLimits, EngineConfig, ServeConfig, Server, Signals};
 //! use expertsteer::{models, Model, ModelParams};
 //! use std::sync::Arc;
 //!
@@ -30,6 +30,7 @@
 //!     addr: "127.0.0.1:8080".parse()?,
 //!     engine: EngineConfig::default(),
 //!     queue: 16,
+//!     limits: ConnLimits::default(),
 //!     signals: Signals::default(),
 //! })?;
 //! println!("listening on http://{}", server.addr());
@@ -39,6 +40,7 @@
 
 pub mod engine;
 pub mod error;
+pub mod listen;
 pub mod load;
 pub mod request;
 pub mod response;
@@ -47,6 +49,7 @@ pub mod shutdown;
 pub mod stop;
 
 pub use engine::EngineConfig;
+pub use listen::ConnLimits;
 pub use request::{Catalog, MAX_REQUEST_STRENGTH};
 pub use shutdown::Signals;
 
@@ -132,6 +135,8 @@ pub struct ServeConfig {
     pub engine: EngineConfig,
     /// Requests that may wait for a slot; beyond them the answer is 503.
     pub queue: usize,
+    /// Timeouts for slow clients and the bound on open connections.
+    pub limits: ConnLimits,
     /// Stop on SIGINT and SIGTERM (draining in-flight requests within a
     /// grace period; a second signal quits at once).
     pub signals: Signals,
@@ -165,6 +170,7 @@ impl Server {
                 cfg.engine.n_batch, cfg.engine.parallel
             )));
         }
+        cfg.limits.check()?;
         let listener = std::net::TcpListener::bind(cfg.addr)
             .and_then(|l| l.set_nonblocking(true).map(|()| l))
             .map_err(|e| Error::Input(format!("cannot listen on {}: {e}", cfg.addr)))?;
@@ -184,12 +190,13 @@ impl Server {
             parallel,
             queue: cfg.queue.max(1),
             serial: AtomicU64::new(0),
+            body_timeout: cfg.limits.body_timeout,
         });
         let (stop_tx, stop_rx) = oneshot::channel();
-        let signals = cfg.signals;
+        let (signals, limits) = (cfg.signals, cfg.limits);
         let thread = std::thread::Builder::new()
             .name("expertsteer-http".into())
-            .spawn(move || serve(listener, state, engine, stop_rx, signals))
+            .spawn(move || serve(listener, state, engine, stop_rx, signals, limits))
             .map_err(|e| Error::Input(format!("server thread: {e}")))?;
         Ok(Server {
             addr,
@@ -242,6 +249,7 @@ fn serve(
     engine: Engine,
     stop: oneshot::Receiver<()>,
     signals: Signals,
+    limits: ConnLimits,
 ) -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -252,13 +260,17 @@ fn serve(
     let served = rt.block_on(async move {
         let listener = tokio::net::TcpListener::from_std(listener)?;
         let (stopping_tx, stopping_rx) = oneshot::channel();
-        let serving = axum::serve(listener, router(state)).with_graceful_shutdown(
+        let serving = listen::serve_bounded(
+            listener,
+            router(state),
+            limits,
             shutdown::stop_requested(stop, signals, stats.clone(), stopping_tx),
         );
         tokio::select! {
-            r = serving => r,
-            _ = shutdown::grace_over(stopping_rx, signals.grace, stats) => Ok(()),
+            _ = serving => {}
+            _ = shutdown::grace_over(stopping_rx, signals.grace, stats) => {}
         }
+        Ok::<(), std::io::Error>(())
     });
     // Every connection has finished (or is dropped here, its requests
     // cancelled); dropping the runtime drops the last holder of the
