@@ -14,6 +14,10 @@ use std::collections::BTreeMap;
 /// breaks the model. Files may still hold any default.
 pub const MAX_REQUEST_STRENGTH: f64 = 20.0;
 
+/// Most entries in a request's `steering` list. Each names a different
+/// file, so this also bounds the work of summing them.
+pub const MAX_STEERING_ENTRIES: usize = 8;
+
 /// Most stop strings per request.
 pub const MAX_STOPS: usize = 16;
 
@@ -468,12 +472,28 @@ fn steering(
     if asked.is_empty() {
         return Ok((None, Vec::new()));
     }
+    if asked.len() > MAX_STEERING_ENTRIES {
+        return Err(ApiError::invalid(
+            Some("steering"),
+            format!(
+                "at most {MAX_STEERING_ENTRIES} steering entries, not {}",
+                asked.len()
+            ),
+        ));
+    }
     let mut sum = Steering {
         vectors: BTreeMap::new(),
         positions,
     };
-    let mut applied = Vec::new();
+    let mut applied: Applied = Vec::new();
+    let mut total = 0.0;
     for (i, (name, strength)) in asked.iter().enumerate() {
+        if applied.iter().any(|(n, _)| n == name) {
+            return Err(ApiError::invalid(
+                Some(&format!("steering[{i}].name")),
+                format!("{name:?} is named twice; give each file once, with the strength you want"),
+            ));
+        }
         let file = catalog.files.get(name).ok_or_else(|| {
             let known: Vec<&str> = catalog.files.keys().map(String::as_str).collect();
             ApiError::invalid(
@@ -492,6 +512,17 @@ fn steering(
                 format!(
                     "strength must be a finite number in [-{MAX_REQUEST_STRENGTH}, {MAX_REQUEST_STRENGTH}] \
                      (relative to each layer's mean norm), not {c}"
+                ),
+            ));
+        }
+        // Files may steer the same layers: the bound holds for the sum.
+        total += c.abs();
+        if total > MAX_REQUEST_STRENGTH {
+            return Err(ApiError::invalid(
+                Some("steering"),
+                format!(
+                    "the strengths add up to more than {MAX_REQUEST_STRENGTH} in absolute value \
+                     (the bound holds for a request's files together)"
                 ),
             ));
         }
@@ -572,5 +603,100 @@ mod tests {
             ..Default::default()
         };
         assert!(sampler(&p).is_err());
+    }
+
+    /// A catalog of two small files, `a` and `b`, on one layer.
+    fn two_files() -> Catalog {
+        use crate::steerfile::{Method, ModelIdentity, SteerLayer};
+        let file = |x: f32| SteerFile {
+            target: ModelIdentity {
+                arch: "llama".into(),
+                n_embd: 2,
+                n_layer: 4,
+                file_name: "m.gguf".into(),
+                sha256: "00".repeat(32),
+            },
+            expert: None,
+            method: Method::Caa,
+            layers: vec![SteerLayer {
+                target_layer: 1,
+                expert_layer: None,
+                direction: vec![x, 0.0],
+                mean_norm: 1.0,
+                val_auc: None,
+                mi: None,
+            }],
+            default_strength: 0.1,
+            params: Default::default(),
+            mi: None,
+            data_sha256: "00".repeat(32),
+            n_texts: 0,
+        };
+        Catalog {
+            files: [("a".to_string(), file(1.0)), ("b".to_string(), file(-1.0))].into(),
+            default: None,
+        }
+    }
+
+    fn steer_request(list: Vec<(&str, f64)>) -> GenRequest {
+        GenRequest {
+            steering: Some(
+                list.into_iter()
+                    .map(|(n, c)| SteerRef {
+                        name: n.into(),
+                        strength: Some(c),
+                    })
+                    .collect(),
+            ),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_name_given_twice_is_refused_so_the_strength_bound_holds() {
+        let cat = two_files();
+        let e = steering(&steer_request(vec![("a", 20.0); 100]), &cat, Positions::All).unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("steering"), "{}", e.message);
+        let e = steering(
+            &steer_request(vec![("a", 1.0), ("a", 1.0)]),
+            &cat,
+            Positions::All,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.param.as_deref(),
+            Some("steering[1].name"),
+            "{}",
+            e.message
+        );
+        assert_eq!(e.status, axum::http::StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn the_strength_bound_holds_for_the_files_together() {
+        let cat = two_files();
+        let e = steering(
+            &steer_request(vec![("a", 15.0), ("b", -15.0)]),
+            &cat,
+            Positions::All,
+        )
+        .unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("steering"), "{}", e.message);
+        let (s, applied) = steering(
+            &steer_request(vec![("a", 0.5), ("b", 0.25)]),
+            &cat,
+            Positions::All,
+        )
+        .unwrap();
+        assert_eq!(applied.len(), 2);
+        assert_eq!(s.unwrap().vectors[&1], vec![0.25, 0.0]);
+    }
+
+    #[test]
+    fn a_long_steering_list_is_refused_before_any_work() {
+        let list = vec![("nope", 0.1); 10_000];
+        let e = steering(&steer_request(list), &two_files(), Positions::All).unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("steering"), "{}", e.message);
+        assert!(e.message.contains("at most"), "{}", e.message);
     }
 }
