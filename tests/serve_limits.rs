@@ -161,3 +161,59 @@ fn idle_connections_are_closed_and_never_lock_out_a_normal_request() {
     assert!(answer.starts_with(b"HTTP/1.1 200"));
     assert!(after < Duration::from_secs(4), "cut after {after:?}");
 }
+
+/// Sends `request` as is and reads the whole answer (the server closes).
+fn raw(s: &ServerProcess, request: &[u8]) -> Vec<u8> {
+    let mut tcp = connect(s);
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    // The server may answer and close before all of a huge head is in.
+    let _ = tcp.write_all(request);
+    let mut answer = Vec::new();
+    let _ = tcp.read_to_end(&mut answer);
+    answer
+}
+
+#[test]
+fn every_refused_request_gets_an_openai_error_body() {
+    let s = start("limits-shapes");
+    let long_url = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(70_000));
+    let many_fields: String = (0..150).map(|i| format!("X-{i}: y\r\n")).collect();
+    let many_fields = format!("GET /health HTTP/1.1\r\nHost: x\r\n{many_fields}\r\n");
+    let cases: [(&str, String, &str); 5] = [
+        (
+            "wrong method",
+            "DELETE /v1/chat/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".into(),
+            "405",
+        ),
+        (
+            "GET on a POST endpoint",
+            "GET /v1/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".into(),
+            "405",
+        ),
+        ("URL of 70,000 bytes", long_url, "414"),
+        ("150 header fields", many_fields, "431"),
+        ("not HTTP", "HELLO THERE\r\n\r\n".into(), "400"),
+    ];
+    for (what, request, status) in &cases {
+        let answer = raw(&s, request.as_bytes());
+        let text = String::from_utf8_lossy(&answer);
+        assert!(
+            text.starts_with(&format!("HTTP/1.1 {status} ")),
+            "{what}: {text}"
+        );
+        let v = json_body(&answer);
+        assert!(
+            v["error"]["message"].as_str().is_some_and(|m| m.len() > 10),
+            "{what}: {v}"
+        );
+        assert_eq!(v["error"]["type"], "invalid_request_error", "{what}: {v}");
+        if *status == "405" {
+            assert_eq!(v["error"]["code"], "method_not_allowed", "{v}");
+            assert!(
+                text.to_ascii_lowercase().contains("\r\nallow: post"),
+                "{what}: {text}"
+            );
+        }
+    }
+    assert_serves(&s);
+}

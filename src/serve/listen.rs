@@ -8,6 +8,7 @@
 //! connections and sends nothing, holds a connection (a task and a file
 //! descriptor) forever, and enough of them exhaust the process's files.
 
+use super::bare_errors::JsonErrorBodies;
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -106,7 +107,8 @@ pub async fn serve_bounded(
             http.timer(TokioTimer::new())
                 .header_read_timeout(limits.header_timeout)
                 .max_buf_size(MAX_HEAD_BYTES);
-            let conn = http.serve_connection(TokioIo::new(tcp), service);
+            let io = TokioIo::new(JsonErrorBodies::new(tcp));
+            let conn = http.serve_connection(io, service);
             tokio::pin!(conn);
             let closing = tokio::select! {
                 _ = conn.as_mut() => false,

@@ -13,7 +13,9 @@
 //! generates on its own thread, [`response`] shapes OpenAI answers,
 //! [`routes`] is the axum surface, [`error`] the OpenAI error body,
 //! [`stop`] the stop-string scanner, [`load`] the bounded load test,
-//! [`shutdown`] signals and the grace period.
+//! [`shutdown`] signals and the grace period, [`listen`] the bounded
+//! accept loop, [`bare_errors`] JSON bodies for the HTTP parser's own
+//! error answers.
 //!
 //! ```no_run
 //! use expertsteer::serve::{Catalog, ConnLimits, EngineConfig, ServeConfig, Server, Signals};
@@ -38,6 +40,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod bare_errors;
 pub mod engine;
 pub mod error;
 pub mod listen;

@@ -9,7 +9,7 @@ use super::response::{short_f32, Meta};
 use crate::llama::Model;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{header, StatusCode, Uri};
+use axum::http::{header, Method, StatusCode, Uri};
 use axum::response::sse::{self, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -60,6 +60,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/chat/completions", post(chat))
         .route("/v1/completions", post(completions))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
 }
 
@@ -69,6 +70,10 @@ async fn page() -> Html<&'static str> {
 
 async fn not_found(uri: Uri) -> ApiError {
     ApiError::not_found(uri.path())
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::method_not_allowed(&method, uri.path())
 }
 
 async fn health(State(s): State<Arc<AppState>>) -> Json<Value> {
@@ -207,6 +212,7 @@ async fn generate(s: Arc<AppState>, endpoint: Endpoint, body: Body) -> Response 
         stop: plan.stop,
         steering: plan.steering,
         ignore_eos: plan.ignore_eos,
+        logit_bias: plan.logit_bias,
         logprobs: plan.logprobs,
         events: tx,
     };
