@@ -78,7 +78,7 @@ pub fn run(a: BenchServeArgs) -> Result<()> {
         .iter()
         .map(|(n, f)| (n.clone(), f.default_strength))
         .collect();
-    let params = a.model.context_params();
+    let params = a.model.context_params(&model)?;
     let server = Server::start(ServeConfig {
         model_id: model_id(&a.model.model),
         model,
@@ -86,7 +86,7 @@ pub fn run(a: BenchServeArgs) -> Result<()> {
         addr: "127.0.0.1:0".parse().expect("literal address"),
         engine: EngineConfig {
             parallel: a.parallel,
-            ctx_per_slot: a.model.ctx,
+            ctx_per_slot: params.n_ctx,
             threads: params.threads,
             n_batch: 512,
             log: false,

@@ -105,7 +105,7 @@ pub fn run(a: ServeArgs) -> Result<()> {
     };
     let model = Arc::new(a.model.load()?);
     let catalog = Catalog::load(&model, &steers, default)?;
-    let params = a.model.context_params();
+    let params = a.model.context_params(&model)?;
     let server = Server::start(ServeConfig {
         model_id: model_id(&a.model.model),
         model,
@@ -113,7 +113,7 @@ pub fn run(a: ServeArgs) -> Result<()> {
         addr: SocketAddr::new(a.host, a.port),
         engine: EngineConfig {
             parallel: a.parallel,
-            ctx_per_slot: a.model.ctx,
+            ctx_per_slot: params.n_ctx,
             threads: params.threads,
             n_batch: a.batch,
             log: !a.quiet,
@@ -135,7 +135,7 @@ pub fn run(a: ServeArgs) -> Result<()> {
     errln!(
         "serve: {} slots × {} tokens, {} steering file(s); the comparison page is at http://{}/",
         a.parallel,
-        a.model.ctx,
+        params.n_ctx,
         steers.len(),
         server.addr()
     );

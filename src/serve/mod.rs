@@ -167,6 +167,17 @@ impl Server {
                 cfg.engine.ctx_per_slot
             )));
         }
+        if cfg
+            .engine
+            .ctx_per_slot
+            .checked_mul(cfg.engine.parallel as u32)
+            .is_none()
+        {
+            return Err(Error::Input(format!(
+                "--ctx {} × --parallel {} tokens is more than a context can hold",
+                cfg.engine.ctx_per_slot, cfg.engine.parallel
+            )));
+        }
         if (cfg.engine.n_batch as usize) < cfg.engine.parallel {
             return Err(Error::Input(format!(
                 "--batch {} is smaller than --parallel {}",
