@@ -326,3 +326,124 @@ fn serve_refuses_bad_flags_before_listening() {
     let err = refused(&["serve", "--model", m, "--port", &port, "--threads", "1"]);
     assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
 }
+
+/// Asserts `args` is refused within `secs` seconds, naming `--ctx` and
+/// `also`; returns stderr.
+fn refused_fast(args: &[&str], secs: u64, also: &str) -> String {
+    let t = std::time::Instant::now();
+    let err = refused(args);
+    let took = t.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(secs),
+        "{args:?} took {took:?} to fail"
+    );
+    assert!(err.contains("--ctx"), "{args:?}: {err}");
+    assert!(err.contains(also), "{args:?}: {err}");
+    err
+}
+
+#[test]
+fn a_context_beyond_the_training_context_is_refused_at_once() {
+    // SmolLM2 was trained on 8,192 tokens; llama.cpp used to take 15.7 GB
+    // for 4e9 before failing.
+    let model = smollm2_path();
+    let m = model.to_str().unwrap();
+    let huge = "4000000000";
+    refused_fast(
+        &[
+            "generate",
+            "--model",
+            m,
+            "--ctx",
+            huge,
+            "-p",
+            "hi",
+            "--threads",
+            "1",
+        ],
+        20,
+        "8192",
+    );
+    refused_fast(
+        &[
+            "generate",
+            "--model",
+            m,
+            "--ctx",
+            "8193",
+            "-p",
+            "hi",
+            "--threads",
+            "1",
+        ],
+        20,
+        "8192",
+    );
+    refused_fast(
+        &["demo", "--model", m, "--ctx", huge, "--threads", "1"],
+        20,
+        "8192",
+    );
+    refused_fast(
+        &[
+            "serve",
+            "--model",
+            m,
+            "--ctx",
+            huge,
+            "--port",
+            "0",
+            "--threads",
+            "1",
+        ],
+        20,
+        "8192",
+    );
+}
+
+#[test]
+fn a_context_whose_kv_cache_cannot_fit_in_memory_is_refused_at_once() {
+    // A model that claims a training context of 2e9 tokens: only the
+    // memory check stands between the flag and llama.cpp's allocation.
+    let p = scratch("big-ctx").join("tiny-2e9.gguf");
+    gguf_tools::LlamaFixture {
+        n_ctx_train: 2_000_000_000,
+        ..Default::default()
+    }
+    .write(&p)
+    .unwrap();
+    let m = p.to_str().unwrap();
+    refused_fast(
+        &[
+            "generate",
+            "--model",
+            m,
+            "--ctx",
+            "2000000000",
+            "-p",
+            "hi",
+            "--threads",
+            "1",
+        ],
+        20,
+        "KV cache",
+    );
+    let err = refused_fast(
+        &[
+            "serve",
+            "--model",
+            m,
+            "--ctx",
+            "500000000",
+            "--parallel",
+            "4",
+            "--port",
+            "0",
+            "--threads",
+            "1",
+        ],
+        20,
+        "KV cache",
+    );
+    assert!(err.contains("--parallel"), "{err}");
+}

@@ -4,6 +4,12 @@
 //! loaded in a child process (`expertsteer inspect`), so a regression shows
 //! as a failed assertion on its exit status, not as a dead test harness,
 //! and only then in this process.
+//!
+//! The corpus, one test per class: repeated tokens (also through a NUL
+//! byte, which ends a token for llama.cpp, and a real SmolLM2 file with one
+//! vocabulary byte zeroed), an all-empty vocabulary, block counts outside
+//! llama.cpp's limits, negative or NaN normalisation epsilons, unknown or
+//! vocabulary-less tokenizers, integer matrices, NaN weights.
 
 #![cfg(feature = "cli")]
 
@@ -83,6 +89,32 @@ fn refused(path: &std::path::Path, want: &str) {
     };
     assert!(e.contains("not a loadable GGUF model"), "{e}");
     assert!(e.contains(want), "{e}");
+}
+
+#[test]
+fn a_nul_byte_that_makes_a_token_repeat_another_is_refused() {
+    // llama.cpp reads a token up to its first NUL byte.
+    let mut t = tokens();
+    t[10] = format!("{}\0zz", t[11]);
+    let p = mutated(
+        "nul-in-token",
+        &[("tokenizer.ggml.tokens", Some(Array::String(t).into()))],
+        None,
+    );
+    refused(&p, "tokens 10 and 11");
+}
+
+#[test]
+fn smollm2_with_one_vocabulary_byte_zeroed_is_refused() {
+    // The report's file: byte 38,950 of SmolLM2-135M-Instruct zeroed turns
+    // token 2898 "Ġmental" into "Ġme\0tal", which llama.cpp reads as "Ġme",
+    // a token it already has: GGML_ASSERT in llama-vocab.cpp, exit 134.
+    let mut bytes = std::fs::read(smollm2_path()).unwrap();
+    assert_eq!(&bytes[38_946..38_954], "Ġmental".as_bytes());
+    bytes[38_950] = 0;
+    let p = scratch("hostile").join("smollm2-zeroed-38950.gguf");
+    std::fs::write(&p, bytes).unwrap();
+    refused(&p, "2898");
 }
 
 #[test]

@@ -303,6 +303,10 @@ fn bad_requests_get_openai_errors_and_the_server_keeps_serving() {
         ("infinite strength", br#"{"messages": [{"role": "user", "content": "hi"}], "steering": [{"name": "happy", "strength": 1e999}]}"#.to_vec(), None, None),
         ("strength beyond the bound", chat("hi", 4, json!([{"name": "happy", "strength": -25.0}])).to_string().into_bytes(), Some("steering[0].strength"), None),
         ("huge finite strength", chat("hi", 4, json!([{"name": "happy", "strength": 1e300}])).to_string().into_bytes(), Some("steering[0].strength"), None),
+        ("one file named 100 times", chat("hi", 4, json!(vec![json!({"name": "happy", "strength": 20.0}); 100])).to_string().into_bytes(), Some("steering"), None),
+        ("one file named twice", chat("hi", 4, json!([{"name": "happy", "strength": 1.0}, {"name": "happy", "strength": 1.0}])).to_string().into_bytes(), Some("steering[1].name"), None),
+        ("10,000 steering entries", chat("hi", 4, json!(vec![json!({"name": "happy"}); 10_000])).to_string().into_bytes(), Some("steering"), None),
+        ("strengths adding up beyond the bound", chat("hi", 4, json!([{"name": "happy", "strength": 15.0}, {"name": "formal", "strength": -15.0}])).to_string().into_bytes(), Some("steering"), None),
         ("unknown steering name", chat("hi", 4, json!([{"name": "nope"}])).to_string().into_bytes(), Some("steering[0].name"), Some("unknown_steering")),
         ("prompt longer than the context", chat(&long_prompt, 4, json!([])).to_string().into_bytes(), Some("messages"), Some("context_length_exceeded")),
         ("max_tokens 0", chat("hi", 0, json!([])).to_string().into_bytes(), Some("max_tokens"), None),
@@ -332,6 +336,14 @@ fn bad_requests_get_openai_errors_and_the_server_keeps_serving() {
         }
         assert_serves(&s);
     }
+    // The context error names the flag that exists.
+    let (_, v) = post(
+        &s,
+        "/v1/chat/completions",
+        &chat(&long_prompt, 4, json!([])),
+    );
+    let m = v["error"]["message"].as_str().unwrap();
+    assert!(m.contains("(serve --ctx)"), "{m}");
     // Unknown fields are ignored, as OpenAI clients expect; a negative
     // strength inside the bound steers away.
     let mut ok = chat("hi", 3, json!([{"name": "happy", "strength": -0.5}]));
@@ -461,4 +473,51 @@ fn ctrl_c_finishes_in_flight_requests_then_exits() {
         TcpStream::connect(&addr).is_err(),
         "still accepting after exit"
     );
+}
+
+/// A greedy completion of `prompt` with `logit_bias`; (status, answer).
+fn biased(s: &ServerProcess, prompt: &str, tokens: usize, bias: Value) -> (u16, Value) {
+    let body = json!({
+        "prompt": prompt, "max_tokens": tokens, "temperature": 0,
+        "ignore_eos": true, "logit_bias": bias,
+    });
+    post(s, "/v1/completions", &body)
+}
+
+#[test]
+fn logit_bias_forces_and_bans_tokens_and_bad_biases_are_refused() {
+    let s = start("serve-logit-bias", &["--parallel", "1"]);
+    let model = common::smollm2();
+    let prompt = "The capital of France is";
+    let text = |v: &Value| v["choices"][0]["text"].as_str().unwrap().to_string();
+    // +100 forces a token the model would not pick.
+    let cat = model.tokenize(" cat", false, false).unwrap();
+    assert_eq!(cat.len(), 1, "{cat:?}");
+    let piece = String::from_utf8(model.token_bytes(cat[0])).unwrap();
+    let (st, v) = biased(&s, prompt, 3, json!({cat[0].to_string(): 100}));
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(text(&v), piece.repeat(3), "{v}");
+    // -100 bans the greedy choice.
+    let (_, v) = biased(&s, prompt, 1, json!({}));
+    let first = text(&v);
+    let ids = model.tokenize(&first, false, false).unwrap();
+    assert_eq!(ids.len(), 1, "{first:?} → {ids:?}");
+    let (st, v) = biased(&s, prompt, 1, json!({ids[0].to_string(): -100}));
+    assert_eq!(st, 200, "{v}");
+    assert_ne!(text(&v), first, "a banned token was generated: {v}");
+    // The bias lasts for that request only.
+    let (_, v) = biased(&s, prompt, 1, json!({}));
+    assert_eq!(text(&v), first);
+    for (bias, param) in [
+        (json!({"49152": 1}), "logit_bias.49152"),
+        (json!({"cat": 1}), "logit_bias.cat"),
+        (json!({"5": 101}), "logit_bias.5"),
+        (json!({"5": "high"}), "logit_bias.5"),
+    ] {
+        let (st, v) = biased(&s, prompt, 1, bias.clone());
+        assert_eq!(st, 400, "{bias}: {v}");
+        assert_eq!(v["error"]["param"], param, "{bias}: {v}");
+        assert_eq!(v["error"]["type"], "invalid_request_error", "{v}");
+    }
+    assert_serves(&s);
 }

@@ -51,7 +51,7 @@ pub fn run(a: BehaviourArgs) -> Result<()> {
         strengths: a.strengths.clone(),
         prompts,
         max_tokens: a.max_tokens,
-        threads: a.model.context_params().threads,
+        threads: a.model.threads(),
         log: a.out.clone(),
     };
     let start = std::time::Instant::now();

@@ -74,7 +74,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
         let opts = ModelOpts {
             model: name.to_string(),
             threads: Some(a.threads),
-            ctx: 1024,
+            ctx: None,
             gpu_layers: a.gpu_layers,
             rpc: Default::default(),
         };

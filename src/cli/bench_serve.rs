@@ -8,7 +8,7 @@ use super::serve::{model_id, parse_steer_arg};
 use clap::Args;
 use expertsteer::fit::peak_rss_bytes;
 use expertsteer::serve::load::{run_load, LoadConfig, LoadReport, SteerChoice};
-use expertsteer::serve::{Catalog, EngineConfig, ServeConfig, Server};
+use expertsteer::serve::{Catalog, ConnLimits, EngineConfig, ServeConfig, Server, Signals};
 use expertsteer::{Error, Result};
 use std::sync::Arc;
 use std::time::Duration;
@@ -78,7 +78,7 @@ pub fn run(a: BenchServeArgs) -> Result<()> {
         .iter()
         .map(|(n, f)| (n.clone(), f.default_strength))
         .collect();
-    let params = a.model.context_params();
+    let params = a.model.context_params(&model)?;
     let server = Server::start(ServeConfig {
         model_id: model_id(&a.model.model),
         model,
@@ -86,13 +86,17 @@ pub fn run(a: BenchServeArgs) -> Result<()> {
         addr: "127.0.0.1:0".parse().expect("literal address"),
         engine: EngineConfig {
             parallel: a.parallel,
-            ctx_per_slot: a.model.ctx,
+            ctx_per_slot: params.n_ctx,
             threads: params.threads,
             n_batch: 512,
             log: false,
         },
         queue: a.clients.max(a.parallel),
-        ctrl_c: false,
+        limits: ConnLimits::default(),
+        signals: Signals {
+            enabled: false,
+            ..Signals::default()
+        },
     })?;
     let base = format!("http://{}", server.addr());
     errln!(

@@ -49,7 +49,7 @@ pub fn run(a: CaptureArgs) -> Result<()> {
     let texts = read_texts(&a.prompts)?;
     let model = a.model.load()?;
     let layers = parse_layers(&a.layers, model.n_layer())?;
-    let mut p = a.model.context_params();
+    let mut p = a.model.context_params(&model)?;
     let longest = longest_text_tokens(&model, &texts, a.chat)?;
     let batch = a.batch.max(u32::try_from(longest).unwrap_or(u32::MAX));
     p.n_batch = batch;

@@ -1,7 +1,7 @@
 //! `expertsteer eval-code`: HumanEval pass@1, each completion run in the
 //! sandbox, with and without steering; resumable through its log.
 
-use super::options::{model_label, parse_split, ModelOpts, SteerGrid};
+use super::options::{model_label, parse_split, ModelOpts, SteerGrid, DEFAULT_CTX};
 use clap::Args;
 use expertsteer::eval::code::compare::{
     compare_conditions, compare_markdown, flipped_markdown, Scope,
@@ -84,7 +84,7 @@ pub fn run(a: EvalCodeArgs) -> Result<()> {
         a.split,
         t.elapsed().as_secs_f64()
     );
-    let plan = CodePlan {
+    let mut plan = CodePlan {
         problems,
         model: model_label(&a.model.model),
         steer,
@@ -92,9 +92,9 @@ pub fn run(a: EvalCodeArgs) -> Result<()> {
         positions,
         format,
         max_tokens: a.max_tokens,
-        n_ctx: a.model.ctx,
+        n_ctx: a.model.ctx.unwrap_or(DEFAULT_CTX),
         split_seed: a.split_seed,
-        threads: a.model.context_params().threads,
+        threads: a.model.threads(),
         log: a.log.clone(),
     };
     if !a.report_only {
@@ -120,6 +120,7 @@ pub fn run(a: EvalCodeArgs) -> Result<()> {
             a.cpu_secs
         );
         let model = a.model.load_timed(&plan.model)?;
+        plan.n_ctx = a.model.ctx(&model)?;
         let t = Instant::now();
         let mut gen_total = 0.0;
         let mut exec_total = 0.0;

@@ -2,7 +2,7 @@
 //! task (k-shot, greedy, one line per answer), with and without steering;
 //! resumable through its log.
 
-use super::options::{model_label, parse_split, ModelOpts, SteerGrid};
+use super::options::{model_label, parse_split, ModelOpts, SteerGrid, DEFAULT_CTX};
 use clap::Args;
 use expertsteer::data::load_bigbench_generative;
 use expertsteer::eval::code::run::positions_name;
@@ -78,7 +78,7 @@ pub fn run(a: EvalGenArgs) -> Result<()> {
         shots.len(),
         t.elapsed().as_secs_f64()
     );
-    let plan = GenPlan {
+    let mut plan = GenPlan {
         questions,
         shots,
         model: model_label(&a.model.model),
@@ -86,14 +86,15 @@ pub fn run(a: EvalGenArgs) -> Result<()> {
         strengths: a.grid.strengths()?,
         positions,
         max_tokens: a.max_tokens,
-        n_ctx: a.model.ctx,
+        n_ctx: a.model.ctx.unwrap_or(DEFAULT_CTX),
         split_seed: a.split_seed,
-        threads: a.model.context_params().threads,
+        threads: a.model.threads(),
         log: a.log.clone(),
     };
     plan.check()?;
     if !a.report_only {
         let model = a.model.load_timed(&plan.model)?;
+        plan.n_ctx = a.model.ctx(&model)?;
         let t = Instant::now();
         let n_new = run_gen_eval(&model, &plan, &mut |p| {
             let r = p.record;

@@ -47,7 +47,7 @@ pub fn run(a: FluencyArgs) -> Result<()> {
     } else {
         a.strengths.clone()
     };
-    let threads = a.model.context_params().threads;
+    let threads = a.model.threads();
     for c in strengths {
         let rows = fluency_check(
             &model,

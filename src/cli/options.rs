@@ -29,6 +29,10 @@ impl RpcOpts {
     }
 }
 
+/// The context length when `--ctx` is not given (or the model's training
+/// context, if shorter).
+pub const DEFAULT_CTX: u32 = 2048;
+
 /// Which model and how to run it.
 #[derive(Args, Debug, Clone)]
 pub struct ModelOpts {
@@ -38,9 +42,11 @@ pub struct ModelOpts {
     /// CPU threads (default: the machine's cores, at most 8).
     #[arg(long)]
     pub threads: Option<i32>,
-    /// Context length in tokens.
-    #[arg(long, default_value_t = 2048)]
-    pub ctx: u32,
+    /// Context length in tokens (per request for `serve`): at most the
+    /// model's training context. Default 2048, or the training context if
+    /// it is shorter.
+    #[arg(long)]
+    pub ctx: Option<u32>,
     /// Blocks to offload to a GPU in cuda/metal builds (-1 = all).
     #[arg(long, default_value_t = -1, allow_hyphen_values = true)]
     pub gpu_layers: i32,
@@ -72,21 +78,44 @@ impl ModelOpts {
         )?)
     }
 
-    /// Context parameters from the flags (hook installed).
-    pub fn context_params(&self) -> ContextParams {
-        let mut p = ContextParams {
-            n_ctx: self.ctx,
-            ..ContextParams::default()
-        };
-        if let Some(t) = self.threads {
-            p.threads = t;
+    /// `--ctx` checked against `model`'s training context (positions
+    /// beyond it are outside what the model learned), or the default.
+    pub fn ctx(&self, model: &Model) -> Result<u32> {
+        let train = u32::try_from(model.n_ctx_train()).unwrap_or(u32::MAX);
+        match self.ctx {
+            None if train > 0 => Ok(DEFAULT_CTX.min(train)),
+            None => Ok(DEFAULT_CTX),
+            Some(0) => Err(Error::Input(
+                "--ctx 0: give the context length in tokens".into(),
+            )),
+            Some(n) if train > 0 && n > train => Err(Error::Input(format!(
+                "--ctx {n}: {} was trained on contexts of {train} tokens, and positions beyond \
+                 that are outside what it learned; use --ctx {train} or less",
+                self.model
+            ))),
+            Some(n) => Ok(n),
         }
-        p
+    }
+
+    /// CPU threads: `--threads`, or the default.
+    pub fn threads(&self) -> i32 {
+        self.threads
+            .unwrap_or_else(expertsteer::llama::default_threads)
+    }
+
+    /// Context parameters from the flags (hook installed), checked
+    /// against `model`.
+    pub fn context_params(&self, model: &Model) -> Result<ContextParams> {
+        Ok(ContextParams {
+            n_ctx: self.ctx(model)?,
+            threads: self.threads(),
+            ..ContextParams::default()
+        })
     }
 
     /// A context with the eval hook installed.
     pub fn context<'m>(&self, model: &'m Model) -> Result<Context<'m>> {
-        Ok(Context::new(model, self.context_params())?)
+        Ok(Context::new(model, self.context_params(model)?)?)
     }
 }
 

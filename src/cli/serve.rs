@@ -2,11 +2,12 @@
 
 use super::options::ModelOpts;
 use clap::Args;
-use expertsteer::serve::{Catalog, EngineConfig, ServeConfig, Server};
+use expertsteer::serve::{Catalog, ConnLimits, EngineConfig, ServeConfig, Server, Signals};
 use expertsteer::{Error, Result};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
@@ -42,6 +43,23 @@ pub struct ServeArgs {
     /// No log line per finished request.
     #[arg(long)]
     pub quiet: bool,
+    /// On SIGINT (Ctrl-C) or SIGTERM the server stops accepting and gives
+    /// the requests in flight this many seconds to finish before it quits
+    /// without them; a second signal quits at once.
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    pub grace: f64,
+    /// Seconds a connection has to send a whole request head, from opening
+    /// or from the end of its previous answer (so idle keep-alive
+    /// connections close after it too); then it is closed.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    pub header_timeout: f64,
+    /// Seconds a client has to send a whole request body once its head is
+    /// in; then the answer is 408 and the connection is closed.
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    pub body_timeout: f64,
+    /// Connections open at once; more wait to be accepted until one closes.
+    #[arg(long, default_value_t = 256)]
+    pub max_connections: usize,
 }
 
 /// `NAME=FILE` or `FILE` → (name, path).
@@ -79,9 +97,15 @@ pub fn run(a: ServeArgs) -> Result<()> {
         .map(|s| parse_steer_arg(s))
         .collect::<Result<Vec<_>>>()?;
     let default = a.default_steer.as_deref().map(parse_default).transpose()?;
+    let grace = secs("--grace", a.grace)?;
+    let limits = ConnLimits {
+        header_timeout: secs("--header-timeout", a.header_timeout)?,
+        body_timeout: secs("--body-timeout", a.body_timeout)?,
+        max_connections: a.max_connections,
+    };
     let model = Arc::new(a.model.load()?);
     let catalog = Catalog::load(&model, &steers, default)?;
-    let params = a.model.context_params();
+    let params = a.model.context_params(&model)?;
     let server = Server::start(ServeConfig {
         model_id: model_id(&a.model.model),
         model,
@@ -89,13 +113,17 @@ pub fn run(a: ServeArgs) -> Result<()> {
         addr: SocketAddr::new(a.host, a.port),
         engine: EngineConfig {
             parallel: a.parallel,
-            ctx_per_slot: a.model.ctx,
+            ctx_per_slot: params.n_ctx,
             threads: params.threads,
             n_batch: a.batch,
             log: !a.quiet,
         },
         queue: a.queue,
-        ctrl_c: true,
+        limits,
+        signals: Signals {
+            enabled: true,
+            grace,
+        },
     })?;
     if !a.host.is_loopback() {
         errln!(
@@ -107,11 +135,21 @@ pub fn run(a: ServeArgs) -> Result<()> {
     errln!(
         "serve: {} slots × {} tokens, {} steering file(s); the comparison page is at http://{}/",
         a.parallel,
-        a.model.ctx,
+        params.n_ctx,
         steers.len(),
         server.addr()
     );
     server.wait()
+}
+
+/// A duration flag in seconds: finite, not negative, at most a day.
+pub fn secs(flag: &str, v: f64) -> Result<Duration> {
+    if !(0.0..=86_400.0).contains(&v) {
+        return Err(Error::Input(format!(
+            "{flag} {v}: give seconds between 0 and 86400"
+        )));
+    }
+    Ok(Duration::from_secs_f64(v))
 }
 
 /// The name clients see: the registry name, or a path's file stem.

@@ -67,6 +67,7 @@ impl<'m> Context<'m> {
         if params.threads < 1 {
             return Err(LlamaError::Invalid("threads must be at least 1".into()));
         }
+        super::context_size::check_fits(model, params.n_ctx, params.n_seq_max)?;
         let mut hook = if params.hook {
             Some(model.new_hook()?)
         } else {

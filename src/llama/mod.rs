@@ -9,6 +9,7 @@
 mod backend;
 mod batch;
 mod context;
+pub mod context_size;
 mod gguf_native;
 mod model;
 mod model_check;

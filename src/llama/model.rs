@@ -117,6 +117,19 @@ impl Model {
         unsafe { sys::llama_model_n_embd(self.raw) as usize }
     }
 
+    /// Attention heads per block.
+    pub fn n_head(&self) -> usize {
+        // SAFETY: `raw` is a valid model for the lifetime of `self`.
+        unsafe { sys::llama_model_n_head(self.raw).max(0) as usize }
+    }
+
+    /// Key/value heads per block (fewer than [`Self::n_head`] with
+    /// grouped-query attention; 0 for models without attention).
+    pub fn n_head_kv(&self) -> usize {
+        // SAFETY: `raw` is a valid model for the lifetime of `self`.
+        unsafe { sys::llama_model_n_head_kv(self.raw).max(0) as usize }
+    }
+
     /// Vocabulary size: the length of a logits row.
     pub fn n_vocab(&self) -> usize {
         // SAFETY: `vocab` belongs to the live model.

@@ -98,9 +98,11 @@ pub(crate) fn check_model_file(file: &GgufFile) -> Result<(), String> {
     Ok(())
 }
 
-/// The vocabulary as llama.cpp stores it: an empty token becomes
-/// `[EMPTY_i]`, and every text must name one token only (it asserts that
-/// its id → text and text → id tables have the same size).
+/// The vocabulary as llama.cpp stores it: it reads each token as a C
+/// string, so a token ends at its first NUL byte (`"Ġme\0tal"` is `"Ġme"`);
+/// an empty token becomes `[EMPTY_i]`; and every text must name one token
+/// only (it asserts that its id → text and text → id tables have the same
+/// size).
 fn check_tokens(tokens: &[String]) -> Result<(), String> {
     if tokens.is_empty() {
         return Err("tokenizer.ggml.tokens is empty".into());
@@ -113,14 +115,16 @@ fn check_tokens(tokens: &[String]) -> Result<(), String> {
     }
     let mut first: HashMap<std::borrow::Cow<'_, str>, usize> = HashMap::with_capacity(tokens.len());
     for (i, t) in tokens.iter().enumerate() {
+        let t = t.split('\0').next().unwrap_or_default();
         let text = if t.is_empty() {
             std::borrow::Cow::Owned(format!("[EMPTY_{i}]"))
         } else {
-            std::borrow::Cow::Borrowed(t.as_str())
+            std::borrow::Cow::Borrowed(t)
         };
         if let Some(j) = first.insert(text.clone(), i) {
             return Err(format!(
-                "tokens {j} and {i} of tokenizer.ggml.tokens are both {:?}; each token text must be unique",
+                "tokens {j} and {i} of tokenizer.ggml.tokens are both {:?} as llama.cpp reads them \
+                 (up to a NUL byte); each token text must be unique",
                 text.chars().take(40).collect::<String>()
             ));
         }
@@ -142,6 +146,12 @@ mod tests {
         let e = check_tokens(&v(&["[EMPTY_1]", ""])).unwrap_err();
         assert!(e.contains("tokens 0 and 1"), "{e}");
         assert!(check_tokens(&v(&["", ""])).unwrap_err().contains("all 2"));
+        // llama.cpp reads up to the first NUL: "me\0tal" is "me".
+        let e = check_tokens(&v(&["me", "x", "me\0tal"])).unwrap_err();
+        assert!(e.contains("tokens 0 and 2"), "{e}");
+        assert!(check_tokens(&v(&["metal", "me\0"])).is_ok());
+        let e = check_tokens(&v(&["\0a", "b", "[EMPTY_0]"])).unwrap_err();
+        assert!(e.contains("tokens 0 and 2"), "{e}");
         assert!(check_tokens(&[]).is_err());
     }
 }

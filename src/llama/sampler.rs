@@ -42,13 +42,18 @@ impl Sampler {
     /// `n_vocab`, the model's vocabulary size) can never be drawn: e.g. the
     /// end-of-generation tokens, to generate an exact number of tokens.
     pub fn with_bans(p: &SamplerParams, n_vocab: usize, banned: &[Token]) -> Sampler {
-        let biases: Vec<sys::llama_logit_bias> = banned
+        let biases: Vec<(Token, f32)> = banned.iter().map(|&t| (t, f32::NEG_INFINITY)).collect();
+        Sampler::with_biases(p, n_vocab, &biases)
+    }
+
+    /// Like [`Sampler::new`], with `(token, bias)` added to the logits
+    /// before sampling (llama.cpp's logit-bias sampler; OpenAI's
+    /// `logit_bias`): −∞ bans a token. Ids outside `0..n_vocab` are skipped.
+    pub fn with_biases(p: &SamplerParams, n_vocab: usize, biases: &[(Token, f32)]) -> Sampler {
+        let biases: Vec<sys::llama_logit_bias> = biases
             .iter()
-            .filter(|&&t| t >= 0 && (t as usize) < n_vocab)
-            .map(|&token| sys::llama_logit_bias {
-                token,
-                bias: f32::NEG_INFINITY,
-            })
+            .filter(|&&(t, _)| t >= 0 && (t as usize) < n_vocab)
+            .map(|&(token, bias)| sys::llama_logit_bias { token, bias })
             .collect();
         // SAFETY: chain creation takes plain params; every sampler added is
         // owned by the chain from then on and freed with it. The bias

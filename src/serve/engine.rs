@@ -35,6 +35,9 @@ pub struct Job {
     pub steering: Option<Steering>,
     /// Never stop at end-of-generation tokens.
     pub ignore_eos: bool,
+    /// Added to the logits before sampling (OpenAI's `logit_bias`): token
+    /// ids below the vocabulary size, biases within ±100.
+    pub logit_bias: Vec<(Token, f32)>,
     /// Report each generated token's log-probability and this many
     /// alternatives (OpenAI's `logprobs` / `top_logprobs`); None = off.
     pub logprobs: Option<usize>,
@@ -309,11 +312,11 @@ impl<'m> Runner<'m> {
                 continue;
             }
             self.ctx.set_seq_generation_phase(seq, false);
-            let sampler = if job.ignore_eos {
-                Sampler::with_bans(&job.sampler, self.n_vocab, &self.eog)
-            } else {
-                Sampler::new(&job.sampler)
-            };
+            let mut biases = job.logit_bias.clone();
+            if job.ignore_eos {
+                biases.extend(self.eog.iter().map(|&t| (t, f32::NEG_INFINITY)));
+            }
+            let sampler = Sampler::with_biases(&job.sampler, self.n_vocab, &biases);
             let scan = StopScan::new(&job.stop);
             self.slots[free] = Some(Slot {
                 seq,

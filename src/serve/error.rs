@@ -54,6 +54,19 @@ impl ApiError {
         }
     }
 
+    /// 405 for a known path asked with the wrong method.
+    pub fn method_not_allowed(method: &axum::http::Method, path: &str) -> ApiError {
+        ApiError {
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            message: format!(
+                "{path} does not take {method} (the Allow header says which methods it takes)"
+            ),
+            kind: "invalid_request_error",
+            param: None,
+            code: Some("method_not_allowed"),
+        }
+    }
+
     /// 503: every slot is busy and the queue is full, or the server stops.
     pub fn unavailable(message: impl Into<String>, code: &'static str) -> ApiError {
         ApiError {

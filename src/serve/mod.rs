@@ -12,10 +12,13 @@
 //! Pieces: [`request`] checks bodies into plans, [`engine`] batches and
 //! generates on its own thread, [`response`] shapes OpenAI answers,
 //! [`routes`] is the axum surface, [`error`] the OpenAI error body,
-//! [`stop`] the stop-string scanner, [`load`] the bounded load test.
+//! [`stop`] the stop-string scanner, [`load`] the bounded load test,
+//! [`shutdown`] signals and the grace period, [`listen`] the bounded
+//! accept loop, [`bare_errors`] JSON bodies for the HTTP parser's own
+//! error answers.
 //!
 //! ```no_run
-//! use expertsteer::serve::{Catalog, EngineConfig, ServeConfig, Server};
+//! use expertsteer::serve::{Catalog, ConnLimits, EngineConfig, ServeConfig, Server, Signals};
 //! use expertsteer::{models, Model, ModelParams};
 //! use std::sync::Arc;
 //!
@@ -29,23 +32,29 @@
 //!     addr: "127.0.0.1:8080".parse()?,
 //!     engine: EngineConfig::default(),
 //!     queue: 16,
-//!     ctrl_c: true,
+//!     limits: ConnLimits::default(),
+//!     signals: Signals::default(),
 //! })?;
 //! println!("listening on http://{}", server.addr());
-//! server.wait()?; // until Ctrl-C; in-flight requests finish first
+//! server.wait()?; // until SIGINT or SIGTERM; in-flight requests finish first
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod bare_errors;
 pub mod engine;
 pub mod error;
+pub mod listen;
 pub mod load;
 pub mod request;
 pub mod response;
 pub mod routes;
+pub mod shutdown;
 pub mod stop;
 
 pub use engine::EngineConfig;
+pub use listen::ConnLimits;
 pub use request::{Catalog, MAX_REQUEST_STRENGTH};
+pub use shutdown::Signals;
 
 use crate::llama::Model;
 use crate::steerfile::SteerFile;
@@ -129,9 +138,11 @@ pub struct ServeConfig {
     pub engine: EngineConfig,
     /// Requests that may wait for a slot; beyond them the answer is 503.
     pub queue: usize,
-    /// Stop on Ctrl-C (draining in-flight requests; a second Ctrl-C quits
-    /// at once). Off for servers embedded in tests and load tests.
-    pub ctrl_c: bool,
+    /// Timeouts for slow clients and the bound on open connections.
+    pub limits: ConnLimits,
+    /// Stop on SIGINT and SIGTERM (draining in-flight requests within a
+    /// grace period; a second signal quits at once).
+    pub signals: Signals,
 }
 
 /// A running server.
@@ -156,12 +167,24 @@ impl Server {
                 cfg.engine.ctx_per_slot
             )));
         }
+        if cfg
+            .engine
+            .ctx_per_slot
+            .checked_mul(cfg.engine.parallel as u32)
+            .is_none()
+        {
+            return Err(Error::Input(format!(
+                "--ctx {} × --parallel {} tokens is more than a context can hold",
+                cfg.engine.ctx_per_slot, cfg.engine.parallel
+            )));
+        }
         if (cfg.engine.n_batch as usize) < cfg.engine.parallel {
             return Err(Error::Input(format!(
                 "--batch {} is smaller than --parallel {}",
                 cfg.engine.n_batch, cfg.engine.parallel
             )));
         }
+        cfg.limits.check()?;
         let listener = std::net::TcpListener::bind(cfg.addr)
             .and_then(|l| l.set_nonblocking(true).map(|()| l))
             .map_err(|e| Error::Input(format!("cannot listen on {}: {e}", cfg.addr)))?;
@@ -181,12 +204,13 @@ impl Server {
             parallel,
             queue: cfg.queue.max(1),
             serial: AtomicU64::new(0),
+            body_timeout: cfg.limits.body_timeout,
         });
         let (stop_tx, stop_rx) = oneshot::channel();
-        let ctrl_c = cfg.ctrl_c;
+        let (signals, limits) = (cfg.signals, cfg.limits);
         let thread = std::thread::Builder::new()
             .name("expertsteer-http".into())
-            .spawn(move || serve(listener, state, engine, stop_rx, ctrl_c))
+            .spawn(move || serve(listener, state, engine, stop_rx, signals, limits))
             .map_err(|e| Error::Input(format!("server thread: {e}")))?;
         Ok(Server {
             addr,
@@ -200,7 +224,7 @@ impl Server {
         self.addr
     }
 
-    /// Blocks until the server stops (Ctrl-C when enabled).
+    /// Blocks until the server stops (SIGINT or SIGTERM when enabled).
     pub fn wait(mut self) -> Result<()> {
         let t = self.thread.take().expect("thread taken once");
         let r = t
@@ -230,14 +254,16 @@ impl Drop for Server {
     }
 }
 
-/// The server thread: a tokio runtime serving until stopped, then the
-/// engine is drained and joined.
+/// The server thread: a tokio runtime serving until stopped and the
+/// requests in flight have finished (or the grace period is over), then
+/// the engine is drained and joined.
 fn serve(
     listener: std::net::TcpListener,
     state: Arc<AppState>,
     engine: Engine,
     stop: oneshot::Receiver<()>,
-    ctrl_c: bool,
+    signals: Signals,
+    limits: ConnLimits,
 ) -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -247,35 +273,23 @@ fn serve(
     let stats = state.stats.clone();
     let served = rt.block_on(async move {
         let listener = tokio::net::TcpListener::from_std(listener)?;
-        axum::serve(listener, router(state))
-            .with_graceful_shutdown(shutdown_signal(stop, ctrl_c, stats))
-            .await
+        let (stopping_tx, stopping_rx) = oneshot::channel();
+        let serving = listen::serve_bounded(
+            listener,
+            router(state),
+            limits,
+            shutdown::stop_requested(stop, signals, stats.clone(), stopping_tx),
+        );
+        tokio::select! {
+            _ = serving => {}
+            _ = shutdown::grace_over(stopping_rx, signals.grace, stats) => {}
+        }
+        Ok::<(), std::io::Error>(())
     });
-    // Every connection has finished; dropping the runtime drops the last
-    // holder of the queue's sender, so the engine ends after its jobs.
+    // Every connection has finished (or is dropped here, its requests
+    // cancelled); dropping the runtime drops the last holder of the
+    // queue's sender, so the engine ends after its jobs.
     drop(rt);
     engine.join();
     served.map_err(|e| Error::Input(format!("server: {e}")))
-}
-
-async fn shutdown_signal(stop: oneshot::Receiver<()>, ctrl_c: bool, stats: Arc<engine::Stats>) {
-    if ctrl_c {
-        tokio::select! {
-            _ = stop => {}
-            _ = tokio::signal::ctrl_c() => {
-                let busy = stats.busy.load(std::sync::atomic::Ordering::Relaxed);
-                eprintln!(
-                    "serve: Ctrl-C: no new requests; finishing {busy} in flight (Ctrl-C again quits now)"
-                );
-                tokio::spawn(async {
-                    if tokio::signal::ctrl_c().await.is_ok() {
-                        eprintln!("serve: second Ctrl-C: quitting without finishing");
-                        std::process::exit(130);
-                    }
-                });
-            }
-        }
-    } else {
-        let _ = stop.await;
-    }
 }

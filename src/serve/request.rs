@@ -14,6 +14,16 @@ use std::collections::BTreeMap;
 /// breaks the model. Files may still hold any default.
 pub const MAX_REQUEST_STRENGTH: f64 = 20.0;
 
+/// Most entries in a request's `steering` list. Each names a different
+/// file, so this also bounds the work of summing them.
+pub const MAX_STEERING_ENTRIES: usize = 8;
+
+/// Most entries in `logit_bias` (OpenAI's limit is 300).
+pub const MAX_LOGIT_BIAS: usize = 1024;
+
+/// The largest |bias| (OpenAI's range; ±100 bans or forces a token).
+pub const MAX_BIAS: f64 = 100.0;
+
 /// Most stop strings per request.
 pub const MAX_STOPS: usize = 16;
 
@@ -58,6 +68,8 @@ pub struct GenRequest {
     pub logprobs: Option<LogprobsField>,
     /// Chat: alternatives per token with `logprobs: true` (0-20).
     pub top_logprobs: Option<i64>,
+    /// Token id (as a string) → bias added to its logit, within ±100.
+    pub logit_bias: Option<BTreeMap<String, f64>>,
 }
 
 /// `logprobs`: a flag (chat) or a count (completions).
@@ -179,6 +191,8 @@ pub struct Plan {
     pub include_usage: bool,
     /// Generate through end-of-generation tokens.
     pub ignore_eos: bool,
+    /// (token, bias) added to the logits before sampling.
+    pub logit_bias: Vec<(Token, f32)>,
     /// Alternatives per token when log-probabilities are asked for.
     pub logprobs: Option<usize>,
 }
@@ -270,6 +284,7 @@ pub fn plan(
             .and_then(|o| o.include_usage)
             .unwrap_or(false),
         ignore_eos: req.ignore_eos.unwrap_or(false),
+        logit_bias: logit_bias(&req, model.n_vocab())?,
         logprobs: logprobs(&req)?,
     })
 }
@@ -360,7 +375,7 @@ fn max_tokens(req: &GenRequest, prompt_len: usize, ctx: usize) -> Result<usize, 
             Some("messages"),
             format!(
                 "the prompt has {prompt_len} tokens; this server's context per request is {ctx} \
-                 tokens (serve --ctx-size), which leaves no room to generate"
+                 tokens (serve --ctx), which leaves no room to generate"
             ),
         )
         .with_code("context_length_exceeded"));
@@ -374,8 +389,8 @@ fn max_tokens(req: &GenRequest, prompt_len: usize, ctx: usize) -> Result<usize, 
         Some(m) if m as u64 > room as u64 => Err(ApiError::invalid(
             Some(field),
             format!(
-                "this server's context per request is {ctx} tokens; the prompt has {prompt_len}, \
-                 so {field} can be at most {room}, not {m}"
+                "this server's context per request is {ctx} tokens (serve --ctx); the prompt has \
+                 {prompt_len}, so {field} can be at most {room}, not {m}"
             ),
         )
         .with_code("context_length_exceeded")),
@@ -411,6 +426,48 @@ fn sampler(req: &GenRequest) -> Result<SamplerParams, ApiError> {
         top_p: top_p as f32,
         seed,
     })
+}
+
+/// `{"1234": -100, ...}` → (token, bias): ids must be tokens of the
+/// model's vocabulary and biases finite within ±[`MAX_BIAS`].
+fn logit_bias(req: &GenRequest, n_vocab: usize) -> Result<Vec<(Token, f32)>, ApiError> {
+    let Some(map) = &req.logit_bias else {
+        return Ok(Vec::new());
+    };
+    if map.len() > MAX_LOGIT_BIAS {
+        return Err(ApiError::invalid(
+            Some("logit_bias"),
+            format!(
+                "at most {MAX_LOGIT_BIAS} tokens in logit_bias, not {}",
+                map.len()
+            ),
+        ));
+    }
+    map.iter()
+        .map(|(key, &bias)| {
+            let param = format!("logit_bias.{key}");
+            let token = key
+                .parse::<Token>()
+                .ok()
+                .filter(|&t| t >= 0 && (t as usize) < n_vocab)
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        Some(&param),
+                        format!(
+                            "logit_bias keys are token ids of this model, 0 to {}; not {key:?}",
+                            n_vocab - 1
+                        ),
+                    )
+                })?;
+            if !(bias.is_finite() && bias.abs() <= MAX_BIAS) {
+                return Err(ApiError::invalid(
+                    Some(&param),
+                    format!("a logit bias must be within ±{MAX_BIAS}, not {bias}"),
+                ));
+            }
+            Ok((token, bias as f32))
+        })
+        .collect()
 }
 
 fn logprobs(req: &GenRequest) -> Result<Option<usize>, ApiError> {
@@ -468,12 +525,28 @@ fn steering(
     if asked.is_empty() {
         return Ok((None, Vec::new()));
     }
+    if asked.len() > MAX_STEERING_ENTRIES {
+        return Err(ApiError::invalid(
+            Some("steering"),
+            format!(
+                "at most {MAX_STEERING_ENTRIES} steering entries, not {}",
+                asked.len()
+            ),
+        ));
+    }
     let mut sum = Steering {
         vectors: BTreeMap::new(),
         positions,
     };
-    let mut applied = Vec::new();
+    let mut applied: Applied = Vec::new();
+    let mut total = 0.0;
     for (i, (name, strength)) in asked.iter().enumerate() {
+        if applied.iter().any(|(n, _)| n == name) {
+            return Err(ApiError::invalid(
+                Some(&format!("steering[{i}].name")),
+                format!("{name:?} is named twice; give each file once, with the strength you want"),
+            ));
+        }
         let file = catalog.files.get(name).ok_or_else(|| {
             let known: Vec<&str> = catalog.files.keys().map(String::as_str).collect();
             ApiError::invalid(
@@ -492,6 +565,17 @@ fn steering(
                 format!(
                     "strength must be a finite number in [-{MAX_REQUEST_STRENGTH}, {MAX_REQUEST_STRENGTH}] \
                      (relative to each layer's mean norm), not {c}"
+                ),
+            ));
+        }
+        // Files may steer the same layers: the bound holds for the sum.
+        total += c.abs();
+        if total > MAX_REQUEST_STRENGTH {
+            return Err(ApiError::invalid(
+                Some("steering"),
+                format!(
+                    "the strengths add up to more than {MAX_REQUEST_STRENGTH} in absolute value \
+                     (the bound holds for a request's files together)"
                 ),
             ));
         }
@@ -572,5 +656,144 @@ mod tests {
             ..Default::default()
         };
         assert!(sampler(&p).is_err());
+    }
+
+    /// A catalog of two small files, `a` and `b`, on one layer.
+    fn two_files() -> Catalog {
+        use crate::steerfile::{Method, ModelIdentity, SteerLayer};
+        let file = |x: f32| SteerFile {
+            target: ModelIdentity {
+                arch: "llama".into(),
+                n_embd: 2,
+                n_layer: 4,
+                file_name: "m.gguf".into(),
+                sha256: "00".repeat(32),
+            },
+            expert: None,
+            method: Method::Caa,
+            layers: vec![SteerLayer {
+                target_layer: 1,
+                expert_layer: None,
+                direction: vec![x, 0.0],
+                mean_norm: 1.0,
+                val_auc: None,
+                mi: None,
+            }],
+            default_strength: 0.1,
+            params: Default::default(),
+            mi: None,
+            data_sha256: "00".repeat(32),
+            n_texts: 0,
+        };
+        Catalog {
+            files: [("a".to_string(), file(1.0)), ("b".to_string(), file(-1.0))].into(),
+            default: None,
+        }
+    }
+
+    fn steer_request(list: Vec<(&str, f64)>) -> GenRequest {
+        GenRequest {
+            steering: Some(
+                list.into_iter()
+                    .map(|(n, c)| SteerRef {
+                        name: n.into(),
+                        strength: Some(c),
+                    })
+                    .collect(),
+            ),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_name_given_twice_is_refused_so_the_strength_bound_holds() {
+        let cat = two_files();
+        let e = steering(&steer_request(vec![("a", 20.0); 100]), &cat, Positions::All).unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("steering"), "{}", e.message);
+        let e = steering(
+            &steer_request(vec![("a", 1.0), ("a", 1.0)]),
+            &cat,
+            Positions::All,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.param.as_deref(),
+            Some("steering[1].name"),
+            "{}",
+            e.message
+        );
+        assert_eq!(e.status, axum::http::StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn the_strength_bound_holds_for_the_files_together() {
+        let cat = two_files();
+        let e = steering(
+            &steer_request(vec![("a", 15.0), ("b", -15.0)]),
+            &cat,
+            Positions::All,
+        )
+        .unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("steering"), "{}", e.message);
+        let (s, applied) = steering(
+            &steer_request(vec![("a", 0.5), ("b", 0.25)]),
+            &cat,
+            Positions::All,
+        )
+        .unwrap();
+        assert_eq!(applied.len(), 2);
+        assert_eq!(s.unwrap().vectors[&1], vec![0.25, 0.0]);
+    }
+
+    #[test]
+    fn a_long_steering_list_is_refused_before_any_work() {
+        let list = vec![("nope", 0.1); 10_000];
+        let e = steering(&steer_request(list), &two_files(), Positions::All).unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("steering"), "{}", e.message);
+        assert!(e.message.contains("at most"), "{}", e.message);
+    }
+
+    #[test]
+    fn context_errors_name_the_flag_that_exists() {
+        let e = max_tokens(&GenRequest::default(), 100, 100).unwrap_err();
+        assert!(e.message.contains("serve --ctx)"), "{}", e.message);
+        let req = GenRequest {
+            max_tokens: Some(500),
+            ..Default::default()
+        };
+        let e = max_tokens(&req, 10, 100).unwrap_err();
+        assert!(e.message.contains("serve --ctx)"), "{}", e.message);
+    }
+
+    #[test]
+    fn logit_bias_takes_token_ids_of_the_vocabulary_and_biases_within_100() {
+        let req = |pairs: &[(&str, f64)]| GenRequest {
+            logit_bias: Some(pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()),
+            ..Default::default()
+        };
+        assert_eq!(
+            logit_bias(&req(&[("7", -100.0), ("3", 2.5)]), 10).unwrap(),
+            vec![(3, 2.5), (7, -100.0)]
+        );
+        assert!(logit_bias(&GenRequest::default(), 10).unwrap().is_empty());
+        for (bad, param) in [
+            (req(&[("10", 1.0)]), "logit_bias.10"),
+            (req(&[("-1", 1.0)]), "logit_bias.-1"),
+            (req(&[("cat", 1.0)]), "logit_bias.cat"),
+            (req(&[("1", 100.5)]), "logit_bias.1"),
+        ] {
+            let e = logit_bias(&bad, 10).unwrap_err();
+            assert_eq!(e.param.as_deref(), Some(param), "{}", e.message);
+        }
+        let many: Vec<(String, f64)> = (0..2000).map(|i| (i.to_string(), 1.0)).collect();
+        let e = logit_bias(
+            &GenRequest {
+                logit_bias: Some(many.into_iter().collect()),
+                ..Default::default()
+            },
+            5000,
+        )
+        .unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("logit_bias"));
     }
 }

@@ -7,21 +7,24 @@ use super::error::ApiError;
 use super::request::{parse_body, plan, Catalog, Endpoint};
 use super::response::{short_f32, Meta};
 use crate::llama::Model;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::Uri;
+use axum::http::{header, Method, StatusCode, Uri};
 use axum::response::sse::{self, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use futures_util::stream;
+use futures_util::{stream, StreamExt};
 use serde_json::{json, Value};
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::mpsc;
+
+/// The largest request body read (axum's default limit, kept).
+pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
 /// What every handler shares.
 pub struct AppState {
@@ -43,6 +46,8 @@ pub struct AppState {
     pub queue: usize,
     /// Numbers request ids.
     pub serial: AtomicU64,
+    /// Time a client has to send a request body once its head is in.
+    pub body_timeout: Duration,
 }
 
 /// All routes.
@@ -55,6 +60,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/chat/completions", post(chat))
         .route("/v1/completions", post(completions))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
 }
 
@@ -64,6 +70,10 @@ async fn page() -> Html<&'static str> {
 
 async fn not_found(uri: Uri) -> ApiError {
     ApiError::not_found(uri.path())
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::method_not_allowed(&method, uri.path())
 }
 
 async fn health(State(s): State<Arc<AppState>>) -> Json<Value> {
@@ -113,29 +123,70 @@ async fn steering_list(State(s): State<Arc<AppState>>) -> Json<Value> {
     Json(json!({"object": "list", "data": data}))
 }
 
-async fn chat(State(s): State<Arc<AppState>>, body: Result<Bytes, BytesRejection>) -> Response {
+async fn chat(State(s): State<Arc<AppState>>, body: Body) -> Response {
     generate(s, Endpoint::Chat, body).await
 }
 
-async fn completions(
-    State(s): State<Arc<AppState>>,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
+async fn completions(State(s): State<Arc<AppState>>, body: Body) -> Response {
     generate(s, Endpoint::Completion, body).await
 }
 
-async fn generate(
-    s: Arc<AppState>,
-    endpoint: Endpoint,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let bytes = match body {
-        Ok(b) => b,
-        Err(e) => {
-            let mut err = ApiError::invalid(None, e.body_text());
-            err.status = e.status();
-            return err.into_response();
+/// Reads a whole body of at most [`MAX_BODY_BYTES`] within `limit`: a
+/// client that stops sending half-way (a `Content-Length` never reached, a
+/// chunked body never ended) gets 408 and its connection is closed.
+async fn read_body(body: Body, limit: Duration) -> Result<Bytes, Response> {
+    let mut chunks = body.into_data_stream();
+    let mut bytes = Vec::new();
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(deadline, chunks.next()).await {
+            Err(_) => {
+                let mut err = ApiError::invalid(
+                    None,
+                    format!(
+                        "the request body did not arrive within {} s (serve --body-timeout)",
+                        limit.as_secs_f64()
+                    ),
+                )
+                .with_code("request_timeout");
+                err.status = StatusCode::REQUEST_TIMEOUT;
+                let mut r = err.into_response();
+                r.headers_mut().insert(
+                    header::CONNECTION,
+                    header::HeaderValue::from_static("close"),
+                );
+                return Err(r);
+            }
+            Ok(None) => return Ok(Bytes::from(bytes)),
+            Ok(Some(Err(e))) => {
+                return Err(
+                    ApiError::invalid(None, format!("reading the body: {e}")).into_response()
+                )
+            }
+            Ok(Some(Ok(chunk))) => {
+                if bytes.len() + chunk.len() > MAX_BODY_BYTES {
+                    let mut err = ApiError::invalid(
+                        None,
+                        format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
+                    );
+                    err.status = StatusCode::PAYLOAD_TOO_LARGE;
+                    let mut r = err.into_response();
+                    r.headers_mut().insert(
+                        header::CONNECTION,
+                        header::HeaderValue::from_static("close"),
+                    );
+                    return Err(r);
+                }
+                bytes.extend_from_slice(&chunk);
+            }
         }
+    }
+}
+
+async fn generate(s: Arc<AppState>, endpoint: Endpoint, body: Body) -> Response {
+    let bytes = match read_body(body, s.body_timeout).await {
+        Ok(b) => b,
+        Err(r) => return r,
     };
     let req = match parse_body(&bytes) {
         Ok(r) => r,
@@ -161,6 +212,7 @@ async fn generate(
         stop: plan.stop,
         steering: plan.steering,
         ignore_eos: plan.ignore_eos,
+        logit_bias: plan.logit_bias,
         logprobs: plan.logprobs,
         events: tx,
     };
