@@ -16,6 +16,7 @@ use crate::llama::{
 };
 use crate::serve::stop::StopScan;
 use crate::steer::Steering;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -33,6 +34,13 @@ pub struct Job {
     pub stop: Vec<String>,
     /// Scaled steering vectors for this sequence, or none.
     pub steering: Option<Steering>,
+    /// Layer → unit directions removed from this sequence's states
+    /// (before the vectors are added; on the steering's positions).
+    pub ablate: BTreeMap<usize, Vec<Vec<f32>>>,
+    /// With `Positions::GeneratedOnly` steering: the prompt index where the
+    /// steered phase starts (the last N prompt tokens); None = the first
+    /// generated token.
+    pub steer_from: Option<usize>,
     /// Never stop at end-of-generation tokens.
     pub ignore_eos: bool,
     /// Added to the logits before sampling (OpenAI's `logit_bias`): token
@@ -301,7 +309,10 @@ impl<'m> Runner<'m> {
             }
             let seq = free as i32;
             let steered = match &job.steering {
-                Some(s) => self.ctx.set_seq_steering(seq, &s.vectors, s.positions),
+                Some(s) => self
+                    .ctx
+                    .set_seq_steering(seq, &s.vectors, s.positions)
+                    .and_then(|()| self.ctx.set_seq_ablation(Some(seq), &job.ablate)),
                 None => {
                     self.ctx.clear_seq_steering(seq);
                     Ok(())
@@ -366,7 +377,17 @@ impl<'m> Runner<'m> {
             if s.next.is_some() || budget == 0 {
                 continue;
             }
-            let n = budget.min(s.job.prompt.len() - s.fed);
+            let mut n = budget.min(s.job.prompt.len() - s.fed);
+            // A chunk never straddles where the steered phase starts: the
+            // hook's phase holds for a sequence's whole chunk.
+            if let Some(from) = s.job.steer_from {
+                if s.fed < from {
+                    n = n.min(from - s.fed);
+                } else if !s.generating {
+                    s.generating = true;
+                    self.ctx.set_seq_generation_phase(s.seq, true);
+                }
+            }
             let last = s.fed + n == s.job.prompt.len();
             let chunk = &s.job.prompt[s.fed..s.fed + n];
             if self.batch.push_sequence(chunk, s.fed, s.seq, last).is_err() {

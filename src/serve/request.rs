@@ -58,8 +58,8 @@ pub struct GenRequest {
     /// Steering files by name and strength; `[]` = none; absent = the
     /// server's default.
     pub steering: Option<Vec<SteerRef>>,
-    /// `"all"` (default) or `"generated"`.
-    pub steering_positions: Option<String>,
+    /// `"all"` (default), `"generated"`, or `{"from_end": N}`.
+    pub steering_positions: Option<PositionsField>,
     /// llama-server's extension: never stop at end-of-generation tokens
     /// (benchmarks that need an exact token count).
     pub ignore_eos: Option<bool>,
@@ -141,13 +141,80 @@ pub struct StreamOptions {
     pub include_usage: Option<bool>,
 }
 
-/// `{"name": "code", "strength": 0.1}`.
+/// `{"name": "code", "strength": 0.1}` or `{"name": "refusal", "op": "ablate"}`.
 #[derive(Debug, Deserialize)]
 pub struct SteerRef {
     /// A name given with `--steer name=FILE`.
     pub name: String,
-    /// Relative to each layer's mean norm; default: the file's.
+    /// Relative to each layer's mean norm; default: the file's (`add` only).
     pub strength: Option<f64>,
+    /// `"add"` (default): add strength · r_j · u_j; `"ablate"`: remove the
+    /// component along u_j (h ← h − (h·u)u) at the file's layers.
+    pub op: Option<String>,
+}
+
+/// `steering_positions` as sent: a name or `{"from_end": N}`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum PositionsField {
+    /// `"all"` or `"generated"`.
+    Name(String),
+    /// The last N prompt tokens and every generated one.
+    FromEnd {
+        /// N.
+        from_end: i64,
+    },
+}
+
+/// Where a request's steering acts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Span {
+    /// Prompt and generated tokens.
+    All,
+    /// Generated tokens only.
+    Generated,
+    /// The last N prompt tokens and the generated ones ("steer the answer,
+    /// not the system prompt").
+    FromEnd(usize),
+}
+
+impl Span {
+    /// What the hook is told: the engine switches a sequence to its
+    /// steered phase where the span starts.
+    pub fn hook_positions(self) -> Positions {
+        match self {
+            Span::All => Positions::All,
+            Span::Generated | Span::FromEnd(_) => Positions::GeneratedOnly,
+        }
+    }
+
+    /// The prompt index from which the steered phase starts (None: the
+    /// first generated token or, for `All`, everything).
+    pub fn steer_from(self, prompt_len: usize) -> Option<usize> {
+        match self {
+            Span::FromEnd(n) => Some(prompt_len.saturating_sub(n)),
+            _ => None,
+        }
+    }
+
+    /// As the answer's `steering.positions` shows it.
+    pub fn to_json(self) -> serde_json::Value {
+        match self {
+            Span::All => "all".into(),
+            Span::Generated => "generated".into(),
+            Span::FromEnd(n) => serde_json::json!({"from_end": n}),
+        }
+    }
+}
+
+/// Directions a request removes: the files' names and, per layer, their
+/// unit directions.
+#[derive(Debug, Default, Clone)]
+pub struct Ablation {
+    /// Files ablated, in request order.
+    pub names: Vec<String>,
+    /// Layer → unit directions to remove there.
+    pub directions: BTreeMap<usize, Vec<Vec<f32>>>,
 }
 
 /// The steering files a server loaded, and its default.
@@ -183,8 +250,10 @@ pub struct Plan {
     pub steering: Option<Steering>,
     /// What was applied: (name, strength).
     pub applied: Applied,
+    /// Directions removed.
+    pub ablation: Ablation,
     /// Positions the steering acts on.
-    pub positions: Positions,
+    pub positions: Span,
     /// Stream as server-sent events.
     pub stream: bool,
     /// End a stream with a usage chunk.
@@ -200,17 +269,19 @@ pub struct Plan {
 impl Plan {
     /// `code@0.8+tone@-0.2 (generated)`, or `none`.
     pub fn label(&self) -> String {
-        if self.applied.is_empty() {
+        if self.applied.is_empty() && self.ablation.names.is_empty() {
             return "none".into();
         }
         let names: Vec<String> = self
             .applied
             .iter()
             .map(|(n, c)| format!("{n}@{c}"))
+            .chain(self.ablation.names.iter().map(|n| format!("-{n}")))
             .collect();
         match self.positions {
-            Positions::All => names.join("+"),
-            Positions::GeneratedOnly => format!("{} (generated)", names.join("+")),
+            Span::All => names.join("+"),
+            Span::Generated => format!("{} (generated)", names.join("+")),
+            Span::FromEnd(n) => format!("{} (last {n} prompt tokens on)", names.join("+")),
         }
     }
 }
@@ -258,17 +329,8 @@ pub fn plan(
     let max_tokens = max_tokens(&req, prompt.len(), ctx_per_slot)?;
     let sampler = sampler(&req)?;
     let stop = stops(&req)?;
-    let positions = match req.steering_positions.as_deref() {
-        None | Some("all") => Positions::All,
-        Some("generated") => Positions::GeneratedOnly,
-        Some(other) => {
-            return Err(ApiError::invalid(
-                Some("steering_positions"),
-                format!("steering_positions must be \"all\" or \"generated\", not {other:?}"),
-            ))
-        }
-    };
-    let (steering, applied) = steering(&req, catalog, positions)?;
+    let positions = span(&req, ctx_per_slot)?;
+    let (steering, applied, ablation) = steering(&req, catalog, positions.hook_positions())?;
     Ok(Plan {
         prompt,
         max_tokens,
@@ -276,6 +338,7 @@ pub fn plan(
         stop,
         steering,
         applied,
+        ablation,
         positions,
         stream: req.stream.unwrap_or(false),
         include_usage: req
@@ -287,6 +350,29 @@ pub fn plan(
         logit_bias: logit_bias(&req, model.n_vocab())?,
         logprobs: logprobs(&req)?,
     })
+}
+
+fn span(req: &GenRequest, ctx_per_slot: usize) -> Result<Span, ApiError> {
+    let bad = |msg: String| ApiError::invalid(Some("steering_positions"), msg);
+    match &req.steering_positions {
+        None => Ok(Span::All),
+        Some(PositionsField::Name(n)) => match n.as_str() {
+            "all" => Ok(Span::All),
+            "generated" => Ok(Span::Generated),
+            other => Err(bad(format!(
+                "steering_positions must be \"all\", \"generated\" or {{\"from_end\": N}}, not {other:?}"
+            ))),
+        },
+        Some(PositionsField::FromEnd { from_end }) => usize::try_from(*from_end)
+            .ok()
+            .filter(|&n| n <= ctx_per_slot)
+            .map(Span::FromEnd)
+            .ok_or_else(|| {
+                bad(format!(
+                    "from_end must be a whole number of prompt tokens in [0, {ctx_per_slot}], not {from_end}"
+                ))
+            }),
+    }
 }
 
 fn prompt_tokens(
@@ -509,21 +595,25 @@ fn stops(req: &GenRequest) -> Result<Vec<String>, ApiError> {
 /// What a request's steering applied: (name, strength) per file.
 pub type Applied = Vec<(String, f32)>;
 
-/// The request's steering (or the server default), summed and checked.
+/// The request's steering (or the server default), summed and checked,
+/// and the directions it ablates.
 fn steering(
     req: &GenRequest,
     catalog: &Catalog,
     positions: Positions,
-) -> Result<(Option<Steering>, Applied), ApiError> {
-    let asked: Vec<(String, Option<f64>)> = match &req.steering {
+) -> Result<(Option<Steering>, Applied, Ablation), ApiError> {
+    let asked: Vec<(String, Option<f64>, Option<String>)> = match &req.steering {
         None => match &catalog.default {
-            Some((name, c)) => vec![(name.clone(), Some(*c as f64))],
+            Some((name, c)) => vec![(name.clone(), Some(*c as f64), None)],
             None => Vec::new(),
         },
-        Some(list) => list.iter().map(|r| (r.name.clone(), r.strength)).collect(),
+        Some(list) => list
+            .iter()
+            .map(|r| (r.name.clone(), r.strength, r.op.clone()))
+            .collect(),
     };
     if asked.is_empty() {
-        return Ok((None, Vec::new()));
+        return Ok((None, Vec::new(), Ablation::default()));
     }
     if asked.len() > MAX_STEERING_ENTRIES {
         return Err(ApiError::invalid(
@@ -539,9 +629,21 @@ fn steering(
         positions,
     };
     let mut applied: Applied = Vec::new();
+    let mut ablation = Ablation::default();
     let mut total = 0.0;
-    for (i, (name, strength)) in asked.iter().enumerate() {
-        if applied.iter().any(|(n, _)| n == name) {
+    for (i, (name, strength, op)) in asked.iter().enumerate() {
+        let ablate = match op.as_deref() {
+            None | Some("add") => false,
+            Some("ablate") => true,
+            Some(other) => {
+                return Err(ApiError::invalid(
+                    Some(&format!("steering[{i}].op")),
+                    format!("op must be \"add\" or \"ablate\", not {other:?}"),
+                )
+                .with_code("unknown_op"))
+            }
+        };
+        if applied.iter().any(|(n, _)| n == name) || ablation.names.contains(name) {
             return Err(ApiError::invalid(
                 Some(&format!("steering[{i}].name")),
                 format!("{name:?} is named twice; give each file once, with the strength you want"),
@@ -558,6 +660,23 @@ fn steering(
             )
             .with_code("unknown_steering")
         })?;
+        if ablate {
+            if strength.is_some() {
+                return Err(ApiError::invalid(
+                    Some(&format!("steering[{i}].strength")),
+                    "a strength does not apply to op \"ablate\" (it removes the whole component)",
+                ));
+            }
+            for l in &file.layers {
+                ablation
+                    .directions
+                    .entry(l.target_layer)
+                    .or_default()
+                    .push(l.direction.clone());
+            }
+            ablation.names.push(name.clone());
+            continue;
+        }
         let c = strength.unwrap_or(file.default_strength as f64);
         if !c.is_finite() || c.abs() > MAX_REQUEST_STRENGTH {
             return Err(ApiError::invalid(
@@ -596,7 +715,7 @@ fn steering(
             format!("the summed vector for layer {layer} has norm {norm:.3e}, which overflows llama.cpp's f32 arithmetic; use smaller strengths"),
         ));
     }
-    Ok((Some(sum), applied))
+    Ok((Some(sum), applied, ablation))
 }
 
 #[cfg(test)]
@@ -696,6 +815,7 @@ mod tests {
             steering: Some(
                 list.into_iter()
                     .map(|(n, c)| SteerRef {
+                        op: None,
                         name: n.into(),
                         strength: Some(c),
                     })
@@ -735,7 +855,7 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.param.as_deref(), Some("steering"), "{}", e.message);
-        let (s, applied) = steering(
+        let (s, applied, _) = steering(
             &steer_request(vec![("a", 0.5), ("b", 0.25)]),
             &cat,
             Positions::All,

@@ -4,7 +4,6 @@
 
 use super::engine::{Finish, TokenLogprob};
 use super::request::{Endpoint, Plan};
-use crate::serve::engine::positions_name;
 use serde_json::{json, Value};
 
 /// What every body of one request shares.
@@ -162,7 +161,11 @@ fn steering_json(plan: &Plan) -> Value {
         .iter()
         .map(|(n, c)| json!({"name": n, "strength": short_f32(*c)}))
         .collect();
-    json!({"applied": applied, "positions": positions_name(plan.positions)})
+    json!({
+        "applied": applied,
+        "ablated": plan.ablation.names,
+        "positions": plan.positions.to_json(),
+    })
 }
 
 /// An f32 as the shortest decimal that reads back to it (0.1, not

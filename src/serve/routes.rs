@@ -206,6 +206,8 @@ async fn generate(s: Arc<AppState>, endpoint: Endpoint, body: Body) -> Response 
     let (stream, include_usage) = (plan.stream, plan.include_usage);
     let job = Job {
         label: plan.label(),
+        steer_from: plan.positions.steer_from(plan.prompt.len()),
+        ablate: plan.ablation.directions,
         prompt: plan.prompt,
         max_tokens: plan.max_tokens,
         sampler: plan.sampler,
