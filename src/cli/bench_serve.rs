@@ -97,6 +97,7 @@ pub fn run(a: BenchServeArgs) -> Result<()> {
             enabled: false,
             ..Signals::default()
         },
+        api_keys: Default::default(),
     })?;
     let base = format!("http://{}", server.addr());
     errln!(

@@ -2,7 +2,9 @@
 
 use super::options::ModelOpts;
 use clap::Args;
-use expertsteer::serve::{Catalog, ConnLimits, EngineConfig, ServeConfig, Server, Signals};
+use expertsteer::serve::{
+    ApiKeys, Catalog, ConnLimits, EngineConfig, ServeConfig, Server, Signals,
+};
 use expertsteer::{Error, Result};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -22,10 +24,23 @@ pub struct ServeArgs {
     /// NAME or NAME:STRENGTH (default: none).
     #[arg(long, value_name = "NAME[:STRENGTH]")]
     pub default_steer: Option<String>,
-    /// Address to listen on. The server has no authentication: keep the
-    /// default (loopback) unless the network is trusted.
+    /// Address to listen on. Beyond loopback the server needs an API key
+    /// (--api-key / --api-key-file) or an explicit --no-auth.
     #[arg(long, default_value = "127.0.0.1")]
     pub host: IpAddr,
+    /// A key clients must send as `Authorization: Bearer KEY` (the OpenAI
+    /// clients' api_key) on every endpoint but /health and the page; 401
+    /// otherwise. Repeatable: any of the keys is accepted.
+    #[arg(long = "api-key", value_name = "KEY")]
+    pub api_key: Vec<String>,
+    /// A file of API keys, one per line (blank lines and lines starting
+    /// with # are skipped); keeps keys out of the process list.
+    #[arg(long, value_name = "FILE")]
+    pub api_key_file: Option<PathBuf>,
+    /// Listen beyond loopback without any key: anyone who can reach the
+    /// port can use it. Only on a trusted network.
+    #[arg(long)]
+    pub no_auth: bool,
     /// Port (0 = any free port; the line `listening on …` says which).
     #[arg(long, default_value_t = 8080)]
     pub port: u16,
@@ -90,7 +105,42 @@ fn parse_default(arg: &str) -> Result<(&str, Option<f32>)> {
     }
 }
 
+/// The keys of --api-key and --api-key-file, and the loopback rule.
+fn api_keys(a: &ServeArgs) -> Result<ApiKeys> {
+    let mut keys = a.api_key.clone();
+    if let Some(f) = &a.api_key_file {
+        let text = std::fs::read_to_string(f)
+            .map_err(|e| Error::Input(format!("--api-key-file {}: {e}", f.display())))?;
+        keys.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(String::from),
+        );
+        if keys.is_empty() {
+            return Err(Error::Input(format!(
+                "--api-key-file {}: no key in it",
+                f.display()
+            )));
+        }
+    }
+    let keys = ApiKeys::new(keys).map_err(|e| Error::Input(format!("--api-key: {e}")))?;
+    if !a.host.is_loopback() && !keys.enabled() && !a.no_auth {
+        return Err(Error::Input(format!(
+            "--host {}: listening beyond loopback needs --api-key KEY (or --api-key-file);              pass --no-auth to serve anyone who can reach the port",
+            a.host
+        )));
+    }
+    if keys.enabled() && a.no_auth {
+        return Err(Error::Input(
+            "--no-auth contradicts --api-key/--api-key-file".into(),
+        ));
+    }
+    Ok(keys)
+}
+
 pub fn run(a: ServeArgs) -> Result<()> {
+    let api_keys = api_keys(&a)?;
     let steers = a
         .steer
         .iter()
@@ -124,8 +174,9 @@ pub fn run(a: ServeArgs) -> Result<()> {
             enabled: true,
             grace,
         },
+        api_keys,
     })?;
-    if !a.host.is_loopback() {
+    if !a.host.is_loopback() && a.no_auth {
         errln!(
             "serve: listening beyond loopback ({}) with no authentication: anyone who can reach it can use it",
             a.host

@@ -18,7 +18,7 @@
 //! error answers.
 //!
 //! ```no_run
-//! use expertsteer::serve::{Catalog, ConnLimits, EngineConfig, ServeConfig, Server, Signals};
+//! use expertsteer::serve::{ApiKeys, Catalog, ConnLimits, EngineConfig, ServeConfig, Server, Signals};
 //! use expertsteer::{models, Model, ModelParams};
 //! use std::sync::Arc;
 //!
@@ -34,12 +34,14 @@
 //!     queue: 16,
 //!     limits: ConnLimits::default(),
 //!     signals: Signals::default(),
+//!     api_keys: ApiKeys::new(vec!["sk-local-1".into()])?,
 //! })?;
 //! println!("listening on http://{}", server.addr());
 //! server.wait()?; // until SIGINT or SIGTERM; in-flight requests finish first
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod auth;
 pub mod bare_errors;
 pub mod engine;
 pub mod error;
@@ -51,6 +53,7 @@ pub mod routes;
 pub mod shutdown;
 pub mod stop;
 
+pub use auth::ApiKeys;
 pub use engine::EngineConfig;
 pub use listen::ConnLimits;
 pub use request::{Catalog, MAX_REQUEST_STRENGTH};
@@ -143,6 +146,8 @@ pub struct ServeConfig {
     /// Stop on SIGINT and SIGTERM (draining in-flight requests within a
     /// grace period; a second signal quits at once).
     pub signals: Signals,
+    /// Keys every endpoint but `/health` and the page asks for (none: open).
+    pub api_keys: ApiKeys,
 }
 
 /// A running server.
@@ -205,6 +210,7 @@ impl Server {
             queue: cfg.queue.max(1),
             serial: AtomicU64::new(0),
             body_timeout: cfg.limits.body_timeout,
+            api_keys: Arc::new(cfg.api_keys),
         });
         let (stop_tx, stop_rx) = oneshot::channel();
         let (signals, limits) = (cfg.signals, cfg.limits);

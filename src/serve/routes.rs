@@ -48,10 +48,13 @@ pub struct AppState {
     pub serial: AtomicU64,
     /// Time a client has to send a request body once its head is in.
     pub body_timeout: Duration,
+    /// Keys the API asks for (none: open).
+    pub api_keys: Arc<crate::serve::auth::ApiKeys>,
 }
 
 /// All routes.
 pub fn router(state: Arc<AppState>) -> Router {
+    let keys = state.api_keys.clone();
     Router::new()
         .route("/", get(page))
         .route("/health", get(health))
@@ -61,6 +64,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/completions", post(completions))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            keys,
+            crate::serve::auth::require_key,
+        ))
         .with_state(state)
 }
 
