@@ -97,7 +97,8 @@ pub fn run(a: BenchServeArgs) -> Result<()> {
             enabled: false,
             ..Signals::default()
         },
-        api_keys: Default::default(),
+        keys: Default::default(),
+        admin: Default::default(),
     })?;
     let base = format!("http://{}", server.addr());
     errln!(

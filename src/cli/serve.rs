@@ -3,7 +3,7 @@
 use super::options::ModelOpts;
 use clap::Args;
 use expertsteer::serve::{
-    ApiKeys, Catalog, ConnLimits, EngineConfig, ServeConfig, Server, Signals,
+    ApiKeys, Catalog, ConnLimits, EngineConfig, Keys, ServeConfig, Server, Signals, SteerAdmin,
 };
 use expertsteer::{Error, Result};
 use std::net::{IpAddr, SocketAddr};
@@ -37,6 +37,19 @@ pub struct ServeArgs {
     /// with # are skipped); keeps keys out of the process list.
     #[arg(long, value_name = "FILE")]
     pub api_key_file: Option<PathBuf>,
+    /// A key for loading and removing steering files at run time
+    /// (`POST`/`DELETE /v1/steering`); repeatable. Without one, the API
+    /// keys (if any) open those endpoints too.
+    #[arg(long = "admin-key", value_name = "KEY")]
+    pub admin_key: Vec<String>,
+    /// A folder `POST /v1/steering {"name": N, "file": F}` may load files
+    /// from, by plain file name (no path from a request leaves it).
+    /// Uploads of a file's bytes work without it.
+    #[arg(long, value_name = "DIR")]
+    pub steer_dir: Option<PathBuf>,
+    /// Largest steering file a request may upload or load, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 64)]
+    pub max_upload_mb: usize,
     /// Listen beyond loopback without any key: anyone who can reach the
     /// port can use it. Only on a trusted network.
     #[arg(long)]
@@ -140,7 +153,29 @@ fn api_keys(a: &ServeArgs) -> Result<ApiKeys> {
 }
 
 pub fn run(a: ServeArgs) -> Result<()> {
-    let api_keys = api_keys(&a)?;
+    let keys = Keys {
+        api: api_keys(&a)?,
+        admin: ApiKeys::new(a.admin_key.clone())
+            .map_err(|e| Error::Input(format!("--admin-key: {e}")))?,
+    };
+    if let Some(d) = &a.steer_dir {
+        if !d.is_dir() {
+            return Err(Error::Input(format!(
+                "--steer-dir {}: not a folder",
+                d.display()
+            )));
+        }
+    }
+    if a.max_upload_mb == 0 || a.max_upload_mb > 4096 {
+        return Err(Error::Input(format!(
+            "--max-upload-mb {}: use 1 to 4096",
+            a.max_upload_mb
+        )));
+    }
+    let admin = SteerAdmin {
+        dir: a.steer_dir.clone(),
+        max_bytes: a.max_upload_mb << 20,
+    };
     let steers = a
         .steer
         .iter()
@@ -174,7 +209,8 @@ pub fn run(a: ServeArgs) -> Result<()> {
             enabled: true,
             grace,
         },
-        api_keys,
+        keys,
+        admin,
     })?;
     if !a.host.is_loopback() && a.no_auth {
         errln!(

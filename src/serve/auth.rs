@@ -58,26 +58,63 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     std::hint::black_box(diff) == 0
 }
 
-/// The middleware: passes open paths and requests with a valid key.
-pub async fn require_key(State(keys): State<Arc<ApiKeys>>, req: Request, next: Next) -> Response {
-    if !keys.enabled() || OPEN_PATHS.contains(&req.uri().path()) {
+/// The API's keys and the admin endpoints' own (`--admin-key`).
+#[derive(Debug, Default, Clone)]
+pub struct Keys {
+    /// `--api-key`: every endpoint but the open ones.
+    pub api: ApiKeys,
+    /// `--admin-key`: loading and removing steering files. When none is
+    /// set, the API keys (if any) open those too.
+    pub admin: ApiKeys,
+}
+
+/// Loading or removing steering files.
+fn is_admin(req: &Request) -> bool {
+    req.method() != axum::http::Method::GET && req.uri().path().starts_with("/v1/steering")
+}
+
+/// The middleware: passes open paths and requests with a valid key; the
+/// admin endpoints take an admin key when one is set.
+pub async fn require_key(State(keys): State<Arc<Keys>>, req: Request, next: Next) -> Response {
+    let admin = is_admin(&req);
+    let required = if OPEN_PATHS.contains(&req.uri().path()) {
+        None
+    } else if admin && keys.admin.enabled() {
+        Some(&keys.admin)
+    } else if keys.api.enabled() {
+        Some(&keys.api)
+    } else {
+        None
+    };
+    let Some(required) = required else {
         return next.run(req).await;
-    }
+    };
     let presented = req
         .headers()
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
-    match presented {
-        Some(k) if keys.accepts(k.as_bytes()) => next.run(req).await,
-        Some(_) => unauthorized("Incorrect API key provided.").into_response(),
-        None => unauthorized(
+    let Some(k) = presented else {
+        return unauthorized(
             "You didn't provide an API key: send it as `Authorization: Bearer KEY` \
              (the OpenAI clients' api_key).",
         )
-        .into_response(),
+        .into_response();
+    };
+    // An admin key also opens the API.
+    if required.accepts(k.as_bytes()) || (!admin && keys.admin.accepts(k.as_bytes())) {
+        return next.run(req).await;
     }
+    if admin && keys.api.accepts(k.as_bytes()) {
+        let mut e = unauthorized(
+            "loading and removing steering files needs an admin key (serve --admin-key)",
+        );
+        e.status = StatusCode::FORBIDDEN;
+        e.code = Some("admin_key_required");
+        return e.into_response();
+    }
+    unauthorized("Incorrect API key provided.").into_response()
 }
 
 fn unauthorized(message: &str) -> ApiError {

@@ -18,7 +18,7 @@
 //! error answers.
 //!
 //! ```no_run
-//! use expertsteer::serve::{ApiKeys, Catalog, ConnLimits, EngineConfig, ServeConfig, Server, Signals};
+//! use expertsteer::serve::{ApiKeys, Catalog, ConnLimits, EngineConfig, Keys, ServeConfig, Server, Signals, SteerAdmin};
 //! use expertsteer::{models, Model, ModelParams};
 //! use std::sync::Arc;
 //!
@@ -34,7 +34,8 @@
 //!     queue: 16,
 //!     limits: ConnLimits::default(),
 //!     signals: Signals::default(),
-//!     api_keys: ApiKeys::new(vec!["sk-local-1".into()])?,
+//!     keys: Keys { api: ApiKeys::new(vec!["sk-local-1".into()])?, ..Keys::default() },
+//!     admin: SteerAdmin::default(),
 //! })?;
 //! println!("listening on http://{}", server.addr());
 //! server.wait()?; // until SIGINT or SIGTERM; in-flight requests finish first
@@ -51,13 +52,15 @@ pub mod request;
 pub mod response;
 pub mod routes;
 pub mod shutdown;
+pub mod steer_admin;
 pub mod stop;
 
-pub use auth::ApiKeys;
+pub use auth::{ApiKeys, Keys};
 pub use engine::EngineConfig;
 pub use listen::ConnLimits;
 pub use request::{Catalog, MAX_REQUEST_STRENGTH};
 pub use shutdown::Signals;
+pub use steer_admin::SteerAdmin;
 
 use crate::llama::Model;
 use crate::steerfile::SteerFile;
@@ -92,15 +95,7 @@ impl Catalog {
     ) -> Result<Catalog> {
         let mut catalog = Catalog::default();
         for (name, path) in files {
-            if name.is_empty()
-                || !name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-            {
-                return Err(Error::Input(format!(
-                    "steering name {name:?}: use letters, digits, '-', '_' or '.'"
-                )));
-            }
+            steer_admin::check_name(name).map_err(Error::Input)?;
             let f = SteerFile::read(path)?;
             model.check_steer_file(&f)?;
             if catalog.files.insert(name.clone(), f).is_some() {
@@ -146,8 +141,11 @@ pub struct ServeConfig {
     /// Stop on SIGINT and SIGTERM (draining in-flight requests within a
     /// grace period; a second signal quits at once).
     pub signals: Signals,
-    /// Keys every endpoint but `/health` and the page asks for (none: open).
-    pub api_keys: ApiKeys,
+    /// Keys every endpoint but `/health` and the page asks for, and the
+    /// admin endpoints' own (none: open).
+    pub keys: Keys,
+    /// Run-time steering files: `--steer-dir` and the upload bound.
+    pub admin: SteerAdmin,
 }
 
 /// A running server.
@@ -202,7 +200,8 @@ impl Server {
         let state = Arc::new(AppState {
             model: cfg.model,
             model_id: cfg.model_id,
-            catalog: cfg.catalog,
+            catalog: std::sync::RwLock::new(cfg.catalog),
+            admin: cfg.admin,
             jobs: engine.jobs.clone(),
             stats: engine.stats.clone(),
             ctx_per_slot,
@@ -210,7 +209,7 @@ impl Server {
             queue: cfg.queue.max(1),
             serial: AtomicU64::new(0),
             body_timeout: cfg.limits.body_timeout,
-            api_keys: Arc::new(cfg.api_keys),
+            keys: Arc::new(cfg.keys),
         });
         let (stop_tx, stop_rx) = oneshot::channel();
         let (signals, limits) = (cfg.signals, cfg.limits);

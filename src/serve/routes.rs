@@ -32,8 +32,11 @@ pub struct AppState {
     pub model: Arc<Model>,
     /// Its name in `/v1/models` and in answers.
     pub model_id: String,
-    /// Loaded steering files and the default.
-    pub catalog: Catalog,
+    /// Loaded steering files and the default (replaced at run time by
+    /// `POST`/`DELETE /v1/steering`).
+    pub catalog: std::sync::RwLock<Catalog>,
+    /// Where run-time steering files may come from, and their size bound.
+    pub admin: super::steer_admin::SteerAdmin,
     /// The engine's queue.
     pub jobs: mpsc::Sender<Job>,
     /// The engine's counters.
@@ -48,18 +51,25 @@ pub struct AppState {
     pub serial: AtomicU64,
     /// Time a client has to send a request body once its head is in.
     pub body_timeout: Duration,
-    /// Keys the API asks for (none: open).
-    pub api_keys: Arc<crate::serve::auth::ApiKeys>,
+    /// Keys the API and its admin endpoints ask for (none: open).
+    pub keys: Arc<crate::serve::auth::Keys>,
 }
 
 /// All routes.
 pub fn router(state: Arc<AppState>) -> Router {
-    let keys = state.api_keys.clone();
+    let keys = state.keys.clone();
     Router::new()
         .route("/", get(page))
         .route("/health", get(health))
         .route("/v1/models", get(models))
-        .route("/v1/steering", get(steering_list))
+        .route(
+            "/v1/steering",
+            get(steering_list).post(super::steer_admin::add),
+        )
+        .route(
+            "/v1/steering/{name}",
+            axum::routing::delete(super::steer_admin::delete),
+        )
         .route("/v1/chat/completions", post(chat))
         .route("/v1/completions", post(completions))
         .fallback(not_found)
@@ -111,23 +121,29 @@ async fn models(State(s): State<Arc<AppState>>) -> Json<Value> {
 }
 
 async fn steering_list(State(s): State<Arc<AppState>>) -> Json<Value> {
-    let data: Vec<Value> = s
-        .catalog
+    let cat = s.catalog.read().unwrap_or_else(|e| e.into_inner());
+    let data: Vec<Value> = cat
         .files
         .iter()
         .map(|(name, f)| {
-            json!({
-                "name": name,
-                "method": f.method.to_string(),
-                "expert": f.expert.as_ref().map(|e| e.file_name.clone()),
-                "target": f.target.file_name,
-                "layers": f.layers.iter().map(|l| l.target_layer).collect::<Vec<_>>(),
-                "default_strength": short_f32(f.default_strength),
-                "is_default": s.catalog.default.as_ref().is_some_and(|(d, _)| d == name),
-            })
+            let is_default = cat.default.as_ref().is_some_and(|(d, _)| d == name);
+            listing(name, f, is_default)
         })
         .collect();
     Json(json!({"object": "list", "data": data}))
+}
+
+/// One steering file as `GET /v1/steering` lists it.
+pub fn listing(name: &str, f: &crate::steerfile::SteerFile, is_default: bool) -> Value {
+    json!({
+        "name": name,
+        "method": f.method.to_string(),
+        "expert": f.expert.as_ref().map(|e| e.file_name.clone()),
+        "target": f.target.file_name,
+        "layers": f.layers.iter().map(|l| l.target_layer).collect::<Vec<_>>(),
+        "default_strength": short_f32(f.default_strength),
+        "is_default": is_default,
+    })
 }
 
 async fn chat(State(s): State<Arc<AppState>>, body: Body) -> Response {
@@ -138,10 +154,20 @@ async fn completions(State(s): State<Arc<AppState>>, body: Body) -> Response {
     generate(s, Endpoint::Completion, body).await
 }
 
-/// Reads a whole body of at most [`MAX_BODY_BYTES`] within `limit`: a
-/// client that stops sending half-way (a `Content-Length` never reached, a
-/// chunked body never ended) gets 408 and its connection is closed.
+/// Reads a whole body of at most [`MAX_BODY_BYTES`] within `limit`.
 async fn read_body(body: Body, limit: Duration) -> Result<Bytes, Response> {
+    read_body_max(body, limit, MAX_BODY_BYTES).await
+}
+
+/// Reads a whole body of at most `max_bytes` within `limit`: a client that
+/// stops sending half-way (a `Content-Length` never reached, a chunked
+/// body never ended) gets 408, a larger body 413, and either way its
+/// connection is closed.
+pub(crate) async fn read_body_max(
+    body: Body,
+    limit: Duration,
+    max_bytes: usize,
+) -> Result<Bytes, Response> {
     let mut chunks = body.into_data_stream();
     let mut bytes = Vec::new();
     let deadline = tokio::time::Instant::now() + limit;
@@ -171,10 +197,10 @@ async fn read_body(body: Body, limit: Duration) -> Result<Bytes, Response> {
                 )
             }
             Ok(Some(Ok(chunk))) => {
-                if bytes.len() + chunk.len() > MAX_BODY_BYTES {
+                if bytes.len() + chunk.len() > max_bytes {
                     let mut err = ApiError::invalid(
                         None,
-                        format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
+                        format!("the request body is larger than {max_bytes} bytes"),
                     );
                     err.status = StatusCode::PAYLOAD_TOO_LARGE;
                     let mut r = err.into_response();
@@ -199,7 +225,11 @@ async fn generate(s: Arc<AppState>, endpoint: Endpoint, body: Body) -> Response 
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
-    let plan = match plan(req, endpoint, &s.model, &s.catalog, s.ctx_per_slot) {
+    let planned = {
+        let cat = s.catalog.read().unwrap_or_else(|e| e.into_inner());
+        plan(req, endpoint, &s.model, &cat, s.ctx_per_slot)
+    };
+    let plan = match planned {
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
