@@ -13,7 +13,7 @@ use expertsteer::{Error, Result};
 use std::sync::Arc;
 use std::time::Duration;
 
-const PROMPTS: &[&str] = &[
+pub(super) const PROMPTS: &[&str] = &[
     "Explain what a hash table is.",
     "How do I reverse a list in Python?",
     "What causes the seasons on Earth?",

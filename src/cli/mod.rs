@@ -7,6 +7,7 @@ pub mod out;
 mod behaviour;
 mod bench;
 mod bench_batch;
+mod bench_peer;
 mod bench_pipeline;
 mod bench_serve;
 mod capture;
@@ -92,6 +93,8 @@ enum Command {
     /// Bounded load test of the server on loopback: steered vs unsteered
     /// vs serial throughput ratios, then many clients at once.
     BenchServe(bench_serve::BenchServeArgs),
+    /// Our server against llama.cpp's llama-server on the same model, slots, threads and requests over loopback (scripts/build-llama-server.sh builds it): throughput ratios in interleaved rounds, then time to first token over a multi-turn chat
+    BenchPeer(bench_peer::BenchPeerArgs),
     /// Serve this machine's CPU backend to llama.cpp RPC clients (--rpc).
     RpcWorker(rpc_worker::RpcWorkerArgs),
     /// The main job on the default model: build a vector from two contrast
@@ -113,6 +116,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::RpcWorker(a) => rpc_worker::run(a),
         Command::Serve(a) => serve::run(a),
         Command::BenchServe(a) => bench_serve::run(a),
+        Command::BenchPeer(a) => bench_peer::run(a),
         Command::Data(a) => data::run(a),
         Command::Fit(a) => fit::run(a),
         Command::Eval(a) => eval::run(a),

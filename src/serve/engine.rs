@@ -14,6 +14,7 @@ use crate::generate::flush_utf8;
 use crate::llama::{
     Batch, Context, ContextParams, LlamaError, Model, Positions, Sampler, SamplerParams, Token,
 };
+use crate::serve::prompt_cache::{choose, reusable, SlotCache};
 use crate::serve::stop::StopScan;
 use crate::steer::Steering;
 use std::collections::BTreeMap;
@@ -41,6 +42,11 @@ pub struct Job {
     /// steered phase starts (the last N prompt tokens); None = the first
     /// generated token.
     pub steer_from: Option<usize>,
+    /// Fingerprint of the steering (0 = none): a slot's cached prompt is
+    /// reused only under the same key.
+    pub steer_key: u64,
+    /// Reuse a slot's cached prompt prefix (llama-server's `cache_prompt`).
+    pub cache_prompt: bool,
     /// Never stop at end-of-generation tokens.
     pub ignore_eos: bool,
     /// Added to the logits before sampling (OpenAI's `logit_bias`): token
@@ -160,6 +166,8 @@ pub struct Stats {
     pub finished: AtomicU64,
     /// Tokens generated since start.
     pub generated_tokens: AtomicU64,
+    /// Prompt tokens not decoded because a slot's cache held them.
+    pub cached_prompt_tokens: AtomicU64,
 }
 
 /// A running engine: the job queue's sending end and the thread.
@@ -231,8 +239,10 @@ impl Engine {
 struct Slot {
     seq: i32,
     job: Job,
-    /// Prompt tokens decoded so far.
+    /// Prompt tokens decoded so far (or found in the slot's cache).
     fed: usize,
+    /// Generated tokens decoded so far (in the KV cache).
+    gen_tokens: Vec<Token>,
     /// Tokens generated so far.
     generated: usize,
     /// The sampled token not yet decoded (generation phase).
@@ -252,6 +262,10 @@ struct Runner<'m> {
     cfg: EngineConfig,
     stats: Arc<Stats>,
     slots: Vec<Option<Slot>>,
+    /// What each slot's KV cache holds while free (prompt cache).
+    caches: Vec<SlotCache>,
+    /// Counts admissions (for least-recently-used slots).
+    clock: u64,
     batch: Batch,
     /// End-of-generation tokens, banned for `ignore_eos` jobs.
     eog: Vec<Token>,
@@ -264,6 +278,7 @@ impl<'m> Runner<'m> {
         let batch = Batch::new(cfg.n_batch as usize, 1);
         let eog = ctx.model().eog_tokens();
         let n_vocab = ctx.model().n_vocab();
+        let caches = vec![SlotCache::default(); cfg.parallel];
         Runner {
             eog,
             n_vocab,
@@ -271,6 +286,8 @@ impl<'m> Runner<'m> {
             cfg,
             stats,
             slots,
+            caches,
+            clock: 0,
             batch,
         }
     }
@@ -291,7 +308,7 @@ impl<'m> Runner<'m> {
     /// Fills free slots from the queue; blocks when nothing runs. Returns
     /// false once the queue is closed and nothing is left to do.
     fn admit(&mut self, rx: &mut mpsc::Receiver<Job>) -> bool {
-        while let Some(free) = self.slots.iter().position(Option::is_none) {
+        while self.slots.iter().any(Option::is_none) {
             let idle = self.slots.iter().all(Option::is_none);
             let job = if idle {
                 match rx.blocking_recv() {
@@ -307,6 +324,34 @@ impl<'m> Runner<'m> {
             if job.events.is_closed() {
                 continue; // the client left while waiting
             }
+            let free: Vec<usize> = (0..self.slots.len())
+                .filter(|&i| self.slots[i].is_none())
+                .collect();
+            let limit = job.steer_from.unwrap_or(usize::MAX);
+            let Some((free, reuse)) = choose(
+                &self.caches,
+                &free,
+                &job.prompt,
+                job.steer_key,
+                limit,
+                job.cache_prompt,
+            ) else {
+                break;
+            };
+            // Keep the reused prefix of the slot's KV cache, drop the rest.
+            if reuse == 0 {
+                self.ctx.seq_remove(free as i32, None, None);
+            } else {
+                self.ctx.seq_remove(free as i32, Some(reuse), None);
+                self.stats
+                    .cached_prompt_tokens
+                    .fetch_add(reuse as u64, Ordering::Relaxed);
+            }
+            self.clock += 1;
+            self.caches[free] = SlotCache {
+                last_used: self.clock,
+                ..SlotCache::default()
+            };
             let seq = free as i32;
             let steered = match &job.steering {
                 Some(s) => self
@@ -332,7 +377,8 @@ impl<'m> Runner<'m> {
             self.slots[free] = Some(Slot {
                 seq,
                 job,
-                fed: 0,
+                fed: reuse,
+                gen_tokens: Vec::new(),
                 generated: 0,
                 next: None,
                 generating: false,
@@ -368,6 +414,7 @@ impl<'m> Runner<'m> {
                 let pos = s.job.prompt.len() + s.generated - 1;
                 // Cannot fail: the batch holds n_batch ≥ parallel entries.
                 if self.batch.push(t, pos, &[s.seq], true).is_ok() {
+                    s.gen_tokens.push(t);
                     s.out_index = Some(self.batch.len() - 1);
                     budget -= 1;
                 }
@@ -522,7 +569,23 @@ impl<'m> Runner<'m> {
         let Some(s) = self.slots[i].take() else {
             return;
         };
-        self.ctx.seq_remove(s.seq, None, None);
+        // The slot's KV cache stays for the next request that starts the
+        // same way; a failed decode leaves nothing trustworthy.
+        if how == "failed" {
+            self.ctx.seq_remove(s.seq, None, None);
+            self.caches[i].tokens.clear();
+        } else {
+            let mut decoded = s.job.prompt[..s.fed].to_vec();
+            decoded.extend_from_slice(&s.gen_tokens);
+            let steered_from = match &s.job.steering {
+                Some(st) if st.positions == Positions::GeneratedOnly => {
+                    Some(s.job.steer_from.unwrap_or(s.job.prompt.len()))
+                }
+                _ => None,
+            };
+            self.caches[i].tokens = reusable(decoded, steered_from);
+            self.caches[i].key = s.job.steer_key;
+        }
         self.ctx.clear_seq_steering(s.seq);
         self.ctx.set_seq_generation_phase(s.seq, false);
         self.stats.busy.fetch_sub(1, Ordering::Relaxed);

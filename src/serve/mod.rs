@@ -48,6 +48,8 @@ pub mod engine;
 pub mod error;
 pub mod listen;
 pub mod load;
+pub mod peer;
+pub mod prompt_cache;
 pub mod request;
 pub mod response;
 pub mod routes;

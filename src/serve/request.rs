@@ -60,6 +60,9 @@ pub struct GenRequest {
     pub steering: Option<Vec<SteerRef>>,
     /// `"all"` (default), `"generated"`, or `{"from_end": N}`.
     pub steering_positions: Option<PositionsField>,
+    /// llama-server's extension: reuse the slot's cached prompt prefix
+    /// (default true).
+    pub cache_prompt: Option<bool>,
     /// llama-server's extension: never stop at end-of-generation tokens
     /// (benchmarks that need an exact token count).
     pub ignore_eos: Option<bool>,
@@ -254,6 +257,10 @@ pub struct Plan {
     pub ablation: Ablation,
     /// Positions the steering acts on.
     pub positions: Span,
+    /// Fingerprint of the steering, ablation and positions (0 = none).
+    pub steer_key: u64,
+    /// Reuse a slot's cached prompt prefix.
+    pub cache_prompt: bool,
     /// Stream as server-sent events.
     pub stream: bool,
     /// End a stream with a usage chunk.
@@ -336,6 +343,22 @@ pub fn plan(
         max_tokens,
         sampler,
         stop,
+        steer_key: {
+            let tag = match positions {
+                Span::All => 0,
+                Span::Generated => 1,
+                Span::FromEnd(n) => 2 + n as u64,
+            };
+            let vectors = steering
+                .iter()
+                .flat_map(|s| s.vectors.iter().map(|(l, v)| (*l, &v[..])));
+            let ablate = ablation
+                .directions
+                .iter()
+                .flat_map(|(l, ds)| ds.iter().map(move |d| (*l, &d[..])));
+            crate::serve::prompt_cache::steering_key(vectors, ablate, tag)
+        },
+        cache_prompt: req.cache_prompt.unwrap_or(true),
         steering,
         applied,
         ablation,

@@ -101,6 +101,7 @@ async fn health(State(s): State<Arc<AppState>>) -> Json<Value> {
         "queue": {"waiting": waiting, "capacity": s.queue},
         "finished": s.stats.finished.load(Ordering::Relaxed),
         "generated_tokens": s.stats.generated_tokens.load(Ordering::Relaxed),
+        "cached_prompt_tokens": s.stats.cached_prompt_tokens.load(Ordering::Relaxed),
     }))
 }
 
@@ -244,6 +245,8 @@ async fn generate(s: Arc<AppState>, endpoint: Endpoint, body: Body) -> Response 
     let job = Job {
         label: plan.label(),
         steer_from: plan.positions.steer_from(plan.prompt.len()),
+        steer_key: plan.steer_key,
+        cache_prompt: plan.cache_prompt,
         ablate: plan.ablation.directions,
         prompt: plan.prompt,
         max_tokens: plan.max_tokens,
