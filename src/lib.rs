@@ -81,6 +81,7 @@ pub mod capture;
 pub mod capture_store;
 pub mod contrast;
 pub mod data;
+pub mod demo;
 pub mod direction_check;
 pub mod error;
 pub mod eval;

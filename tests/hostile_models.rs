@@ -115,6 +115,7 @@ fn smollm2_with_one_vocabulary_byte_zeroed_is_refused() {
     let p = scratch("hostile").join("smollm2-zeroed-38950.gguf");
     std::fs::write(&p, bytes).unwrap();
     refused(&p, "2898");
+    let _ = std::fs::remove_file(&p);
 }
 
 #[test]

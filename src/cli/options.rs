@@ -39,7 +39,9 @@ pub struct ModelOpts {
     /// Registry name (see `expertsteer models list`) or path to a GGUF file.
     #[arg(long, short, default_value = models::DEFAULT_MODEL)]
     pub model: String,
-    /// CPU threads (default: the machine's cores, at most 8).
+    /// CPU threads (default: one fewer than the machine's cores, 1 to 8;
+    /// llama.cpp's threads spin, so a thread that shares its core with
+    /// another busy process slows all of them down).
     #[arg(long)]
     pub threads: Option<i32>,
     /// Context length in tokens (per request for `serve`): at most the

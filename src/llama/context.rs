@@ -38,10 +38,18 @@ impl Default for ContextParams {
     }
 }
 
-/// Threads that use the machine without oversubscribing it.
+/// Threads that use the machine without oversubscribing it: one core
+/// fewer than it has (at least 1, at most 8).
+///
+/// llama.cpp's CPU threads spin at a barrier after every graph operation
+/// (hundreds per token), so when one of them shares its core with any other
+/// busy process, all of them wait for it: on 2 cores with one kept busy,
+/// 40 tokens took 1.2 s with 1 thread and up to 58 s with 2 (BENCHMARKS.md,
+/// "Threads under contention"). Leaving a core free keeps generation
+/// steady for the price of a little speed on an idle machine.
 pub fn default_threads() -> i32 {
     std::thread::available_parallelism()
-        .map(|n| n.get().min(8) as i32)
+        .map(|n| n.get().saturating_sub(1).clamp(1, 8) as i32)
         .unwrap_or(1)
 }
 
