@@ -249,27 +249,34 @@ pub fn run(a: BenchPeerArgs) -> Result<()> {
     );
 
     if a.turns > 0 {
-        chat_phase(&a, &ours, &peer.base)?;
+        let (name, c) = &defaults[0];
+        chat_phase(
+            &a,
+            &ours,
+            &peer.base,
+            json!([{"name": name, "strength": c}]),
+        )?;
     }
     drop(peer);
     server.stop()
 }
 
-/// A streamed conversation on each server (turns interleaved between the
-/// two): time to first token per turn.
-fn chat_phase(a: &BenchPeerArgs, ours: &str, peer: &str) -> Result<()> {
+/// Streamed conversations, turns interleaved: ours unsteered, ours
+/// steered, llama-server; time to first token per turn.
+fn chat_phase(a: &BenchPeerArgs, ours: &str, peer: &str, steering: Value) -> Result<()> {
     let system = json!({"role": "system", "content": system_prompt()});
-    let mut histories: [Vec<Value>; 2] = [vec![system.clone()], vec![system]];
-    let mut ttft: [Vec<f64>; 2] = Default::default();
+    let mut histories: [Vec<Value>; 3] = [vec![system.clone()], vec![system.clone()], vec![system]];
+    let mut ttft: [Vec<f64>; 3] = Default::default();
+    let runs = [(ours, json!([])), (ours, steering), (peer, json!([]))];
     for t in 0..a.turns {
         let user = TURNS[t % TURNS.len()];
-        for (k, base) in [ours, peer].iter().enumerate() {
+        for (k, (base, steer)) in runs.iter().enumerate() {
             histories[k].push(json!({"role": "user", "content": user}));
             let r = stream_chat(
                 base,
                 &histories[k],
                 a.turn_tokens,
-                json!([]),
+                steer.clone(),
                 Duration::from_secs(300),
             )
             .map_err(|e| Error::Input(format!("{base}: {e}")))?;
@@ -282,15 +289,17 @@ fn chat_phase(a: &BenchPeerArgs, ours: &str, peer: &str) -> Result<()> {
         a.turns,
         a.turn_tokens
     );
-    outln!("| turn | expertsteer | llama-server | ratio |");
-    outln!("|---|---|---|---|");
+    outln!("| turn | expertsteer | expertsteer, steered | llama-server | ratios (target ≤ 1.2) |");
+    outln!("|---|---|---|---|---|");
     for t in 0..a.turns {
         outln!(
-            "| {} | {:.0} | {:.0} | {:.2} |",
+            "| {} | {:.0} | {:.0} | {:.0} | {:.2}, {:.2} |",
             t + 1,
             ttft[0][t],
             ttft[1][t],
-            ttft[0][t] / ttft[1][t]
+            ttft[2][t],
+            ttft[0][t] / ttft[2][t],
+            ttft[1][t] / ttft[2][t]
         );
     }
     Ok(())
