@@ -30,6 +30,9 @@ pub struct BenchPeerArgs {
     /// second pass through the files, the opposite sign.
     #[arg(long = "steer", value_name = "NAME=FILE", required = true)]
     pub steer: Vec<String>,
+    /// Run our server without its prompt cache.
+    #[arg(long)]
+    pub no_prompt_cache: bool,
     /// Slots on both servers.
     #[arg(long, default_value_t = 4, value_parser = at_least_one())]
     pub parallel: usize,
@@ -105,6 +108,7 @@ pub fn run(a: BenchPeerArgs) -> Result<()> {
             threads: params.threads,
             n_batch: 512,
             log: false,
+            prompt_cache: !a.no_prompt_cache,
         },
         queue: 4 * n,
         limits: ConnLimits::default(),

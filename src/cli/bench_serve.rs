@@ -32,6 +32,9 @@ pub struct BenchServeArgs {
     /// cycles through them and no steering.
     #[arg(long = "steer", value_name = "NAME=FILE", required = true)]
     pub steer: Vec<String>,
+    /// Run the server without its prompt cache.
+    #[arg(long)]
+    pub no_prompt_cache: bool,
     /// Server slots (requests decoded together).
     #[arg(long, default_value_t = 4)]
     pub parallel: usize,
@@ -90,6 +93,7 @@ pub fn run(a: BenchServeArgs) -> Result<()> {
             threads: params.threads,
             n_batch: 512,
             log: false,
+            prompt_cache: !a.no_prompt_cache,
         },
         queue: a.clients.max(a.parallel),
         limits: ConnLimits::default(),

@@ -50,6 +50,10 @@ pub struct ServeArgs {
     /// Largest steering file a request may upload or load, in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 64)]
     pub max_upload_mb: usize,
+    /// No prompt cache: a finished request's KV cache is dropped instead of
+    /// kept for the next request that starts the same way.
+    #[arg(long)]
+    pub no_prompt_cache: bool,
     /// Listen beyond loopback without any key: anyone who can reach the
     /// port can use it. Only on a trusted network.
     #[arg(long)]
@@ -202,6 +206,7 @@ pub fn run(a: ServeArgs) -> Result<()> {
             threads: params.threads,
             n_batch: a.batch,
             log: !a.quiet,
+            prompt_cache: !a.no_prompt_cache,
         },
         queue: a.queue,
         limits,

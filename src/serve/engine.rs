@@ -155,6 +155,9 @@ pub struct EngineConfig {
     pub n_batch: u32,
     /// Print one line per finished request to stderr.
     pub log: bool,
+    /// Keep each slot's KV cache for the next request that starts the same
+    /// way (requests may still opt out with `cache_prompt: false`).
+    pub prompt_cache: bool,
 }
 
 /// Counters the HTTP side reads for `/health`.
@@ -334,7 +337,7 @@ impl<'m> Runner<'m> {
                 &job.prompt,
                 job.steer_key,
                 limit,
-                job.cache_prompt,
+                job.cache_prompt && self.cfg.prompt_cache,
             ) else {
                 break;
             };
@@ -571,7 +574,7 @@ impl<'m> Runner<'m> {
         };
         // The slot's KV cache stays for the next request that starts the
         // same way; a failed decode leaves nothing trustworthy.
-        if how == "failed" {
+        if how == "failed" || !self.cfg.prompt_cache {
             self.ctx.seq_remove(s.seq, None, None);
             self.caches[i].tokens.clear();
         } else {

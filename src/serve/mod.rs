@@ -83,6 +83,7 @@ impl Default for EngineConfig {
             threads: crate::llama::default_threads(),
             n_batch: 512,
             log: true,
+            prompt_cache: true,
         }
     }
 }
