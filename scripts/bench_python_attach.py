@@ -5,7 +5,8 @@ and through the control vector, on one Llama, interleaved rounds.
     python3 scripts/bench_python_attach.py --steer FILE.steer [--model GGUF]
         [--rounds 5] [--tokens 64] [--threads 1]
 
-Prints one line per round and the median ratios steered / unsteered.
+Prints one line per round (each round starts with another condition) and
+the median ratios steered / unsteered.
 """
 
 import argparse
@@ -65,8 +66,11 @@ def main():
     results = {k: [] for k in conditions}
     attach_s = []
     run(llm, 8)  # warm-up
+    names = list(conditions)
     for r in range(a.rounds):
-        for name, setup in conditions.items():
+        # Each round starts with another condition, so none always runs first.
+        for name in names[r % len(names):] + names[: r % len(names)]:
+            setup = conditions[name]
             t = time.perf_counter()
             setup()
             if name == "hook":

@@ -295,15 +295,13 @@ fn chat_phase(a: &BenchPeerArgs, ours: &str, peer: &str, steering: Value) -> Res
     );
     outln!("| turn | expertsteer | expertsteer, steered | llama-server | ratios (target ≤ 1.2) |");
     outln!("|---|---|---|---|---|");
-    for t in 0..a.turns {
+    let [plain, steered, peer] = &ttft;
+    for (t, ((p, s), l)) in plain.iter().zip(steered).zip(peer).enumerate() {
         outln!(
-            "| {} | {:.0} | {:.0} | {:.0} | {:.2}, {:.2} |",
+            "| {} | {p:.0} | {s:.0} | {l:.0} | {:.2}, {:.2} |",
             t + 1,
-            ttft[0][t],
-            ttft[1][t],
-            ttft[2][t],
-            ttft[0][t] / ttft[2][t],
-            ttft[1][t] / ttft[2][t]
+            p / l,
+            s / l
         );
     }
     Ok(())
