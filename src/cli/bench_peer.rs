@@ -284,13 +284,13 @@ fn chat_phase(a: &BenchPeerArgs, ours: &str, peer: &str) -> Result<()> {
     );
     outln!("| turn | expertsteer | llama-server | ratio |");
     outln!("|---|---|---|---|");
-    for t in 0..a.turns {
+    for (t, (ours, peer)) in ttft[0].iter().zip(&ttft[1]).enumerate().take(a.turns) {
         outln!(
             "| {} | {:.0} | {:.0} | {:.2} |",
             t + 1,
-            ttft[0][t],
-            ttft[1][t],
-            ttft[0][t] / ttft[1][t]
+            ours,
+            peer,
+            ours / peer
         );
     }
     Ok(())
