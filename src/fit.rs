@@ -9,7 +9,7 @@ use crate::atomic_file::check_writable;
 use crate::baselines::{caa_labelled, pca_diff, self_rfm};
 use crate::capture::Pooling;
 use crate::capture_store::{capture_cached, CaptureStore};
-use crate::data::{pairs, read_dataset, split_of, LabelledText, Part, SplitFractions};
+use crate::dataset::{pairs, read_dataset, split_of, LabelledText, Part, SplitFractions};
 use crate::hash::texts_sha256;
 use crate::linalg::roc_auc;
 use crate::llama::{Context, ContextParams, Model, ModelParams};
@@ -841,7 +841,7 @@ pub fn run_fit(
     })
 }
 
-/// [`run_fit`] from a JSON Lines data file (see [`crate::data::read_dataset`])
+/// [`run_fit`] from a JSON Lines data file (see [`crate::dataset::read_dataset`])
 /// to a steering file at `out`. `out` is checked first (its folder exists
 /// and is writable, it is not a folder), so a long fit never ends in a
 /// failed write; the file is written atomically.

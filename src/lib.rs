@@ -13,7 +13,8 @@
 //! [`steer`] (apply vectors through the control-vector fast path or the
 //! callback) → [`generate`] and [`eval`]. [`fit`] runs the offline steps end
 //! to end; [`steering_io`] reads every kind of steering source;
-//! [`data`] reads and builds labelled data; [`layer_list`] parses layer
+//! [`dataset`] reads the labelled data `fit` learns from and splits it,
+//! [`data`] builds it from benchmarks; [`layer_list`] parses layer
 //! lists (`1,4,8-10`) against a model. Around them: [`models`] fetches
 //! the default models through [`registry`]; [`cache`], [`hash`] and
 //! [`atomic_file`] hold the cache paths, content hashes and the one atomic
@@ -81,6 +82,7 @@ pub mod capture;
 pub mod capture_store;
 pub mod contrast;
 pub mod data;
+pub mod dataset;
 pub mod demo;
 pub mod direction_check;
 pub mod error;

@@ -12,6 +12,7 @@ mod bench_pipeline;
 mod bench_serve;
 mod capture;
 mod data;
+mod data_args;
 mod data_code;
 mod demo;
 mod directions;
@@ -52,7 +53,7 @@ enum Command {
     /// Show a model's shape and whether `l_out` steering works on it.
     Inspect(inspect::InspectArgs),
     /// Build labelled data sets from benchmarks shipped in registry packages.
-    Data(data::DataArgs),
+    Data(data_args::DataArgs),
     /// Make a steering file: ExpertSteer (expert → target) or a self-steering baseline.
     Fit(fit::FitArgs),
     /// Multiple-choice accuracy with and without steering (strength sweep, statistics).
