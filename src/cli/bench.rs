@@ -10,7 +10,7 @@ use clap::Args;
 use expertsteer::llama::{
     Batch, Context, ContextParams, Model, ModelParams, Sampler, SamplerParams, Token,
 };
-use expertsteer::steer::{self, SteerPath, Steering};
+use expertsteer::steering::steer::{self, SteerPath, Steering};
 use expertsteer::{models, Result};
 use std::time::Instant;
 

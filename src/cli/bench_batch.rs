@@ -5,7 +5,7 @@
 use super::bench::print_speed_table;
 use clap::Args;
 use expertsteer::llama::{Batch, Context, ContextParams, Model, ModelParams, Positions, Token};
-use expertsteer::steer::{self, SteerPath, Steering};
+use expertsteer::steering::steer::{self, SteerPath, Steering};
 use expertsteer::{models, Result};
 use std::collections::BTreeMap;
 use std::time::Instant;

@@ -9,12 +9,12 @@
 
 use super::bench::{at_least_one, median};
 use clap::Args;
-use expertsteer::capture::{capture_states, Pooling};
 use expertsteer::data::{load_mmlu, split_of, Part, SplitFractions};
-use expertsteer::fit::{run_fit, FitConfig};
 use expertsteer::generate::prompt_tokens;
 use expertsteer::llama::{Batch, Context, ContextParams, Model, ModelParams, Token};
-use expertsteer::rfm::{fit_rfm, RfmParams};
+use expertsteer::pipeline::capture::{capture_states, Pooling};
+use expertsteer::pipeline::fit::{run_fit, FitConfig};
+use expertsteer::pipeline::rfm::{fit_rfm, RfmParams};
 use expertsteer::rng::SplitMix64;
 use expertsteer::{models, Error, Result};
 use std::time::Instant;

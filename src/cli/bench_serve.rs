@@ -6,7 +6,7 @@ use super::bench::{at_least_one, median};
 use super::options::ModelOpts;
 use super::serve::{model_id, parse_steer_arg};
 use clap::Args;
-use expertsteer::fit::peak_rss_bytes;
+use expertsteer::pipeline::fit::peak_rss_bytes;
 use expertsteer::serve::load::{run_load, LoadConfig, LoadReport, SteerChoice};
 use expertsteer::serve::{Catalog, ConnLimits, EngineConfig, ServeConfig, Server, Signals};
 use expertsteer::{Error, Result};

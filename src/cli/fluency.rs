@@ -4,7 +4,7 @@ use super::options::ModelOpts;
 use clap::Args;
 use expertsteer::eval::fluency::fluency_check;
 use expertsteer::llama::Positions;
-use expertsteer::steerfile::SteerFile;
+use expertsteer::steering::steerfile::SteerFile;
 use expertsteer::Result;
 use std::path::PathBuf;
 

@@ -4,7 +4,7 @@ use clap::Args;
 use expertsteer::data::Part;
 use expertsteer::eval::code::run::LabelledSteer;
 use expertsteer::llama::{Context, ContextParams, Model, ModelParams, Positions};
-use expertsteer::steerfile::SteerFile;
+use expertsteer::steering::steerfile::SteerFile;
 use expertsteer::{models, Error, Result};
 use std::path::PathBuf;
 

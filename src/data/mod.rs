@@ -1,5 +1,5 @@
 //! Benchmark data for the evaluation harness, written out as the pipeline's
-//! labelled data ([`crate::dataset`], whose items and readers are
+//! labelled data ([`crate::pipeline::dataset`], whose items and readers are
 //! re-exported here under their old paths).
 //!
 //! Builders turn multiple-choice benchmarks shipped in registry packages
@@ -19,7 +19,7 @@ pub use bigbench_gen::{
 pub use mmlu::{load_mmlu, mmlu_subject_group, MMLU_GROUPS};
 pub use questions::{generic_texts, load_questions, QuestionSource, TaskSpec, GENERIC_SUBJECTS};
 
-pub use crate::dataset::{
+pub use crate::pipeline::dataset::{
     pairs, read_dataset, read_texts, split_of, stable_hash, write_dataset, write_texts,
     LabelledText, Part, SplitFractions,
 };

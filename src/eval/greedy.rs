@@ -4,8 +4,8 @@
 
 use crate::generate::GenerateParams;
 use crate::llama::{Context, ContextParams, Model, Positions, SamplerParams};
-use crate::steer;
-use crate::steerfile::SteerFile;
+use crate::steering::steer;
+use crate::steering::steerfile::SteerFile;
 use crate::Result;
 
 /// A steering file under the label it is logged with.

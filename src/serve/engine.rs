@@ -16,7 +16,7 @@ use crate::llama::{
 };
 use crate::serve::prompt_cache::{choose, reusable, SlotCache};
 use crate::serve::stop::StopScan;
-use crate::steer::Steering;
+use crate::steering::steer::Steering;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -65,7 +65,7 @@ pub use shutdown::Signals;
 pub use steer_admin::SteerAdmin;
 
 use crate::llama::Model;
-use crate::steerfile::SteerFile;
+use crate::steering::steerfile::SteerFile;
 use crate::{Error, Result};
 use engine::Engine;
 use routes::{router, AppState};

@@ -246,7 +246,7 @@ pub fn run_code_eval(
             });
         }
     }
-    crate::steer::clear(&mut ctx);
+    crate::steering::steer::clear(&mut ctx);
     Ok(n_new)
 }
 

@@ -288,6 +288,6 @@ pub fn run_gen_eval(
             });
         }
     }
-    crate::steer::clear(&mut ctx);
+    crate::steering::steer::clear(&mut ctx);
     Ok(n_new)
 }

@@ -1,5 +1,5 @@
 //! Labelled data for the offline pipeline (METHOD.md "Data"): what
-//! [`crate::fit`] reads, with no benchmark in sight.
+//! [`crate::pipeline::fit`] reads, with no benchmark in sight.
 //!
 //! Two JSON Lines forms are read (the format is
 //! `expertsteer_core::dataset`): labelled texts
