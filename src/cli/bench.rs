@@ -1,4 +1,4 @@
-//! `expertsteer bench`: speed of steering paths measured side by side.
+//! `expertsteer bench steer`: speed of steering paths measured side by side.
 //!
 //! For each model, the configurations run interleaved (round-robin) for
 //! several rounds so drift hits all of them alike; the table gives median

@@ -1,4 +1,4 @@
-//! `expertsteer bench-batch`: batched decoding of several sequences, each
+//! `expertsteer bench batch`: batched decoding of several sequences, each
 //! steered differently through the per-sequence hook, against the same
 //! batch unsteered — measured side by side, interleaved round by round.
 

@@ -1,4 +1,4 @@
-//! `expertsteer bench-pipeline`: speed and memory of the offline pipeline.
+//! `expertsteer bench pipeline`: speed and memory of the offline pipeline.
 //!
 //! 1. Capture throughput against plain batched prompt processing of the
 //!    same batches, for the expert and the target, interleaved rounds.
@@ -256,7 +256,8 @@ pub fn run(a: BenchPipelineArgs) -> Result<()> {
     let out = std::process::Command::new(exe)
         .env("RAYON_NUM_THREADS", "1")
         .args([
-            "bench-pipeline",
+            "bench",
+            "pipeline",
             "--rfm-only",
             "--rfm-n",
             &a.rfm_n.to_string(),

@@ -1,4 +1,4 @@
-//! `expertsteer bench-serve`: a bounded load test of the server on
+//! `expertsteer bench serve`: a bounded load test of the server on
 //! loopback, with the throughput ratios of issue 9 measured side by side
 //! in interleaved rounds, then a mixed load of many clients.
 

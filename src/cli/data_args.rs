@@ -19,7 +19,7 @@ pub enum DataAction {
     /// wrong answer (label 0), grouped by question. Code (humaneval,
     /// pycode): see --label. Splits are fixed by question or problem
     /// (60/20/20 fit/validation/test under --seed, the split eval and
-    /// eval-code use) so fit and evaluation data never share one. generic:
+    /// eval code use) so fit and evaluation data never share one. generic:
     /// unlabelled texts for `fit --align paired --generic`.
     Build(BuildArgs),
 }
@@ -55,7 +55,7 @@ pub enum CodeLabel {
     /// Code (1) against as many prose texts, MMLU questions with their
     /// answers from subjects nothing evaluates (0).
     Domain,
-    /// humaneval only: the completions an `eval-code` log holds (--log,
+    /// humaneval only: the completions an `eval code` log holds (--log,
     /// optionally one --model's), prompt + completion, labelled by whether
     /// the tests passed (1) or not (0): correctness on real mistakes.
     Outcome,
@@ -89,7 +89,7 @@ pub struct BuildArgs {
     /// --label correctness: mutants tried per problem before it is skipped.
     #[arg(long, default_value_t = 24)]
     pub mutation_tries: usize,
-    /// --label outcome: the eval-code log (JSON Lines) to take completions from.
+    /// --label outcome: the eval code log (JSON Lines) to take completions from.
     #[arg(long)]
     pub log: Option<PathBuf>,
     /// --label outcome: only this model's completions (its log label, e.g.

@@ -1,4 +1,4 @@
-//! `expertsteer fluency`: does steered text stay fluent?
+//! `expertsteer eval fluency`: does steered text stay fluent?
 
 use super::options::ModelOpts;
 use clap::Args;

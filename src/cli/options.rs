@@ -189,8 +189,8 @@ fn read_labelled_steer(s: &str) -> Result<LabelledSteer> {
     })
 }
 
-/// A steering file and the conditions to run it under (eval-code,
-/// eval-gen): no steering always runs too.
+/// A steering file and the conditions to run it under (eval code,
+/// eval gen): no steering always runs too.
 #[derive(Args, Debug, Clone)]
 pub struct SteerGrid {
     /// Steering file, as FILE or LABEL=FILE (no steering is always run too).
