@@ -19,7 +19,8 @@
 //! through the control-vector fast path or the callback) → [`generate`],
 //! `serve` and the evaluation harness [`eval`] with its benchmark loaders
 //! [`data`]. [`layer_list`] parses layer lists (`1,4,8-10`) against a
-//! model. Around them: [`models`] fetches the default models through
+//! model; [`stop`] finds stop strings for the server and the harness.
+//! Around them: [`models`] fetches the default models through
 //! [`registry`]; [`cache`], [`hash`] and [`atomic_file`] hold the cache
 //! paths, content hashes and the one atomic file writer. The command-line
 //! tool (feature `cli`) only turns flags into these calls. The modules of
@@ -103,6 +104,7 @@ pub mod rng;
 #[cfg(feature = "server")]
 pub mod serve;
 pub mod steering;
+pub mod stop;
 
 // The modules under their paths from before `pipeline/` and `steering/`
 // existed; examples, tests and outside code use them.
