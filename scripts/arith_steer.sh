@@ -19,7 +19,7 @@ T=qwen2.5-coder-0.5b-instruct E=qwen2.5-coder-1.5b-instruct
 TASK=arithmetic/2_digit_multiplication LOG=$OUT/bb-qwen05.jsonl
 mkdir -p "$OUT/files"
 ev() { local f=$1 split=$2 pos=$3 c=$4 limit=$5
-  $B eval-gen --task $TASK --model $T --threads 1 --steer "$f=$OUT/files/$f.steer" --strengths="$c" \
+  $B eval gen --task $TASK --model $T --threads 1 --steer "$f=$OUT/files/$f.steer" --strengths="$c" \
      --positions "$pos" --split "$split" --limit "$limit" --log "$LOG"
 }
 fit() { local out=$1; shift
@@ -28,7 +28,7 @@ fit() { local out=$1; shift
 case $STAGE in
 baseline)
   for m in smollm2-135m-instruct gemma3-270m $T $E; do
-    $B eval-gen --task $TASK --model $m --threads 1 --split validation --limit 60 --log "$OUT/baseline-$m.jsonl"
+    $B eval gen --task $TASK --model $m --threads 1 --split validation --limit 60 --log "$OUT/baseline-$m.jsonl"
   done ;;
 fit)
   $B data build --source bigbench-exact --tasks $TASK --limit 150 --out "$OUT/bb-2dmul.jsonl"
@@ -51,10 +51,10 @@ cosines)
 report)
   for f in es-2dmul caa-2dmul es-2dmul-det; do
     for pos in all generated; do
-      $B eval-gen --task $TASK --model $T --steer "$f=$OUT/files/$f.steer" --strengths=0.1,0.2 \
+      $B eval gen --task $TASK --model $T --steer "$f=$OUT/files/$f.steer" --strengths=0.1,0.2 \
          --positions $pos --split validation --limit 60 --log "$LOG" --report-only
     done
-    $B eval-gen --task $TASK --model $T --steer "$f=$OUT/files/$f.steer" --strengths=0.1 \
+    $B eval gen --task $TASK --model $T --steer "$f=$OUT/files/$f.steer" --strengths=0.1 \
        --split test --limit 100 --log "$LOG" --report-only
   done ;;
 *) echo "unknown stage $STAGE" >&2; exit 2 ;;

@@ -45,7 +45,7 @@ done
 files=(); for f in "${es[@]}" caa self-rfm; do files+=("$OUT/$f.steer"); done
 $BIN compare-directions "${files[@]}" --reference "$OUT/caa-all.steer" \
   --reference "$OUT/self-rfm-all.steer" > "$OUT/cosines.md"
-run() { $BIN behaviour --model $T --threads 1 --prompts "$PROMPTS" --limit "$NP" -n 40 \
+run() { $BIN eval behaviour --model $T --threads 1 --prompts "$PROMPTS" --limit "$NP" -n 40 \
   --strengths="$STRENGTHS" --out "$OUT/behaviour.jsonl" "$@"; }
 run --steer caa="$OUT/caa.steer" --steer random="$OUT/random.steer" --steer self-rfm="$OUT/self-rfm.steer"
 for f in "${es[@]}"; do

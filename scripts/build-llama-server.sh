@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds llama.cpp's own llama-server, the peer that `expertsteer bench-peer`
+# Builds llama.cpp's own llama-server, the peer that `expertsteer bench peer`
 # measures against, from sources that match the llama.cpp expertsteer links:
 # the llama.cpp tree vendored in the llama-cpp-python 0.3.36 sdist (its
 # ggml.h is byte-identical to llama-cpp-sys-2 0.1.161's; llama.h differs in

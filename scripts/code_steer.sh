@@ -34,7 +34,7 @@ T=qwen2.5-coder-0.5b-instruct E=qwen2.5-coder-1.5b-instruct
 LOG=$OUT/he-qwen05.jsonl
 mkdir -p "$OUT/sets" "$OUT/files"
 ev() { local f=$1 split=$2 pos=$3 c=$4
-  $B eval-code --model $T --threads 1 --steer "$f=$OUT/files/$f.steer" --strengths="$c" \
+  $B eval code --model $T --threads 1 --steer "$f=$OUT/files/$f.steer" --strengths="$c" \
      --positions "$pos" --split "$split" --log "$LOG"
 }
 fit() { local out=$1; shift
@@ -54,8 +54,8 @@ fit)
   fit es-correct-detectable --data "$OUT/sets/he-correctness.jsonl" --expert $E --align paired \
       --pair-by detectable --min-auc 0.6 ;;
 baseline)
-  $B eval-code --model $T --threads 1 --split all --log "$LOG"
-  $B eval-code --model $E --threads 1 --split test --log "$OUT/he-qwen15.jsonl" ;;
+  $B eval code --model $T --threads 1 --split all --log "$LOG"
+  $B eval code --model $E --threads 1 --split test --log "$OUT/he-qwen15.jsonl" ;;
 validation)
   for pos in all generated; do
     ev es-correct validation $pos 0.1,0.2
@@ -88,8 +88,8 @@ cosines)
      --reference "$OUT/files/caa-all-domain-py.steer" --reference "$OUT/files/es-domain-py.steer" ;;
 report)
   for split in validation test all; do
-    $B eval-code --model $T --split $split --log "$LOG" --report-only --examples 2
+    $B eval code --model $T --split $split --log "$LOG" --report-only --examples 2
   done
-  $B eval-code --model $E --split test --log "$OUT/he-qwen15.jsonl" --report-only ;;
+  $B eval code --model $E --split test --log "$OUT/he-qwen15.jsonl" --report-only ;;
 *) echo "unknown stage $STAGE" >&2; exit 2 ;;
 esac

@@ -38,5 +38,5 @@ fit pca-diff --method pca-diff --target-layers "$layers"
 fit self-rfm --method self-rfm --target-layers "$layers"
 steers=()
 for m in "${methods[@]}"; do steers+=(--steer "$m=$OUT/$m.steer"); done
-$BIN eval --target "$T" --expert "$E" --task "$TASK" "${steers[@]}" \
+$BIN eval mcq --target "$T" --expert "$E" --task "$TASK" "${steers[@]}" \
   --strengths "$STRENGTHS" --limit "$EVALN" --threads 1 --out "$OUT/eval"

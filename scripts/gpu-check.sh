@@ -8,4 +8,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 EXPERTSTEER_FEATURES=cuda bash scripts/setup.sh
 cargo test --release --features cuda --test hook_equivalence --test control_vector_files --test generation
-./target/release/expertsteer bench --threads 4 --rounds 5
+./target/release/expertsteer bench steer --threads 4 --rounds 5

@@ -17,4 +17,4 @@ for run in "$@"; do
   cp "$run"/es-lowest.mi.png "$dest"/mi-lowest.png
   evals+=("$run/eval")
 done
-$BIN eval-summary "${evals[@]}"
+$BIN eval summary "${evals[@]}"

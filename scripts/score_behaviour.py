@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Score `expertsteer behaviour` logs with an established scorer and
+"""Score `expertsteer eval behaviour` logs with an established scorer and
 tabulate the effect of each steering method against no steering.
 
 Scorers (pinned in scripts/requirements-behaviour.txt):

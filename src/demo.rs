@@ -5,11 +5,11 @@
 //! lies on the concept's axis, from −1 (the average negative example) to
 //! +1 (the average positive one) — see [`Contrast::score`].
 
-use crate::contrast::Contrast;
 use crate::eval::fluency::perplexity;
 use crate::generate::{generate, prompt_tokens, GenerateParams};
 use crate::llama::{Context, Model, Result};
-use crate::steer::{self, SteerPath};
+use crate::steering::contrast::Contrast;
+use crate::steering::steer::{self, SteerPath};
 
 /// The contrast pairs shipped with the repository: 100 sentences in a
 /// positive and a negative version (`data/concepts/sentiment.jsonl`).

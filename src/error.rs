@@ -41,11 +41,13 @@ pub enum Error {
     Input(String),
 }
 
-impl From<crate::steerfile::FileError> for Error {
-    fn from(e: crate::steerfile::FileError) -> Error {
+impl From<crate::steering::steerfile::FileError> for Error {
+    fn from(e: crate::steering::steerfile::FileError) -> Error {
         match e {
-            crate::steerfile::FileError::Io { path, source } => Error::Io { path, source },
-            crate::steerfile::FileError::Invalid(m) => Error::Input(m),
+            crate::steering::steerfile::FileError::Io { path, source } => {
+                Error::Io { path, source }
+            }
+            crate::steering::steerfile::FileError::Invalid(m) => Error::Input(m),
         }
     }
 }

@@ -8,17 +8,24 @@
 //!
 //! The crate reads like the pipeline:
 //! [`llama`] (the only `unsafe`: model, context, batch, sampler, eval-callback
-//! hook, control vector) → [`capture`] / [`capture_store`] (hidden states) →
-//! [`align`] → [`pairing`] → [`rfm`] → [`steerfile`] (the `.steer` file) →
-//! [`steer`] (apply vectors through the control-vector fast path or the
-//! callback) → [`generate`] and [`eval`]. [`fit`] runs the offline steps end
-//! to end; [`steering_io`] reads every kind of steering source;
-//! [`data`] reads and builds labelled data; [`layer_list`] parses layer
-//! lists (`1,4,8-10`) against a model. Around them: [`models`] fetches
-//! the default models through [`registry`]; [`cache`], [`hash`] and
-//! [`atomic_file`] hold the cache paths, content hashes and the one atomic
-//! file writer. The command-line tool (feature `cli`) only turns flags into
-//! these calls.
+//! hook, control vector) → [`pipeline`], the offline steps: labelled
+//! [`pipeline::dataset`] → [`pipeline::capture`] /
+//! [`pipeline::capture_store`] (hidden states) → [`pipeline::align`] →
+//! [`pipeline::pairing`] → [`pipeline::rfm`], with [`pipeline::baselines`],
+//! [`pipeline::fit`] (the steps end to end) and
+//! [`pipeline::direction_check`] → [`steering`], the file and its use:
+//! [`steering::steerfile`] (the `.steer` file), [`steering::steering_io`]
+//! (every kind of steering source), [`steering::steer`] (apply vectors
+//! through the control-vector fast path or the callback) → [`generate`],
+//! `serve` and the evaluation harness [`eval`] with its benchmark loaders
+//! [`data`]. [`layer_list`] parses layer lists (`1,4,8-10`) against a
+//! model; [`stop`] finds stop strings for the server and the harness.
+//! Around them: [`models`] fetches the default models through
+//! [`registry`]; [`cache`], [`hash`] and [`atomic_file`] hold the cache
+//! paths, content hashes and the one atomic file writer. The command-line
+//! tool (feature `cli`) only turns flags into these calls. The modules of
+//! `pipeline/` and `steering/` are also re-exported at the crate root
+//! under their earlier paths (`expertsteer::fit`, `expertsteer::steer`, …).
 //!
 //! Units, everywhere: a *layer* is a 0-based block, the output llama.cpp
 //! names `l_out-N`; a `.steer` file's *strength* c is relative to each
@@ -73,19 +80,12 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod align;
 pub use expertsteer_core::atomic_file;
-pub mod baselines;
 pub mod cache;
-pub mod capture;
-pub mod capture_store;
-pub mod contrast;
 pub mod data;
 pub mod demo;
-pub mod direction_check;
 pub mod error;
 pub mod eval;
-pub mod fit;
 pub mod generate;
 pub mod hash;
 pub mod layer_list;
@@ -96,22 +96,25 @@ pub mod llama;
 pub mod models;
 pub mod npy;
 pub mod num_error;
-pub mod pairing;
+pub mod pipeline;
 #[cfg(feature = "plot")]
 pub mod plot;
 pub mod registry;
-pub mod rfm;
 pub mod rng;
 #[cfg(feature = "server")]
 pub mod serve;
-pub mod steer;
-pub mod steerfile;
-pub mod steering_io;
+pub mod steering;
+pub mod stop;
+
+// The modules under their paths from before `pipeline/` and `steering/`
+// existed; examples, tests and outside code use them.
+pub use pipeline::{align, baselines, capture, capture_store, direction_check, fit, pairing, rfm};
+pub use steering::{contrast, steer, steerfile, steering_io};
 
 pub use error::{Error, Result};
-pub use fit::{fit_to_file, run_fit, FitConfig, FitOutput};
 pub use generate::{generate, generate_until, prompt_tokens, GenerateParams, Generation};
 pub use llama::{Context, ContextParams, Model, ModelParams, Positions, SteerHook};
-pub use steer::{apply, SteerPath, Steering};
-pub use steerfile::SteerFile;
-pub use steering_io::{steering_from_sources, ModelShape, SteeringSource};
+pub use pipeline::fit::{fit_to_file, run_fit, FitConfig, FitOutput};
+pub use steering::steer::{apply, SteerPath, Steering};
+pub use steering::steerfile::SteerFile;
+pub use steering::steering_io::{steering_from_sources, ModelShape, SteeringSource};

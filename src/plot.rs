@@ -3,7 +3,7 @@
 //! Text needs a TrueType font; DejaVu Sans (Debian's `fonts-dejavu-core`)
 //! is used when installed, otherwise the picture is drawn without labels.
 
-use crate::steerfile::MiMatrix;
+use crate::steering::steerfile::MiMatrix;
 use crate::{Error, Result};
 use plotters::prelude::*;
 use std::path::Path;

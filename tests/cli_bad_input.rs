@@ -33,6 +33,7 @@ fn zero_bench_rounds_are_refused_naming_the_flag() {
     let m = model.to_str().unwrap();
     let err = refused(&[
         "bench",
+        "steer",
         "--models",
         m,
         "--rounds",
@@ -44,7 +45,8 @@ fn zero_bench_rounds_are_refused_naming_the_flag() {
     ]);
     assert!(err.contains("--rounds"), "{err}");
     let err = refused(&[
-        "bench-pipeline",
+        "bench",
+        "pipeline",
         "--expert",
         m,
         "--target",

@@ -1,4 +1,4 @@
-//! `expertsteer eval-gen` end to end on SmolLM2: a tiny generative task
+//! `expertsteer eval gen` end to end on SmolLM2: a tiny generative task
 //! file in a scratch cache (so nothing is downloaded), unsteered and under
 //! a random steering file; the log, the table, a rerun that adds nothing,
 //! and bad input refused with a clear message.
@@ -42,7 +42,7 @@ fn tiny_cache(dir: &Path) -> PathBuf {
 
 fn eval_gen(cache: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_expertsteer"))
-        .arg("eval-gen")
+        .args(["eval", "gen"])
         .args(args)
         .env("EXPERTSTEER_CACHE", cache)
         .output()

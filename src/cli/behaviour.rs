@@ -1,4 +1,4 @@
-//! `expertsteer behaviour`: steered open-ended generations and their
+//! `expertsteer eval behaviour`: steered open-ended generations and their
 //! perplexity under the unsteered model, logged for an outside scorer.
 
 use super::options::ModelOpts;

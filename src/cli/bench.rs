@@ -1,4 +1,4 @@
-//! `expertsteer bench`: speed of steering paths measured side by side.
+//! `expertsteer bench steer`: speed of steering paths measured side by side.
 //!
 //! For each model, the configurations run interleaved (round-robin) for
 //! several rounds so drift hits all of them alike; the table gives median
@@ -10,7 +10,7 @@ use clap::Args;
 use expertsteer::llama::{
     Batch, Context, ContextParams, Model, ModelParams, Sampler, SamplerParams, Token,
 };
-use expertsteer::steer::{self, SteerPath, Steering};
+use expertsteer::steering::steer::{self, SteerPath, Steering};
 use expertsteer::{models, Result};
 use std::time::Instant;
 

@@ -1,11 +1,11 @@
-//! `expertsteer bench-batch`: batched decoding of several sequences, each
+//! `expertsteer bench batch`: batched decoding of several sequences, each
 //! steered differently through the per-sequence hook, against the same
 //! batch unsteered — measured side by side, interleaved round by round.
 
 use super::bench::print_speed_table;
 use clap::Args;
 use expertsteer::llama::{Batch, Context, ContextParams, Model, ModelParams, Positions, Token};
-use expertsteer::steer::{self, SteerPath, Steering};
+use expertsteer::steering::steer::{self, SteerPath, Steering};
 use expertsteer::{models, Result};
 use std::collections::BTreeMap;
 use std::time::Instant;

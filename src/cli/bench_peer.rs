@@ -1,4 +1,4 @@
-//! `expertsteer bench-peer`: our server and llama.cpp's llama-server side
+//! `expertsteer bench peer`: our server and llama.cpp's llama-server side
 //! by side on the same model, slots, threads and requests, over loopback
 //! (scripts/build-llama-server.sh builds the peer). Interleaved rounds of
 //! concurrent and serial greedy requests, then a streamed multi-turn chat

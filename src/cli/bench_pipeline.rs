@@ -1,4 +1,4 @@
-//! `expertsteer bench-pipeline`: speed and memory of the offline pipeline.
+//! `expertsteer bench pipeline`: speed and memory of the offline pipeline.
 //!
 //! 1. Capture throughput against plain batched prompt processing of the
 //!    same batches, for the expert and the target, interleaved rounds.
@@ -9,12 +9,12 @@
 
 use super::bench::{at_least_one, median};
 use clap::Args;
-use expertsteer::capture::{capture_states, Pooling};
 use expertsteer::data::{load_mmlu, split_of, Part, SplitFractions};
-use expertsteer::fit::{run_fit, FitConfig};
 use expertsteer::generate::prompt_tokens;
 use expertsteer::llama::{Batch, Context, ContextParams, Model, ModelParams, Token};
-use expertsteer::rfm::{fit_rfm, RfmParams};
+use expertsteer::pipeline::capture::{capture_states, Pooling};
+use expertsteer::pipeline::fit::{run_fit, FitConfig};
+use expertsteer::pipeline::rfm::{fit_rfm, RfmParams};
 use expertsteer::rng::SplitMix64;
 use expertsteer::{models, Error, Result};
 use std::time::Instant;
@@ -256,7 +256,8 @@ pub fn run(a: BenchPipelineArgs) -> Result<()> {
     let out = std::process::Command::new(exe)
         .env("RAYON_NUM_THREADS", "1")
         .args([
-            "bench-pipeline",
+            "bench",
+            "pipeline",
             "--rfm-only",
             "--rfm-n",
             &a.rfm_n.to_string(),

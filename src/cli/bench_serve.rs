@@ -1,4 +1,4 @@
-//! `expertsteer bench-serve`: a bounded load test of the server on
+//! `expertsteer bench serve`: a bounded load test of the server on
 //! loopback, with the throughput ratios of issue 9 measured side by side
 //! in interleaved rounds, then a mixed load of many clients.
 
@@ -6,7 +6,7 @@ use super::bench::{at_least_one, median};
 use super::options::ModelOpts;
 use super::serve::{model_id, parse_steer_arg};
 use clap::Args;
-use expertsteer::fit::peak_rss_bytes;
+use expertsteer::pipeline::fit::peak_rss_bytes;
 use expertsteer::serve::load::{run_load, LoadConfig, LoadReport, SteerChoice};
 use expertsteer::serve::{Catalog, ConnLimits, EngineConfig, ServeConfig, Server, Signals};
 use expertsteer::{Error, Result};

@@ -3,11 +3,11 @@
 use super::options::ModelOpts;
 use clap::Args;
 use expertsteer::atomic_file::check_writable;
-use expertsteer::capture::{longest_text_tokens, Pooling};
-use expertsteer::capture_store::capture_cached;
 use expertsteer::data::read_texts;
 use expertsteer::layer_list::parse_layers;
 use expertsteer::llama::Context;
+use expertsteer::pipeline::capture::{longest_text_tokens, Pooling};
+use expertsteer::pipeline::capture_store::capture_cached;
 use expertsteer::Result;
 use std::path::PathBuf;
 

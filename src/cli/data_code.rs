@@ -1,7 +1,7 @@
 //! `expertsteer data build --source humaneval|pycode`: the labelled sets
 //! code steering files are fitted on ([`expertsteer::eval::code::labels`]).
 
-use super::data::{BuildArgs, CodeLabel, Source, SplitArg};
+use super::data_args::{BuildArgs, CodeLabel, Source, SplitArg};
 use expertsteer::data::{self, LabelledText};
 use expertsteer::eval::code::humaneval::{load_humaneval, problem_split};
 use expertsteer::eval::code::labels::{correctness_set, domain_set, outcome_set};

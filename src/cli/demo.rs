@@ -2,12 +2,12 @@
 
 use super::options::ModelOpts;
 use clap::Args;
-use expertsteer::contrast::Contrast;
 use expertsteer::data::LabelledText;
 use expertsteer::demo::{model_name, steered_samples, PROMPTS, SENTIMENT_PAIRS};
 use expertsteer::layer_list::parse_layers;
-use expertsteer::steer::SteerPath;
-use expertsteer::steering_io::{control_vector_of, write_control_vector};
+use expertsteer::steering::contrast::Contrast;
+use expertsteer::steering::steer::SteerPath;
+use expertsteer::steering::steering_io::{control_vector_of, write_control_vector};
 use expertsteer::{Context, Error, Result};
 use expertsteer_core::dataset::parse_dataset;
 use std::path::PathBuf;

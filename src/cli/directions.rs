@@ -3,8 +3,8 @@
 //! against the target's own.
 
 use clap::Args;
-use expertsteer::direction_check::{layer_cosines, random_cosine, random_like};
-use expertsteer::steerfile::SteerFile;
+use expertsteer::pipeline::direction_check::{layer_cosines, random_cosine, random_like};
+use expertsteer::steering::steerfile::SteerFile;
 use expertsteer::Result;
 use std::path::PathBuf;
 

@@ -1,4 +1,4 @@
-//! `expertsteer eval`: multiple-choice accuracy with and without steering,
+//! `expertsteer eval mcq`: multiple-choice accuracy with and without steering,
 //! over a strength sweep, with statistics, tables and plots.
 
 use super::options::RpcOpts;
@@ -172,7 +172,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
 
 #[derive(Args, Debug)]
 pub struct SummaryArgs {
-    /// Output folders of `expertsteer eval` (each holds a log.jsonl).
+    /// Output folders of `expertsteer eval mcq` (each holds a log.jsonl).
     /// Only questions that every method and strength of a run has scored
     /// are counted, so all cells of a run cover the same questions.
     #[arg(required = true)]

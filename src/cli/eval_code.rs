@@ -1,4 +1,4 @@
-//! `expertsteer eval-code`: HumanEval pass@1, each completion run in the
+//! `expertsteer eval code`: HumanEval pass@1, each completion run in the
 //! sandbox, with and without steering; resumable through its log.
 
 use super::options::{model_label, parse_split, ModelOpts, SteerGrid, DEFAULT_CTX};

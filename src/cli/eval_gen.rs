@@ -1,4 +1,4 @@
-//! `expertsteer eval-gen`: exact-match accuracy on a generative BIG-bench
+//! `expertsteer eval gen`: exact-match accuracy on a generative BIG-bench
 //! task (k-shot, greedy, one line per answer), with and without steering;
 //! resumable through its log.
 

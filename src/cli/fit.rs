@@ -3,14 +3,14 @@
 
 use super::options::RpcOpts;
 use clap::{Args, ValueEnum};
-use expertsteer::align::AlignMethod;
 use expertsteer::atomic_file::check_writable;
-use expertsteer::capture::Pooling;
 use expertsteer::data::{self, read_dataset};
-use expertsteer::fit::{run_fit, FitConfig};
 use expertsteer::layer_list::parse_layer_numbers;
-use expertsteer::pairing::PairBy;
-use expertsteer::steerfile::Method;
+use expertsteer::pipeline::align::AlignMethod;
+use expertsteer::pipeline::capture::Pooling;
+use expertsteer::pipeline::fit::{run_fit, FitConfig};
+use expertsteer::pipeline::pairing::PairBy;
+use expertsteer::steering::steerfile::Method;
 use expertsteer::{models, plot, Error, Result};
 use std::path::PathBuf;
 
@@ -79,7 +79,7 @@ pub struct FitArgs {
     pub pair_by: PairArg,
     /// --pair-by detectable: the least validation AUC of an expert layer's
     /// probe for the layer to be kept (0.5 = chance).
-    #[arg(long, default_value_t = expertsteer::pairing::DEFAULT_MIN_AUC)]
+    #[arg(long, default_value_t = expertsteer::pipeline::pairing::DEFAULT_MIN_AUC)]
     pub min_auc: f64,
     /// Number of target layers to steer (K).
     #[arg(long, default_value_t = 4)]
@@ -97,7 +97,7 @@ pub struct FitArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Default strength c stored in the file (s_j = c · r_j).
-    #[arg(long, default_value_t = expertsteer::fit::DEFAULT_STRENGTH)]
+    #[arg(long, default_value_t = expertsteer::pipeline::fit::DEFAULT_STRENGTH)]
     pub strength: f32,
     /// Unlabelled texts for --align paired (JSONL with "text"); default:
     /// 400 MMLU questions from subjects outside the evaluation groups.

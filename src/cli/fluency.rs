@@ -1,10 +1,10 @@
-//! `expertsteer fluency`: does steered text stay fluent?
+//! `expertsteer eval fluency`: does steered text stay fluent?
 
 use super::options::ModelOpts;
 use clap::Args;
 use expertsteer::eval::fluency::fluency_check;
 use expertsteer::llama::Positions;
-use expertsteer::steerfile::SteerFile;
+use expertsteer::steering::steerfile::SteerFile;
 use expertsteer::Result;
 use std::path::PathBuf;
 

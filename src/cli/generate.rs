@@ -4,8 +4,8 @@ use super::options::ModelOpts;
 use clap::{Args, ValueEnum};
 use expertsteer::generate::{generate, prompt_tokens, GenerateParams};
 use expertsteer::llama::{Model, Positions, SamplerParams};
-use expertsteer::steer::{self, SteerPath, Steering};
-use expertsteer::steering_io::{steering_from_sources, ModelShape, SteeringSource};
+use expertsteer::steering::steer::{self, SteerPath, Steering};
+use expertsteer::steering::steering_io::{steering_from_sources, ModelShape, SteeringSource};
 use expertsteer::{Error, Result};
 use std::path::PathBuf;
 

@@ -4,7 +4,7 @@ use clap::Args;
 use expertsteer::data::Part;
 use expertsteer::eval::code::run::LabelledSteer;
 use expertsteer::llama::{Context, ContextParams, Model, ModelParams, Positions};
-use expertsteer::steerfile::SteerFile;
+use expertsteer::steering::steerfile::SteerFile;
 use expertsteer::{models, Error, Result};
 use std::path::PathBuf;
 
@@ -189,8 +189,8 @@ fn read_labelled_steer(s: &str) -> Result<LabelledSteer> {
     })
 }
 
-/// A steering file and the conditions to run it under (eval-code,
-/// eval-gen): no steering always runs too.
+/// A steering file and the conditions to run it under (eval code,
+/// eval gen): no steering always runs too.
 #[derive(Args, Debug, Clone)]
 pub struct SteerGrid {
     /// Steering file, as FILE or LABEL=FILE (no steering is always run too).

@@ -1,8 +1,8 @@
 //! `expertsteer show` and `expertsteer export-cvec`.
 
 use clap::Args;
-use expertsteer::steerfile::SteerFile;
-use expertsteer::steering_io::write_control_vector;
+use expertsteer::steering::steerfile::SteerFile;
+use expertsteer::steering::steering_io::write_control_vector;
 use expertsteer::Result;
 use std::path::PathBuf;
 
@@ -30,7 +30,7 @@ pub fn show(a: ShowArgs) -> Result<()> {
         return Ok(());
     }
     outln!("method:    {}", f.method);
-    let who = |m: &expertsteer::steerfile::ModelIdentity| {
+    let who = |m: &expertsteer::steering::steerfile::ModelIdentity| {
         format!(
             "{} ({}, {} blocks x {}, sha256 {}…)",
             m.file_name,

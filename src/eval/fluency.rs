@@ -5,7 +5,7 @@
 use super::score::log_prob;
 use crate::generate::{generate, prompt_tokens, GenerateParams};
 use crate::llama::{Batch, Context, ContextParams, LlamaError, Model, Result, Token};
-use crate::steer::{self, Steering};
+use crate::steering::steer::{self, Steering};
 
 /// One prompt's two continuations.
 #[derive(Debug, Clone)]

@@ -2,11 +2,28 @@
 //! one sequence, greedy decoding, and a steering condition switched
 //! between runs.
 
-use crate::eval::code::run::{positions_name, LabelledSteer};
 use crate::generate::GenerateParams;
 use crate::llama::{Context, ContextParams, Model, Positions, SamplerParams};
-use crate::steer;
+use crate::steering::steer;
+use crate::steering::steerfile::SteerFile;
 use crate::Result;
+
+/// A steering file under the label it is logged with.
+#[derive(Debug, Clone)]
+pub struct LabelledSteer {
+    /// The label in logs and tables.
+    pub label: String,
+    /// The file.
+    pub file: SteerFile,
+}
+
+/// `all` or `generated`.
+pub fn positions_name(p: Positions) -> &'static str {
+    match p {
+        Positions::All => "all",
+        Positions::GeneratedOnly => "generated",
+    }
+}
 
 /// A one-sequence context for greedy runs under `steer` at `positions`;
 /// the eval callback is installed only when generated-only steering needs it.

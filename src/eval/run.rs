@@ -4,8 +4,8 @@
 use super::score::{argmax, score_options, tokenize_question, Scoring};
 use crate::data::{split_of, McQuestion, Part, SplitFractions};
 use crate::llama::{Context, ContextParams, Model, Positions};
-use crate::steer;
-use crate::steerfile::SteerFile;
+use crate::steering::steer;
+use crate::steering::steerfile::SteerFile;
 use crate::Result;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;

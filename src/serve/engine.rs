@@ -15,8 +15,8 @@ use crate::llama::{
     Batch, Context, ContextParams, LlamaError, Model, Positions, Sampler, SamplerParams, Token,
 };
 use crate::serve::prompt_cache::{choose, reusable, SlotCache};
-use crate::serve::stop::StopScan;
-use crate::steer::Steering;
+use crate::steering::steer::Steering;
+use crate::stop::StopScan;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -55,7 +55,8 @@ pub mod response;
 pub mod routes;
 pub mod shutdown;
 pub mod steer_admin;
-pub mod stop;
+// Stop strings are shared with the evaluation harness; their old path.
+pub use crate::stop;
 
 pub use auth::{ApiKeys, Keys};
 pub use engine::EngineConfig;
@@ -65,7 +66,7 @@ pub use shutdown::Signals;
 pub use steer_admin::SteerAdmin;
 
 use crate::llama::Model;
-use crate::steerfile::SteerFile;
+use crate::steering::steerfile::SteerFile;
 use crate::{Error, Result};
 use engine::Engine;
 use routes::{router, AppState};

@@ -1,5 +1,5 @@
 //! Driving another OpenAI-compatible server (llama.cpp's llama-server) with
-//! the same requests as ours, for `expertsteer bench-peer`: the child
+//! the same requests as ours, for `expertsteer bench peer`: the child
 //! process on a loopback port, and a streamed chat whose time to first
 //! token is measured.
 

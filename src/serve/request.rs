@@ -3,8 +3,8 @@
 
 use super::error::ApiError;
 use crate::llama::{Model, Positions, SamplerParams, Token};
-use crate::steer::{first_overflowing, Steering};
-use crate::steerfile::SteerFile;
+use crate::steering::steer::{first_overflowing, Steering};
+use crate::steering::steerfile::SteerFile;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -802,7 +802,7 @@ mod tests {
 
     /// A catalog of two small files, `a` and `b`, on one layer.
     fn two_files() -> Catalog {
-        use crate::steerfile::{Method, ModelIdentity, SteerLayer};
+        use crate::steering::steerfile::{Method, ModelIdentity, SteerLayer};
         let file = |x: f32| SteerFile {
             target: ModelIdentity {
                 arch: "llama".into(),

@@ -135,7 +135,7 @@ async fn steering_list(State(s): State<Arc<AppState>>) -> Json<Value> {
 }
 
 /// One steering file as `GET /v1/steering` lists it.
-pub fn listing(name: &str, f: &crate::steerfile::SteerFile, is_default: bool) -> Value {
+pub fn listing(name: &str, f: &crate::steering::steerfile::SteerFile, is_default: bool) -> Value {
     json!({
         "name": name,
         "method": f.method.to_string(),

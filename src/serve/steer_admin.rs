@@ -7,7 +7,7 @@
 
 use super::error::ApiError;
 use super::routes::{read_body_max, AppState};
-use crate::steerfile::SteerFile;
+use crate::steering::steerfile::SteerFile;
 use axum::body::Body;
 use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};

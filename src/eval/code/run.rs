@@ -6,10 +6,12 @@
 use super::humaneval::{problem_split, prompt_tokens, Problem, PromptFormat};
 use super::sandbox::{Outcome, Sandbox};
 use crate::eval::greedy::{greedy_context, greedy_params, set_condition};
+// Their home is `greedy` (shared with the exact-match loop); re-exported
+// under the paths the CLI and tests use.
+pub use crate::eval::greedy::{positions_name, LabelledSteer};
 use crate::eval::stats::wilson_ci;
 use crate::generate::generate_until;
 use crate::llama::{Model, Positions};
-use crate::steerfile::SteerFile;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -67,15 +69,6 @@ impl CodeRecord {
     }
 }
 
-/// A steering file under the label it is logged with.
-#[derive(Debug, Clone)]
-pub struct LabelledSteer {
-    /// The label in logs and tables.
-    pub label: String,
-    /// The file.
-    pub file: SteerFile,
-}
-
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct CodePlan {
@@ -101,14 +94,6 @@ pub struct CodePlan {
     pub threads: i32,
     /// The append-only log.
     pub log: PathBuf,
-}
-
-/// `all` or `generated`.
-pub fn positions_name(p: Positions) -> &'static str {
-    match p {
-        Positions::All => "all",
-        Positions::GeneratedOnly => "generated",
-    }
 }
 
 impl CodePlan {
@@ -261,7 +246,7 @@ pub fn run_code_eval(
             });
         }
     }
-    crate::steer::clear(&mut ctx);
+    crate::steering::steer::clear(&mut ctx);
     Ok(n_new)
 }
 

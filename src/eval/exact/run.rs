@@ -5,7 +5,7 @@
 
 use super::prompt::{cut_answer, exact_match, example_split, few_shot_prompt};
 use crate::data::GenExample;
-use crate::eval::code::run::LabelledSteer;
+use crate::eval::greedy::LabelledSteer;
 use crate::eval::greedy::{greedy_context, greedy_params, set_condition};
 use crate::eval::jsonl_log::{read_jsonl_log, LogWriter};
 use crate::generate::generate_until;
@@ -288,6 +288,6 @@ pub fn run_gen_eval(
             });
         }
     }
-    crate::steer::clear(&mut ctx);
+    crate::steering::steer::clear(&mut ctx);
     Ok(n_new)
 }

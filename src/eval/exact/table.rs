@@ -131,7 +131,7 @@ pub fn accuracy_table_markdown(rows: &[AccuracyRow]) -> String {
 mod tests {
     use super::*;
     use crate::data::GenExample;
-    use crate::eval::code::run::LabelledSteer;
+    use crate::eval::greedy::LabelledSteer;
     use crate::llama::Positions;
 
     fn question(i: usize) -> GenExample {

@@ -2,16 +2,16 @@
 //! from (a `.steer` file, a llama.cpp control-vector GGUF, a single `.npy`
 //! or raw `.f32` vector for one layer), and the control-vector GGUF a
 //! [`Steering`] can be saved as. Sits between the file formats
-//! ([`crate::steerfile`], [`crate::npy`], `gguf_tools`) and
-//! [`crate::steer::apply`].
+//! ([`crate::steering::steerfile`], [`crate::npy`], `gguf_tools`) and
+//! [`crate::steering::steer::apply`].
 //!
 //! Every reader returns [`Vectors`] already scaled and checked against the
 //! model's shape, so sources can be summed with [`add_vectors`].
 
 use crate::atomic_file::write_atomic;
 use crate::llama::{Model, Positions};
-use crate::steer::{first_overflowing, Steering, MAX_VECTOR_NORM};
-use crate::steerfile::SteerFile;
+use crate::steering::steer::{first_overflowing, Steering, MAX_VECTOR_NORM};
+use crate::steering::steerfile::SteerFile;
 use crate::{npy, Error, Result};
 use gguf_tools::ControlVector;
 use std::collections::BTreeMap;

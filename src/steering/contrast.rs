@@ -3,9 +3,9 @@
 //! ActAdd / CAA idea on a single pair). Used by the demo and for quick
 //! experiments; the ExpertSteer pipeline builds its vectors elsewhere.
 
-use crate::capture::capture_last_token;
 use crate::llama::{Context, Positions, Result};
-use crate::steer::Steering;
+use crate::pipeline::capture::capture_last_token;
+use crate::steering::steer::Steering;
 
 /// `h(positive) - h(negative)` per layer, unscaled.
 pub fn contrast_steering(

@@ -8,7 +8,7 @@
 
 use crate::linalg::{check_finite, column_means, pca_of_centred};
 use crate::num_error::{NumError, NumResult as Result};
-use crate::rfm::{fit_rfm, RfmResult, RfmValidParams};
+use crate::pipeline::rfm::{fit_rfm, RfmResult, RfmValidParams};
 use ndarray::{Array1, Array2, Axis};
 use serde::{Deserialize, Serialize};
 
@@ -243,7 +243,7 @@ mod tests {
             x.slice(ndarray::s![..120, ..]).to_owned(),
             x.slice(ndarray::s![120.., ..]).to_owned(),
         );
-        let params = crate::rfm::RfmParams::default()
+        let params = crate::pipeline::rfm::RfmParams::default()
             .iterations(3)
             .check()
             .unwrap();

@@ -4,21 +4,23 @@
 //! (CAA, PCA of paired differences, self-RFM) run through the same code
 //! and write the same file format.
 
-use crate::align::{fit_aligner, fit_paired, AlignMethod, AlignParams, AlignValidParams, Aligner};
 use crate::atomic_file::check_writable;
-use crate::baselines::{caa_labelled, pca_diff, self_rfm};
-use crate::capture::Pooling;
-use crate::capture_store::{capture_cached, CaptureStore};
-use crate::data::{pairs, read_dataset, split_of, LabelledText, Part, SplitFractions};
 use crate::hash::texts_sha256;
 use crate::linalg::roc_auc;
 use crate::llama::{Context, ContextParams, Model, ModelParams};
 use crate::num_error::NumError;
-use crate::pairing::{
+use crate::pipeline::align::{
+    fit_aligner, fit_paired, AlignMethod, AlignParams, AlignValidParams, Aligner,
+};
+use crate::pipeline::baselines::{caa_labelled, pca_diff, self_rfm};
+use crate::pipeline::capture::Pooling;
+use crate::pipeline::capture_store::{capture_cached, CaptureStore};
+use crate::pipeline::dataset::{pairs, read_dataset, split_of, LabelledText, Part, SplitFractions};
+use crate::pipeline::pairing::{
     choose_pairs, choose_pairs_detectable, mi_matrix, Pair, PairBy, PairParams, PairValidParams,
 };
-use crate::rfm::{fit_rfm, RfmParams, RfmValidParams};
-use crate::steerfile::{Method, MiMatrix, ModelIdentity, SteerFile, SteerLayer};
+use crate::pipeline::rfm::{fit_rfm, RfmParams, RfmValidParams};
+use crate::steering::steerfile::{Method, MiMatrix, ModelIdentity, SteerFile, SteerLayer};
 use crate::{Error, Result};
 use ndarray::{Array2, Axis};
 use std::collections::BTreeMap;
@@ -93,7 +95,7 @@ impl Default for FitConfig {
             align: AlignParams::default(),
             // EVALUATION.md: steering the lowest-MI pairs beat the highest on
             // validation at every strength, pooled over twelve runs.
-            pair: PairParams::default().by(crate::pairing::PairBy::Lowest),
+            pair: PairParams::default().by(crate::pipeline::pairing::PairBy::Lowest),
             rfm: RfmParams::default(),
             pooling: Pooling::Last,
             chat: false,
@@ -180,7 +182,7 @@ fn capture_all(
     }
     let c = &cfg.capture;
     // The batch grows to the longest text rather than refusing it.
-    let longest = crate::capture::longest_text_tokens(model, texts, cfg.chat)?;
+    let longest = crate::pipeline::capture::longest_text_tokens(model, texts, cfg.chat)?;
     let batch_tokens = c
         .batch_tokens
         .max(u32::try_from(longest).unwrap_or(u32::MAX));
@@ -841,7 +843,7 @@ pub fn run_fit(
     })
 }
 
-/// [`run_fit`] from a JSON Lines data file (see [`crate::data::read_dataset`])
+/// [`run_fit`] from a JSON Lines data file (see [`crate::pipeline::dataset::read_dataset`])
 /// to a steering file at `out`. `out` is checked first (its folder exists
 /// and is writable, it is not a folder), so a long fit never ends in a
 /// failed write; the file is written atomically.

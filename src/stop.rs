@@ -1,6 +1,16 @@
-//! Stop sequences over streamed text: text is released only once it can no
-//! longer turn out to be the start of a stop string, so a stream never
-//! shows part of a stop sequence that the final answer then cuts off.
+//! Stop strings, the one mechanism for both of their users: [`first_stop`]
+//! finds the earliest stop string in a text (HumanEval's completions are
+//! cut with it while [`crate::generate::generate_until`] streams), and
+//! [`StopScan`] applies it to streamed text for the server: text is
+//! released only once it can no longer turn out to be the start of a stop
+//! string, so a stream never shows part of a stop sequence that the final
+//! answer then cuts off.
+
+/// Byte offset of the earliest stop string in `text`, if any (empty stop
+/// strings are the caller's to leave out: one would match at 0).
+pub fn first_stop<S: AsRef<str>>(text: &str, stops: &[S]) -> Option<usize> {
+    stops.iter().filter_map(|s| text.find(s.as_ref())).min()
+}
 
 /// Scans generated text for the request's stop strings.
 #[derive(Debug, Default)]
@@ -31,12 +41,7 @@ impl StopScan {
     /// Adds `piece`; returns what can be released and whether a stop hit.
     pub fn push(&mut self, piece: &str) -> Scanned {
         self.held.push_str(piece);
-        let first_hit = self
-            .stops
-            .iter()
-            .filter_map(|s| self.held.find(s.as_str()))
-            .min();
-        if let Some(at) = first_hit {
+        if let Some(at) = first_stop(&self.held, &self.stops) {
             let text = self.held[..at].to_string();
             self.held.clear();
             return Scanned {

@@ -10,7 +10,7 @@
 //! order 1/√d (about 0.04 at d = 576).
 
 use crate::rng::SplitMix64;
-use crate::steerfile::{Method, SteerFile, SteerLayer};
+use crate::steering::steerfile::{Method, SteerFile, SteerLayer};
 use crate::{Error, Result};
 
 /// One steered layer of a file next to the reference's direction there.

@@ -15,9 +15,9 @@
 //! `[n_layers][chunk_texts][n_embd]` little-endian f32.
 
 use crate::atomic_file::{write_atomic, write_atomic_with};
-use crate::capture::{capture_states, write_sidecar, Pooling, SidecarInfo};
 use crate::hash::{content_sha256, hex, texts_sha256};
 use crate::llama::Context;
+use crate::pipeline::capture::{capture_states, write_sidecar, Pooling, SidecarInfo};
 use crate::{npy, Error, Result};
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
@@ -169,7 +169,7 @@ fn chunk_path(dir: &Path, c: usize) -> PathBuf {
 
 impl CaptureStore {
     /// Writes every state as `out` (.npy, float32, shape `[n_texts,
-    /// n_layers, n_embd]`, as [`crate::capture::Captured::write_npy`]) and
+    /// n_layers, n_embd]`, as [`crate::pipeline::capture::Captured::write_npy`]) and
     /// its side-car `out.json`, both atomically, one chunk in memory at a
     /// time. Returns the side-car's path.
     pub fn write_npy(&self, out: &Path) -> Result<PathBuf> {

@@ -1,0 +1,11 @@
+//! Steering vectors from file to model (METHOD.md "The steering file" and
+//! step 4): [`steerfile`] (the `.steer` file and a model's identity),
+//! [`steering_io`] (every source a program can steer from: `.steer`,
+//! control-vector GGUF, `.npy`/`.f32`), [`steer`] (applying them through
+//! llama.cpp's control vector or the eval callback) and [`contrast`]
+//! (vectors from one contrast pair, for the demo).
+
+pub mod contrast;
+pub mod steer;
+pub mod steerfile;
+pub mod steering_io;
