@@ -5,7 +5,7 @@
 //! for time to first token on every turn.
 
 use super::bench::{at_least_one, median};
-use super::bench_serve::PROMPTS;
+use super::bench_serve::{complete, differently_steered, PROMPTS};
 use super::options::ModelOpts;
 use super::serve::{model_id, parse_steer_arg};
 use clap::Args;
@@ -151,28 +151,11 @@ pub fn run(a: BenchPeerArgs) -> Result<()> {
             deadline: Duration::from_secs(1800),
         })
         .map_err(Error::Input)?;
-        if r.errors > 0 || r.skipped > 0 || r.completion_tokens != clients * requests * a.tokens {
-            return Err(Error::Input(format!(
-                "{base}: {} failed, {} skipped, {} tokens; first error: {}",
-                r.errors,
-                r.skipped,
-                r.completion_tokens,
-                r.first_error.as_deref().unwrap_or("none")
-            )));
-        }
+        complete(&r, Some(clients * requests * a.tokens))
+            .map_err(|e| Error::Input(format!("{base}: {e}")))?;
         Ok(r)
     };
-    let steered: Vec<SteerChoice> = (0..n)
-        .map(|i| {
-            let (name, c) = &defaults[i % defaults.len()];
-            let sign = if (i / defaults.len()).is_multiple_of(2) {
-                1.0
-            } else {
-                -1.0
-            };
-            Some((name.clone(), c * sign))
-        })
-        .collect();
+    let steered = differently_steered(&defaults, n);
     // Loads: (label, base, clients, requests per client, steering).
     let loads: Vec<(&str, &str, usize, usize, Vec<SteerChoice>)> = vec![
         (

@@ -123,31 +123,12 @@ pub fn run(a: BenchServeArgs) -> Result<()> {
             deadline,
         })
         .map_err(Error::Input)?;
-        if r.errors > 0 || r.skipped > 0 {
-            return Err(Error::Input(format!(
-                "{} requests failed and {} were skipped; first error: {}",
-                r.errors,
-                r.skipped,
-                r.first_error.as_deref().unwrap_or("none")
-            )));
-        }
+        complete(&r, None)?;
         Ok(r)
     };
 
-    // Four differently steered requests: each file at its default, then
-    // the files again at the opposite sign.
     let n = a.parallel;
-    let steered: Vec<SteerChoice> = (0..n)
-        .map(|i| {
-            let (name, c) = &defaults[i % defaults.len()];
-            let sign = if (i / defaults.len()).is_multiple_of(2) {
-                1.0
-            } else {
-                -1.0
-            };
-            Some((name.clone(), c * sign))
-        })
-        .collect();
+    let steered = differently_steered(&defaults, n);
     // Tokens/s of each load per round; ratios are taken within a round
     // (the loads of one round run back to back) and their median reported.
     let mut rates: [Vec<f64>; 3] = Default::default();
@@ -224,4 +205,36 @@ pub fn run(a: BenchServeArgs) -> Result<()> {
         peak_rss_bytes() as f64 / (1024.0 * 1024.0)
     );
     server.stop()
+}
+
+/// `n` differently steered requests: each file at its default strength,
+/// then the files again at the opposite sign.
+pub(super) fn differently_steered(defaults: &[(String, f32)], n: usize) -> Vec<SteerChoice> {
+    (0..n)
+        .map(|i| {
+            let (name, c) = &defaults[i % defaults.len()];
+            let sign = if (i / defaults.len()).is_multiple_of(2) {
+                1.0
+            } else {
+                -1.0
+            };
+            Some((name.clone(), c * sign))
+        })
+        .collect()
+}
+
+/// Refuses a load in which a request failed, was skipped, or (with
+/// `tokens`) the answers did not hold exactly that many tokens.
+pub(super) fn complete(r: &LoadReport, tokens: Option<usize>) -> Result<()> {
+    let short = tokens.is_some_and(|t| r.completion_tokens != t);
+    if r.errors > 0 || r.skipped > 0 || short {
+        return Err(Error::Input(format!(
+            "{} requests failed and {} were skipped ({} tokens); first error: {}",
+            r.errors,
+            r.skipped,
+            r.completion_tokens,
+            r.first_error.as_deref().unwrap_or("none")
+        )));
+    }
+    Ok(())
 }
