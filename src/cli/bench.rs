@@ -206,6 +206,11 @@ pub(super) fn at_least_one() -> clap::builder::RangedU64ValueParser<usize> {
 
 /// Median (mean of the middle two for even counts); NaN for no values, so
 /// a caller that forgot to refuse zero rounds prints NaN instead of panicking.
+/// The median over rounds of `a[k] / b[k]` (ratios taken within a round).
+pub(super) fn median_ratio(a: &[f64], b: &[f64]) -> f64 {
+    median(&a.iter().zip(b).map(|(x, y)| x / y).collect::<Vec<_>>())
+}
+
 pub(super) fn median(v: &[f64]) -> f64 {
     if v.is_empty() {
         return f64::NAN;

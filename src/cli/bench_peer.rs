@@ -4,7 +4,7 @@
 //! concurrent and serial greedy requests, then a streamed multi-turn chat
 //! for time to first token on every turn.
 
-use super::bench::{at_least_one, median};
+use super::bench::{at_least_one, median, median_ratio};
 use super::bench_serve::{complete, differently_steered, PROMPTS};
 use super::options::ModelOpts;
 use super::serve::{model_id, parse_steer_arg};
@@ -191,15 +191,7 @@ pub fn run(a: BenchPeerArgs) -> Result<()> {
             rates[i].push(load(base, *clients, *requests, steer.clone())?.tokens_per_sec());
         }
     }
-    let ratio = |i: usize, j: usize| -> f64 {
-        median(
-            &rates[i]
-                .iter()
-                .zip(&rates[j])
-                .map(|(x, y)| x / y)
-                .collect::<Vec<_>>(),
-        )
-    };
+    let ratio = |i: usize, j: usize| median_ratio(&rates[i], &rates[j]);
     outln!(
         "\n## {} against llama-server: {n} slots, {} threads, {} greedy tokens per request, {} interleaved rounds (medians)\n",
         a.model.model,

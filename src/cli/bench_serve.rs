@@ -2,7 +2,7 @@
 //! loopback, with the throughput ratios of issue 9 measured side by side
 //! in interleaved rounds, then a mixed load of many clients.
 
-use super::bench::{at_least_one, median};
+use super::bench::{at_least_one, median, median_ratio};
 use super::options::ModelOpts;
 use super::serve::{model_id, parse_steer_arg};
 use clap::Args;
@@ -143,15 +143,7 @@ pub fn run(a: BenchServeArgs) -> Result<()> {
             r.push(run.tokens_per_sec());
         }
     }
-    let ratio = |i: usize, j: usize| -> f64 {
-        median(
-            &rates[i]
-                .iter()
-                .zip(&rates[j])
-                .map(|(x, y)| x / y)
-                .collect::<Vec<_>>(),
-        )
-    };
+    let ratio = |i: usize, j: usize| median_ratio(&rates[i], &rates[j]);
     outln!(
         "\n## {n} requests at once, {} tokens each, {} interleaved rounds (medians)\n",
         a.ratio_tokens,

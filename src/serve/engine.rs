@@ -607,14 +607,6 @@ impl<'m> Runner<'m> {
     }
 }
 
-/// Positions as the API names them.
-pub fn positions_name(p: Positions) -> &'static str {
-    match p {
-        Positions::All => "all",
-        Positions::GeneratedOnly => "generated",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::logprobs_of;
