@@ -83,7 +83,6 @@ class Attachment:
         params = type(llm.context_params).from_buffer_copy(llm.context_params)
         hook.install(params)
         self.hook = hook
-        self._params = params
         self._ctx = _rebuild_context(llm, params)
         # Freed with the Llama (its exit stack runs this before the model
         # goes), context first, then the hook the context calls.
