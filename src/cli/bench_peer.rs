@@ -125,7 +125,7 @@ pub fn run(a: BenchPeerArgs) -> Result<()> {
         &model_path,
         n,
         params.n_ctx as usize,
-        params.threads as usize,
+        (params.threads as usize, a.model.gpu_layers),
         Duration::from_secs(180),
     )
     .map_err(Error::Input)?;

@@ -19,16 +19,19 @@ pub struct PeerServer {
 
 impl PeerServer {
     /// Starts `bin` on `model` with `parallel` slots of `ctx_per_slot`
-    /// tokens and `threads` threads on a free loopback port, and waits (at
+    /// tokens, `threads` threads and `gpu_layers` blocks offloaded (negative:
+    /// all; a CPU build ignores it) on a free loopback port, and waits (at
     /// most `wait`) until its `/health` answers 200.
     pub fn start(
         bin: &Path,
         model: &Path,
         parallel: usize,
         ctx_per_slot: usize,
-        threads: usize,
+        (threads, gpu_layers): (usize, i32),
         wait: Duration,
     ) -> Result<PeerServer, String> {
+        // llama-server reads a large count as "all blocks" in every release.
+        let ngl = if gpu_layers < 0 { 999 } else { gpu_layers };
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map_err(|e| format!("no free port: {e}"))?
@@ -39,6 +42,7 @@ impl PeerServer {
             .args(["-np", &parallel.to_string()])
             .args(["-c", &(parallel * ctx_per_slot).to_string()])
             .args(["-t", &threads.to_string(), "-tb", &threads.to_string()])
+            .args(["-ngl", &ngl.to_string()])
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
