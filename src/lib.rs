@@ -93,6 +93,7 @@ pub mod linalg;
 // The FFI layer is the one place that needs `unsafe`.
 #[allow(unsafe_code)]
 pub mod llama;
+pub mod map;
 pub mod models;
 pub mod npy;
 pub mod num_error;

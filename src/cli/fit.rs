@@ -46,6 +46,20 @@ pub enum PairArg {
     /// probe's validation AUC, fitted on every expert layer, at least
     /// --min-auc), then the K target layers with the highest MI to them.
     Detectable,
+    /// With --map: each target layer takes the candidate expert layer
+    /// whose map into it has the best held-out R².
+    R2,
+    /// With --map: the candidate expert layer at the same relative depth.
+    Depth,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum DirectionArg {
+    /// RFM on the mapped expert states (METHOD.md step 3).
+    Rfm,
+    /// Mean difference of the mapped expert states (the expert's CAA
+    /// carried through the map's linear part).
+    MeanDiff,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -72,11 +86,22 @@ pub struct FitArgs {
     pub method: MethodArg,
     #[arg(long, value_enum, default_value_t = AlignArg::ClosedForm)]
     pub align: AlignArg,
-    /// How target layers are chosen from the MI matrix: lowest, highest,
-    /// or detectable (AUC-filtered expert layers, then highest MI). Default
-    /// lowest: it won on multiple-choice validation (EVALUATION.md).
-    #[arg(long, value_enum, default_value_t = PairArg::Lowest)]
-    pub pair_by: PairArg,
+    /// How layers are paired. Without --map, target layers are chosen from
+    /// the MI matrix: lowest, highest, or detectable (AUC-filtered expert
+    /// layers, then highest MI); default lowest, which won on
+    /// multiple-choice validation (EVALUATION.md). With --map, the target
+    /// layers are --target-layers or K of the map's candidates spread
+    /// evenly, and this picks each one's expert layer: r2 (default),
+    /// depth, highest or lowest MI.
+    #[arg(long, value_enum)]
+    pub pair_by: Option<PairArg>,
+    /// A map from `expertsteer map` for this expert and target: replaces
+    /// the alignment (step 1) and the generic texts.
+    #[arg(long)]
+    pub map: Option<PathBuf>,
+    /// With --map: how the direction is found on the mapped expert states.
+    #[arg(long, value_enum, default_value_t = DirectionArg::Rfm)]
+    pub expert_direction: DirectionArg,
     /// --pair-by detectable: the least validation AUC of an expert layer's
     /// probe for the layer to be kept (0.5 = chance).
     #[arg(long, default_value_t = expertsteer::pipeline::pairing::DEFAULT_MIN_AUC)]
@@ -122,7 +147,10 @@ pub struct FitArgs {
 /// Generic texts for `--align paired`: the user's, or 400 MMLU questions
 /// from subjects outside the evaluation groups.
 fn generic_texts(a: &FitArgs) -> Result<Vec<String>> {
-    if !matches!(a.align, AlignArg::Paired) || !matches!(a.method, MethodArg::Expertsteer) {
+    if a.map.is_some()
+        || !matches!(a.align, AlignArg::Paired)
+        || !matches!(a.method, MethodArg::Expertsteer)
+    {
         return Ok(Vec::new());
     }
     match &a.generic {
@@ -168,9 +196,24 @@ pub fn run(a: FitArgs) -> Result<()> {
     cfg.align.seed = a.seed;
     cfg.pair.n_layers = a.layers;
     cfg.pair.by = match a.pair_by {
-        PairArg::Highest => PairBy::Highest,
-        PairArg::Lowest => PairBy::Lowest,
-        PairArg::Detectable => PairBy::Detectable,
+        None if a.map.is_some() => PairBy::R2,
+        None | Some(PairArg::Lowest) => PairBy::Lowest,
+        Some(PairArg::Highest) => PairBy::Highest,
+        Some(PairArg::Detectable) => PairBy::Detectable,
+        Some(PairArg::R2) => PairBy::R2,
+        Some(PairArg::Depth) => PairBy::Depth,
+    };
+    if let Some(m) = &a.map {
+        if a.generic.is_some() {
+            return Err(Error::Input(
+                "--generic feeds the alignment that --map replaces; give one of them".into(),
+            ));
+        }
+        cfg.map = Some(std::sync::Arc::new(expertsteer::map::MapFile::read(m)?));
+    }
+    cfg.expert_direction = match a.expert_direction {
+        DirectionArg::Rfm => expertsteer::pipeline::fit_map::ExpertDirection::Rfm,
+        DirectionArg::MeanDiff => expertsteer::pipeline::fit_map::ExpertDirection::MeanDiff,
     };
     cfg.pair.min_auc = a.min_auc;
     cfg.pooling = match a.pool {
@@ -224,7 +267,7 @@ pub fn run(a: FitArgs) -> Result<()> {
             .collect();
         outln!("probe validation AUC per expert layer: {}", aucs.join(", "));
     }
-    if method == Method::ExpertSteer && a.align != AlignArg::Paired {
+    if method == Method::ExpertSteer && a.align != AlignArg::Paired && a.map.is_none() {
         // EVALUATION.md, "Generation: behaviour transfer": directions mapped
         // by the auto-encoder alignment (closed form or Adam) sit at the
         // cosine of a random direction to the target's own and move its text

@@ -23,6 +23,7 @@ mod fit;
 mod fluency;
 mod generate;
 mod inspect;
+mod map;
 mod models;
 mod options;
 mod progress;
@@ -54,6 +55,8 @@ enum Command {
     Inspect(inspect::InspectArgs),
     /// Build labelled data sets from benchmarks shipped in registry packages.
     Data(data_args::DataArgs),
+    /// Fit the token-level maps from an expert's layers into a target's, once per model pair (.esmap), for `fit --map`.
+    Map(map::MapArgs),
     /// Make a steering file: ExpertSteer (expert → target) or a self-steering baseline.
     Fit(fit::FitArgs),
     /// A control file: random unit directions at another file's layers and norms.
@@ -188,6 +191,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::RpcWorker(a) => rpc_worker::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Data(a) => data::run(a),
+        Command::Map(a) => map::run(a),
         Command::Fit(a) => fit::run(a),
         Command::RandomSteer(a) => directions::random_steer(a),
         Command::CompareDirections(a) => directions::compare(a),

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 #[derive(Args, Debug)]
 pub struct ShowArgs {
-    /// A steering file (.steer).
+    /// A steering file (.steer) or a map (.esmap).
     pub file: PathBuf,
     /// Also print the MI matrix.
     #[arg(long)]
@@ -19,6 +19,10 @@ pub struct ShowArgs {
 }
 
 pub fn show(a: ShowArgs) -> Result<()> {
+    if is_map(&a.file) {
+        super::map::print_summary(&expertsteer::map::MapFile::read(&a.file)?);
+        return Ok(());
+    }
     let f = SteerFile::read(&a.file)?;
     if a.layers_only {
         let l: Vec<String> = f
@@ -53,12 +57,33 @@ pub fn show(a: ShowArgs) -> Result<()> {
         "strength:  {} (default c; s_j = c · r_j)",
         f.default_strength
     );
-    outln!("| target layer | expert layer | MI (nats) | val AUC | r_j (mean norm) |");
-    outln!("|---|---|---|---|---|");
+    // Files fitted through a map record each layer's held-out R².
+    let r2: std::collections::BTreeMap<usize, String> = f
+        .params
+        .get("map_r2")
+        .map(|s| {
+            s.split(',')
+                .filter_map(|kv| kv.split_once(':'))
+                .filter_map(|(k, v)| Some((k.parse().ok()?, v.to_string())))
+                .collect()
+        })
+        .unwrap_or_default();
+    let (r2_head, r2_rule) = if r2.is_empty() {
+        ("", "")
+    } else {
+        (" map R² (held out) |", "---|")
+    };
+    outln!("| target layer | expert layer | MI (nats) | val AUC | r_j (mean norm) |{r2_head}");
+    outln!("|---|---|---|---|---|{r2_rule}");
     for l in &f.layers {
         let opt = |v: Option<f64>, p: usize| v.map_or("-".into(), |x| format!("{x:.p$}"));
+        let r2_cell = if r2.is_empty() {
+            String::new()
+        } else {
+            format!(" {} |", r2.get(&l.target_layer).map_or("-", |s| s.as_str()))
+        };
         outln!(
-            "| {} | {} | {} | {} | {:.2} |",
+            "| {} | {} | {} | {} | {:.2} |{r2_cell}",
             l.target_layer,
             l.expert_layer.map_or("-".into(), |e| e.to_string()),
             opt(l.mi, 3),
@@ -85,6 +110,16 @@ pub fn show(a: ShowArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether `path` starts with the map file's magic.
+fn is_map(path: &std::path::Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 8];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok()
+        && &head == b"ESMAP\0\0\0"
 }
 
 /// The first `n` characters of `s` (never a byte slice, which could cut

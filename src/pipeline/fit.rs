@@ -16,6 +16,9 @@ use crate::pipeline::baselines::{caa_labelled, pca_diff, self_rfm};
 use crate::pipeline::capture::Pooling;
 use crate::pipeline::capture_store::{capture_cached, CaptureStore};
 use crate::pipeline::dataset::{pairs, read_dataset, split_of, LabelledText, Part, SplitFractions};
+use crate::pipeline::fit_map::{
+    check_map_models, map_directions, spread_candidates, ConceptSplit, ExpertDirection,
+};
 use crate::pipeline::pairing::{
     choose_pairs, choose_pairs_detectable, mi_matrix, Pair, PairBy, PairParams, PairValidParams,
 };
@@ -86,6 +89,11 @@ pub struct FitConfig {
     pub generic_texts: Vec<String>,
     /// How captures run and where they are cached.
     pub capture: CaptureConfig,
+    /// A fitted token-level map (`expertsteer map`): replaces step 1 and
+    /// the generic texts; step 2 picks among its candidate pairs.
+    pub map: Option<std::sync::Arc<crate::map::MapFile>>,
+    /// Step 3's rule on the mapped states (with a map).
+    pub expert_direction: ExpertDirection,
 }
 
 impl Default for FitConfig {
@@ -104,6 +112,8 @@ impl Default for FitConfig {
             target_layers: None,
             generic_texts: Vec::new(),
             capture: CaptureConfig::default(),
+            map: None,
+            expert_direction: ExpertDirection::Rfm,
         }
     }
 }
@@ -330,6 +340,7 @@ fn random_not_fitted() -> Error {
 /// data 80/20 by group, so a bad request fails before any model is loaded.
 fn prepare<'a>(
     expert: Option<&'a Path>,
+    target: &Path,
     data: &[LabelledText],
     cfg: &FitConfig,
 ) -> Result<Prepared<'a>> {
@@ -346,7 +357,29 @@ fn prepare<'a>(
         (Method::ExpertSteer, Some(e)) => Some(e),
         _ => None,
     };
-    if align.method.needs_target() && cfg.generic_texts.len() < 20 {
+    if matches!(pair.by, PairBy::R2 | PairBy::Depth) && cfg.map.is_none() {
+        return Err(Error::Input(
+            "--pair-by r2 and depth choose among a map's layer pairs: give --map (see `expertsteer map`)".into(),
+        ));
+    }
+    if cfg.map.is_some() && cfg.method != Method::ExpertSteer {
+        return Err(Error::Input(
+            "--map is for --method expertsteer (the baselines use no expert)".into(),
+        ));
+    }
+    if let (Some(map), Some(e)) = (&cfg.map, expert) {
+        // Before any capture: a map for other models would waste it.
+        for (side, want, path) in [("expert", &map.expert, e), ("target", &map.target, target)] {
+            if crate::hash::content_sha256(path)? != want.sha256 {
+                return Err(Error::Input(format!(
+                    "the map was fitted with {} as the {side}, not {} (sha256 differs); fit a map for this pair with `expertsteer map`",
+                    want.file_name,
+                    path.display()
+                )));
+            }
+        }
+    }
+    if cfg.map.is_none() && align.method.needs_target() && cfg.generic_texts.len() < 20 {
         return Err(Error::Input(
             "the paired alignment needs at least 20 generic texts disjoint from the data (--generic)".into(),
         ));
@@ -427,17 +460,18 @@ fn capture_stage(
     let target_model = load(target, &cfg.capture)?;
     let target_id = target_model.identity()?;
     let t_store = capture_all(&target_model, &prep.texts, cfg, "capture target", progress)?;
-    let t_generic = if prep.align.method.needs_target() && prep.expert.is_some() {
-        Some(capture_all(
-            &target_model,
-            &cfg.generic_texts,
-            cfg,
-            "capture target (generic)",
-            progress,
-        )?)
-    } else {
-        None
-    };
+    let t_generic =
+        if prep.align.method.needs_target() && prep.expert.is_some() && cfg.map.is_none() {
+            Some(capture_all(
+                &target_model,
+                &cfg.generic_texts,
+                cfg,
+                "capture target (generic)",
+                progress,
+            )?)
+        } else {
+            None
+        };
     drop(target_model);
     let mut expert_id = None;
     let mut e_store = None;
@@ -537,6 +571,42 @@ fn expertsteer_directions(
     let mean_norm = |j: usize| mean_centred_norm(&rows(&t_layers[j], fit_idx));
     // [n_texts, d_e] per expert layer.
     let e_layers: Vec<Array2<f32>> = (0..l_e).map(|i| e_store.layer(i)).collect::<Result<_>>()?;
+    if let Some(map) = &cfg.map {
+        check_map_models(
+            map,
+            caps.expert_id.as_ref().expect("expert loaded"),
+            &caps.target_id,
+        )?;
+        let layers = match &cfg.target_layers {
+            Some(ls) => ls.clone(),
+            None => spread_candidates(&map.target_layers(), prep.pair.n_layers),
+        };
+        let split = ConceptSplit {
+            fit_idx,
+            val_idx,
+            y_fit: &prep.y_fit,
+            y_val: &prep.y_val,
+        };
+        let (layers, params) = map_directions(
+            map,
+            &e_layers,
+            t_layers,
+            &layers,
+            &split,
+            &prep.pair,
+            &prep.rfm,
+            cfg.expert_direction,
+            progress,
+        )?;
+        clock.tick("map pairs and directions");
+        return Ok(Directions {
+            layers,
+            align_errors: Vec::new(),
+            expert_layer_aucs: Vec::new(),
+            mi: None,
+            params,
+        });
+    }
     // Step 1: align every expert layer (closed form / Adam); the paired
     // map is fitted after pairing, when j is known.
     let base_align = if prep.align.method.needs_target() {
@@ -825,7 +895,7 @@ pub fn run_fit(
     progress: Progress,
 ) -> Result<FitOutput> {
     let mut clock = StageClock::new();
-    let prep = prepare(expert, data, cfg)?;
+    let prep = prepare(expert, target, data, cfg)?;
     clock.restart();
     let caps = capture_stage(&prep, target, cfg, progress)?;
     clock.tick("capture");
@@ -900,7 +970,10 @@ mod tests {
             method: Method::Caa,
             ..FitConfig::default()
         };
-        let e = prepare(None, &data, &cfg).err().unwrap().to_string();
+        let e = prepare(None, Path::new("t.gguf"), &data, &cfg)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("no example with label 0"), "{e}");
         assert!(!e.contains("add more examples"), "{e}");
     }

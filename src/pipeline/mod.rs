@@ -15,5 +15,6 @@ pub mod capture_store;
 pub mod dataset;
 pub mod direction_check;
 pub mod fit;
+pub mod fit_map;
 pub mod pairing;
 pub mod rfm;

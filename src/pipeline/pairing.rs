@@ -39,6 +39,12 @@ pub enum PairBy {
     /// rules never ask whether the expert encodes the concept at the layer
     /// it steers from.
     Detectable,
+    /// With a map (`fit --map`): each target layer takes the candidate
+    /// expert layer whose map into it has the best held-out R².
+    R2,
+    /// With a map: the candidate expert layer at the target layer's
+    /// relative depth.
+    Depth,
 }
 
 /// Hyper-parameters of step 2, unchecked; see [`PairParams::check`].
@@ -438,6 +444,13 @@ fn choose_among(mi: &Array2<f64>, rows: &[usize], params: &PairValidParams) -> R
         // Detectable: the strongest pairs among the kept expert layers.
         PairBy::Highest | PairBy::Detectable => candidates.sort_by(|a, b| b.mi.total_cmp(&a.mi)),
         PairBy::Lowest => candidates.sort_by(|a, b| a.mi.total_cmp(&b.mi)),
+        PairBy::R2 | PairBy::Depth => {
+            return Err(NumError::InvalidParam {
+                field: "by",
+                value: format!("{:?}", params.by),
+                allowed: "highest, lowest or detectable (r2 and depth need a map: fit --map)",
+            })
+        }
     }
     candidates.truncate(params.n_layers);
     candidates.sort_by_key(|p| p.target_layer);

@@ -1,0 +1,153 @@
+//! The generic corpus a map is fitted on: text outside every evaluation set
+//! and concept file. Prose: the MMLU questions of [`GENERIC_SUBJECTS`] with
+//! their options (subjects no evaluation uses). Code: Python source files
+//! (by default the standard library of the `python3` on PATH), cut at line
+//! breaks into pieces that fit one decode. The two are interleaved so that
+//! any prefix of the corpus (the learning curve's sizes) holds both.
+//!
+//! [`GENERIC_SUBJECTS`]: crate::data::GENERIC_SUBJECTS
+
+use crate::map::positions::split_text;
+use crate::{Error, Result};
+use std::path::{Path, PathBuf};
+
+/// Largest piece of code text, in bytes (about 300-500 tokens).
+pub const MAX_PIECE_BYTES: usize = 1500;
+/// Code read at most, in bytes (far more than 200k tokens' worth).
+pub const MAX_CODE_BYTES: usize = 4 << 20;
+
+/// Folders of a source tree that are not read: tests (they quote other
+/// languages and binary blobs), vendored packages and caches.
+const SKIP_DIRS: &[&str] = &[
+    "test",
+    "tests",
+    "idlelib",
+    "site-packages",
+    "__pycache__",
+    "turtledemo",
+    "lib2to3",
+];
+
+/// The prose half: generic MMLU questions with lettered options.
+pub fn prose_texts() -> Result<Vec<String>> {
+    let subjects: Vec<String> = crate::data::GENERIC_SUBJECTS
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    Ok(crate::data::load_mmlu(&subjects)?
+        .iter()
+        .map(|q| {
+            let mut s = format!("Question: {}", q.question.trim());
+            for (k, o) in q.options.iter().enumerate() {
+                s.push_str(&format!("\n{}. {}", (b'A' + k as u8) as char, o.trim()));
+            }
+            s
+        })
+        .collect())
+}
+
+/// The standard library folder of the `python3` on PATH, if any.
+pub fn python_stdlib() -> Option<PathBuf> {
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_paths()['stdlib'])",
+        ])
+        .output()
+        .ok()?;
+    let dir = PathBuf::from(String::from_utf8(out.stdout).ok()?.trim());
+    (out.status.success() && dir.is_dir()).then_some(dir)
+}
+
+/// Pieces of the `.py` files under `root` (sorted paths, so the same tree
+/// gives the same pieces), at most [`MAX_CODE_BYTES`] in all.
+pub fn code_texts(root: &Path) -> Result<Vec<String>> {
+    let mut files = Vec::new();
+    collect_py(root, &mut files)?;
+    files.sort();
+    let mut out = Vec::new();
+    let mut total = 0usize;
+    for f in files {
+        let Ok(text) = std::fs::read_to_string(&f) else {
+            continue; // not UTF-8
+        };
+        for piece in split_text(&text, MAX_PIECE_BYTES)? {
+            total += piece.len();
+            out.push(piece);
+        }
+        if total >= MAX_CODE_BYTES {
+            break;
+        }
+    }
+    if out.is_empty() {
+        return Err(Error::Input(format!(
+            "{}: no Python source files",
+            root.display()
+        )));
+    }
+    Ok(out)
+}
+
+fn collect_py(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    for e in entries.flatten() {
+        let p = e.path();
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Ok(ft) = e.file_type() else { continue };
+        if ft.is_dir() && !SKIP_DIRS.contains(&name.as_str()) && !name.starts_with('.') {
+            collect_py(&p, out)?;
+        } else if ft.is_file() && name.ends_with(".py") {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// Alternates `a` and `b` (a first) until one runs out, then the rest.
+pub fn interleave(a: Vec<String>, b: Vec<String>) -> Vec<String> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut a, mut b) = (a.into_iter(), b.into_iter());
+    loop {
+        match (a.next(), b.next()) {
+            (None, None) => return out,
+            (x, y) => out.extend(x.into_iter().chain(y)),
+        }
+    }
+}
+
+/// The default corpus: prose, and code from `code_root` when given.
+pub fn generic_corpus(code_root: Option<&Path>) -> Result<Vec<String>> {
+    let prose = prose_texts()?;
+    match code_root {
+        Some(root) => Ok(interleave(prose, code_texts(root)?)),
+        None => Ok(prose),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interleaving_keeps_everything_in_order() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            interleave(s(&["a", "b", "c"]), s(&["1"])),
+            s(&["a", "1", "b", "c"])
+        );
+        assert_eq!(interleave(s(&[]), s(&["1", "2"])), s(&["1", "2"]));
+    }
+
+    #[test]
+    fn code_pieces_come_from_py_files_outside_tests() {
+        let dir = std::env::temp_dir().join(format!("es-corpus-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("pkg/tests")).unwrap();
+        std::fs::write(dir.join("pkg/a.py"), "def f():\n    return 1\n").unwrap();
+        std::fs::write(dir.join("pkg/tests/t.py"), "assert False\n").unwrap();
+        std::fs::write(dir.join("pkg/notes.txt"), "not code\n").unwrap();
+        let texts = code_texts(&dir).unwrap();
+        assert_eq!(texts, vec!["def f():\n    return 1\n".to_string()]);
+        assert!(code_texts(&dir.join("pkg/tests/none")).is_err());
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

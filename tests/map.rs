@@ -1,0 +1,274 @@
+//! `expertsteer map` and `fit --map` on the real SmolLM2, mapped onto
+//! itself: the same tokenizer pairs every token, the same layer maps with
+//! R² ≈ 1, a shuffled map explains nothing, an interrupted run resumes to
+//! the same file, and a direction carried through the map is the target's
+//! own. Bad maps are refused before any capture.
+
+#![cfg(feature = "cli")]
+
+mod common;
+
+use expertsteer::map::MapFile;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_expertsteer"))
+        .args(args)
+        .env("EXPERTSTEER_PROGRESS", "json")
+        .output()
+        .expect("run expertsteer")
+}
+
+fn ok(args: &[&str]) -> String {
+    let o = run(args);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "expertsteer {args:?} failed:\n{err}");
+    format!("{}{err}", String::from_utf8_lossy(&o.stdout))
+}
+
+/// Generic texts: plain sentences, none about sentiment.
+fn texts(dir: &Path) -> PathBuf {
+    let subjects = [
+        "The river",
+        "A committee",
+        "The old library",
+        "Our train",
+        "The first chapter",
+        "A small engine",
+    ];
+    let verbs = ["crosses", "describes", "holds", "follows", "measures"];
+    let objects = [
+        "the valley in the north",
+        "three kinds of stone",
+        "a list of dates and places",
+        "the map of the harbour",
+    ];
+    let mut lines = String::new();
+    for (k, s) in subjects.iter().enumerate() {
+        for (m, v) in verbs.iter().enumerate() {
+            let o = objects[(k + m) % objects.len()];
+            let text = format!(
+                "{s} {v} {o}, and the notes say why in {} short lines.",
+                k * 5 + m + 2
+            );
+            lines.push_str(&serde_json::json!({ "text": text }).to_string());
+            lines.push('\n');
+        }
+    }
+    let p = dir.join("generic.jsonl");
+    std::fs::write(&p, lines).unwrap();
+    p
+}
+
+fn map_args<'a>(
+    model: &'a str,
+    texts: &'a str,
+    out: &'a str,
+    state: &'a str,
+    max: &'a str,
+) -> Vec<&'a str> {
+    vec![
+        "map",
+        "--expert",
+        model,
+        "--target",
+        model,
+        "--texts",
+        texts,
+        "--out",
+        out,
+        "--state",
+        state,
+        "--max-paired",
+        max,
+        "--target-layers",
+        "10",
+        "--window",
+        "1",
+        "--threads",
+        "1",
+        "--checkpoint-texts",
+        "4",
+    ]
+}
+
+#[test]
+fn a_model_mapped_onto_itself() {
+    let dir = common::scratch("map-self");
+    let model = common::smollm2_path();
+    let model = model.to_str().unwrap();
+    let texts = texts(&dir);
+    let texts = texts.to_str().unwrap();
+    let s = |p: &str| dir.join(p).to_str().unwrap().to_string();
+
+    // Uninterrupted to 600 paired positions.
+    let (full, full_state) = (s("full.esmap"), s("full-state"));
+    let out = ok(&map_args(model, texts, &full, &full_state, "600"));
+    let f = MapFile::read(Path::new(&full)).unwrap();
+    // Same tokenizer: every token but BOS is paired.
+    let used = (f.corpus.texts - f.corpus.skipped) as u64;
+    assert!(
+        f.corpus.paired + used >= f.corpus.target_tokens,
+        "{:?}",
+        f.corpus
+    );
+    assert!(
+        f.corpus.paired >= 600 && f.corpus.fold_rows[1] > 0,
+        "{:?}",
+        f.corpus
+    );
+    assert_eq!(f.target_layers(), vec![10]);
+    let pairs: Vec<usize> = f.pairs.iter().map(|p| p.expert_layer).collect();
+    assert_eq!(pairs, vec![9, 10, 11]);
+    // Layer 10 onto itself: near-perfect, and the best by R².
+    let same = f.pair(10, 10).unwrap();
+    // (600 rows for 576 dimensions: the ridge cannot be exact.)
+    assert!(same.r2 > 0.95, "R² {}", same.r2);
+    assert_eq!(f.best_by_r2(10).unwrap().expert_layer, 10);
+    assert!(f.pair(9, 10).unwrap().r2 < same.r2);
+    assert!(out.contains("← best"), "{out}");
+
+    // Interrupted at 300, then resumed to 600: the same file.
+    let (part, part_state) = (s("part.esmap"), s("part-state"));
+    ok(&map_args(model, texts, &part, &part_state, "300"));
+    let first = MapFile::read(Path::new(&part)).unwrap();
+    assert!(first.corpus.paired < f.corpus.paired);
+    let again = ok(&map_args(model, texts, &part, &part_state, "600"));
+    assert!(again.contains("resuming at text"), "{again}");
+    assert_eq!(std::fs::read(&part).unwrap(), std::fs::read(&full).unwrap());
+
+    // The shuffled control explains nothing.
+    let shuf = s("shuffled.esmap");
+    let mut args = map_args(model, texts, &shuf, &full_state, "600");
+    args.push("--shuffled");
+    let msg = ok(&args);
+    assert!(
+        msg.contains("other models, texts or layers"),
+        "must not reuse the real run's checkpoint: {msg}"
+    );
+    let sh = MapFile::read(Path::new(&shuf)).unwrap();
+    assert!(sh.shuffled);
+    assert!(
+        sh.pairs.iter().all(|p| p.r2 < 0.2),
+        "{:?}",
+        sh.pairs.iter().map(|p| p.r2).collect::<Vec<_>>()
+    );
+
+    // `show` reads a map.
+    let shown = ok(&["show", &full]);
+    assert!(
+        shown.contains("held-out R²") && shown.contains("← best"),
+        "{shown}"
+    );
+
+    // fit --map: the expert's mean difference carried through the map is
+    // the target's own CAA direction at that layer.
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/data/concepts/sentiment.jsonl");
+    let (es, caa) = (s("es.steer"), s("caa.steer"));
+    let fit_out = ok(&[
+        "fit",
+        "--expert",
+        model,
+        "--target",
+        model,
+        "--map",
+        &full,
+        "--data",
+        data,
+        "--out",
+        &es,
+        "--expert-direction",
+        "mean-diff",
+        "--threads",
+        "1",
+    ]);
+    assert!(!fit_out.contains("arbitrary basis"), "{fit_out}");
+    ok(&[
+        "fit",
+        "--method",
+        "caa",
+        "--target",
+        model,
+        "--data",
+        data,
+        "--target-layers",
+        "10",
+        "--out",
+        &caa,
+        "--threads",
+        "1",
+    ]);
+    let cmp = ok(&["compare-directions", &es, "--reference", &caa]);
+    let cos: f64 = cmp
+        .lines()
+        .find(|l| l.starts_with("| es |"))
+        .and_then(|l| l.split('|').nth(5))
+        .and_then(|c| c.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no cosine in:\n{cmp}"));
+    assert!(cos > 0.95, "cosine {cos}\n{cmp}");
+    let shown = ok(&["show", &es]);
+    assert!(shown.contains("map R² (held out)"), "{shown}");
+
+    // The shuffled map is refused for steering; r2 needs a map; a map for
+    // other models is refused before any capture.
+    let e = run(&[
+        "fit",
+        "--expert",
+        model,
+        "--target",
+        model,
+        "--map",
+        &shuf,
+        "--data",
+        data,
+        "--out",
+        &es,
+        "--threads",
+        "1",
+    ]);
+    assert!(String::from_utf8_lossy(&e.stderr).contains("shuffled control"));
+    let e = run(&[
+        "fit",
+        "--expert",
+        model,
+        "--target",
+        model,
+        "--pair-by",
+        "r2",
+        "--data",
+        data,
+        "--out",
+        &es,
+    ]);
+    assert!(String::from_utf8_lossy(&e.stderr).contains("give --map"));
+    let other = common::fixture(64, 4);
+    let e = run(&[
+        "fit",
+        "--expert",
+        other.to_str().unwrap(),
+        "--target",
+        model,
+        "--map",
+        &full,
+        "--data",
+        data,
+        "--out",
+        &es,
+    ]);
+    let err = String::from_utf8_lossy(&e.stderr);
+    assert!(
+        !e.status.success() && err.contains("as the expert"),
+        "{err}"
+    );
+    assert!(!err.contains("capture"), "checked after capturing: {err}");
+    // A damaged map is refused with the reason.
+    let mut bytes = std::fs::read(&full).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x55;
+    let bad = s("bad.esmap");
+    std::fs::write(&bad, bytes).unwrap();
+    let e = run(&["show", &bad]);
+    assert!(String::from_utf8_lossy(&e.stderr).contains("checksum"));
+    std::fs::remove_dir_all(&dir).ok();
+}
