@@ -1,11 +1,12 @@
 //! Texts for the behaviour runs and the paired map. The contrast sets
-//! shipped in `data/concepts/` (sentiment, cooking) and the open prompts:
-//! each set reads with the same loader `fit` uses, has at least 100 pairs
-//! (the issue's ~200 texts), one positive and one negative text per pair,
-//! no text twice, and no open prompt is a fit text. And `data build
-//! --source generic`, the larger generic set for `fit --generic`.
+//! shipped in `data/concepts/` (sentiment, cooking, sports, music) and the
+//! open prompts: each set reads with the same loader `fit` uses, has at
+//! least 100 pairs (the issue's ~200 texts), one positive and one negative
+//! text per pair, no text twice, no text shared between two sets, and no
+//! open prompt is a fit text. And `data build --source generic`, the
+//! larger generic set for `fit --generic`.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -24,7 +25,9 @@ fn every_contrast_set_is_balanced_paired_and_free_of_repeats() {
         .into_iter()
         .collect();
     assert!(prompts.len() >= 50, "{} open prompts", prompts.len());
-    for name in ["sentiment", "cooking"] {
+    // Every text of every set, with the set it came from.
+    let mut owner: HashMap<String, &str> = HashMap::new();
+    for name in ["sentiment", "cooking", "sports", "music"] {
         let path = concepts().join(format!("{name}.jsonl"));
         let texts = read_dataset(&path).unwrap();
         let mut by_group: BTreeMap<&str, Vec<u8>> = BTreeMap::new();
@@ -48,6 +51,11 @@ fn every_contrast_set_is_balanced_paired_and_free_of_repeats() {
             leaked.is_empty(),
             "{name}: open prompts among fit texts: {leaked:?}"
         );
+        for t in distinct {
+            if let Some(other) = owner.insert(t.to_string(), name) {
+                panic!("{t:?} is in both {other} and {name}");
+            }
+        }
     }
 }
 

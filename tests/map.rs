@@ -228,6 +228,37 @@ fn a_model_mapped_onto_itself() {
         "1",
     ]);
     assert!(String::from_utf8_lossy(&e.stderr).contains("shuffled control"));
+    // ...but serves as a control when asked: its direction is not the target's.
+    let ctl = s("control.steer");
+    ok(&[
+        "fit",
+        "--expert",
+        model,
+        "--target",
+        model,
+        "--map",
+        &shuf,
+        "--allow-shuffled",
+        "--data",
+        data,
+        "--out",
+        &ctl,
+        "--expert-direction",
+        "mean-diff",
+        "--threads",
+        "1",
+    ]);
+    let cmp = ok(&["compare-directions", &ctl, "--reference", &caa]);
+    let ctl_cos: f64 = cmp
+        .lines()
+        .find(|l| l.starts_with("| control |"))
+        .and_then(|l| l.split('|').nth(5))
+        .and_then(|c| c.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no cosine in:\n{cmp}"));
+    assert!(
+        ctl_cos.abs() < 0.5,
+        "shuffled map carried the direction: {ctl_cos}"
+    );
     let e = run(&[
         "fit",
         "--expert",
@@ -270,5 +301,48 @@ fn a_model_mapped_onto_itself() {
     std::fs::write(&bad, bytes).unwrap();
     let e = run(&["show", &bad]);
     assert!(String::from_utf8_lossy(&e.stderr).contains("checksum"));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn the_map_corpus_is_prose_with_options_then_code() {
+    let dir = common::scratch("map-corpus");
+    let code = dir.join("src");
+    std::fs::create_dir_all(code.join("tests")).unwrap();
+    std::fs::write(code.join("a.py"), "def double(x):\n    return 2 * x\n").unwrap();
+    std::fs::write(code.join("tests/t.py"), "assert False\n").unwrap();
+    let out = dir.join("corpus.jsonl");
+    ok(&[
+        "data",
+        "build",
+        "--source",
+        "generic",
+        "--map-corpus",
+        "--code",
+        code.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let texts = expertsteer::data::read_texts(&out).unwrap();
+    assert!(texts.len() > 1000, "{} texts", texts.len());
+    assert!(
+        texts[0].starts_with("Question: ") && texts[0].contains("\nA. "),
+        "{}",
+        texts[0]
+    );
+    // The one code piece comes second (interleaved), the test file never.
+    assert_eq!(texts[1], "def double(x):\n    return 2 * x\n");
+    assert!(texts.iter().all(|t| !t.contains("assert False")));
+    let e = run(&[
+        "data",
+        "build",
+        "--source",
+        "generic",
+        "--code",
+        "x",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(String::from_utf8_lossy(&e.stderr).contains("--code goes with --map-corpus"));
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -11,7 +11,9 @@ use super::bench::{at_least_one, median};
 use clap::Args;
 use expertsteer::data::{load_mmlu, split_of, Part, SplitFractions};
 use expertsteer::generate::prompt_tokens;
-use expertsteer::llama::{Batch, Context, ContextParams, Model, ModelParams, Token};
+use expertsteer::llama::{
+    Batch, CaptureRows, Context, ContextParams, HookPlan, Model, ModelParams, Token,
+};
 use expertsteer::pipeline::capture::{capture_states, Pooling};
 use expertsteer::pipeline::fit::{run_fit, FitConfig};
 use expertsteer::pipeline::rfm::{fit_rfm, RfmParams};
@@ -41,6 +43,11 @@ pub struct BenchPipelineArgs {
     pub rfm_n: usize,
     #[arg(long, default_value_t = 576)]
     pub rfm_d: usize,
+    /// Capture as `expertsteer map` does (every token's row, every block
+    /// but the last) instead of each text's last token, and stop after
+    /// the throughput table.
+    #[arg(long)]
+    pub token_level: bool,
     /// Skip the end-to-end fit (throughput and RFM only).
     #[arg(long)]
     pub skip_fit: bool,
@@ -112,6 +119,33 @@ fn plain_pass(ctx: &mut Context<'_>, toks: &[Vec<Token>]) -> Result<usize> {
     Ok(n)
 }
 
+/// The same packed batches with every token's row captured at every block
+/// but the last (what `expertsteer map` reads; only each text's last token
+/// is an output), the rows taken out after each decode.
+fn every_row_pass(ctx: &mut Context<'_>, toks: &[Vec<Token>]) -> Result<usize> {
+    let layers: Vec<usize> = (0..ctx.model().n_layer() - 1).collect();
+    ctx.set_hook_plan(&HookPlan {
+        capture: layers,
+        capture_rows: CaptureRows::All,
+        ..Default::default()
+    })?;
+    let mut batch = Batch::new(512, 1);
+    let (mut next, mut rows) = (0, 0);
+    while next < toks.len() {
+        batch.clear();
+        let first = next;
+        while next < toks.len() && next - first < 16 && batch.len() + toks[next].len() <= 512 {
+            batch.push_sequence(&toks[next], 0, (next - first) as i32, true)?;
+            next += 1;
+        }
+        ctx.clear_memory();
+        ctx.decode(&batch)?;
+        rows += ctx.take_captures().iter().map(|r| r.len()).sum::<usize>();
+    }
+    ctx.clear_hook_plan();
+    Ok(rows)
+}
+
 fn throughput(model: &Model, t: &[String], a: &BenchPipelineArgs) -> Result<(f64, f64)> {
     let toks: Vec<Vec<Token>> = t
         .iter()
@@ -127,14 +161,18 @@ fn throughput(model: &Model, t: &[String], a: &BenchPipelineArgs) -> Result<(f64
         plain_pass(&mut plain, &toks)?;
         p.push(n_tokens as f64 / t0.elapsed().as_secs_f64());
         let t1 = Instant::now();
-        capture_states(
-            &mut hooked,
-            t,
-            &layers,
-            Pooling::Last,
-            false,
-            &mut |_, _| {},
-        )?;
+        if a.token_level {
+            every_row_pass(&mut hooked, &toks)?;
+        } else {
+            capture_states(
+                &mut hooked,
+                t,
+                &layers,
+                Pooling::Last,
+                false,
+                &mut |_, _| {},
+            )?;
+        }
         c.push(n_tokens as f64 / t1.elapsed().as_secs_f64());
     }
     Ok((median(&p), median(&c)))
@@ -231,7 +269,17 @@ pub fn run(a: BenchPipelineArgs) -> Result<()> {
     if a.rfm_vs_numpy {
         return rfm_vs_numpy(&a);
     }
-    outln!("## Capture throughput ({} texts, {} rounds, {} thread(s), all layers captured, median tokens/s)\n", a.throughput_texts, a.rounds, a.threads);
+    let what = if a.token_level {
+        "every token's row at every block but the last, as `map` captures"
+    } else {
+        "each text's last token at every layer"
+    };
+    outln!(
+        "## Capture throughput ({} texts, {} rounds, {} thread(s), {what}, median tokens/s)\n",
+        a.throughput_texts,
+        a.rounds,
+        a.threads
+    );
     outln!("| model | plain prompt processing | capture | ratio |");
     outln!("|---|---|---|---|");
     let t = texts(a.throughput_texts)?;
@@ -245,6 +293,9 @@ pub fn run(a: BenchPipelineArgs) -> Result<()> {
             model.n_embd(),
             c / p
         );
+    }
+    if a.token_level {
+        return Ok(());
     }
     outln!(
         "\n## RFM alone (n = {}, d = {}, full grid: 3 bandwidths x 2 row-norm x 10 iterations)\n",

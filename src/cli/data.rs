@@ -51,12 +51,22 @@ fn build_generic(b: &BuildArgs) -> Result<()> {
     let other = b.label.is_some() || b.log.is_some() || b.model.is_some() || b.split.is_some();
     if other || !b.subjects.is_empty() || !b.tasks.is_empty() {
         return Err(Error::Input(
-            "--source generic takes only --limit and --out: its texts are unlabelled, \
+            "--source generic takes only --limit, --map-corpus, --code and --out: its texts are unlabelled, \
              come from fixed subjects that no evaluation uses, and have no split"
                 .into(),
         ));
     }
-    let texts = data::generic_texts(if b.limit > 0 { b.limit } else { usize::MAX })?;
+    let texts = if b.map_corpus {
+        let mut t = super::map::corpus_texts(b.code.as_deref())?;
+        if b.limit > 0 && b.limit <= t.len() {
+            t.truncate(b.limit);
+        }
+        t
+    } else if b.code.is_some() {
+        return Err(Error::Input("--code goes with --map-corpus".into()));
+    } else {
+        data::generic_texts(if b.limit > 0 { b.limit } else { usize::MAX })?
+    };
     if b.limit > texts.len() {
         return Err(Error::Input(format!(
             "--limit {}: there are only {} generic texts",

@@ -102,6 +102,15 @@ pub struct BuildArgs {
     /// Keep at most this many questions (after splitting; 0 = all).
     #[arg(long, default_value_t = 0)]
     pub limit: usize,
+    /// generic: write the corpus `expertsteer map` reads by default
+    /// instead: the MMLU questions with their options, interleaved with
+    /// pieces of Python source (--code, default the python3 standard
+    /// library), 4,700+ texts, well over 200k tokens.
+    #[arg(long)]
+    pub map_corpus: bool,
+    /// With --map-corpus: folder of Python sources (`none`: prose only).
+    #[arg(long)]
+    pub code: Option<String>,
     #[arg(long)]
     pub out: PathBuf,
 }

@@ -99,6 +99,10 @@ pub struct FitArgs {
     /// the alignment (step 1) and the generic texts.
     #[arg(long)]
     pub map: Option<PathBuf>,
+    /// Accept a shuffled-control map (`map --shuffled`): for evaluations,
+    /// whose controls need a map that carries nothing.
+    #[arg(long)]
+    pub allow_shuffled: bool,
     /// With --map: how the direction is found on the mapped expert states.
     #[arg(long, value_enum, default_value_t = DirectionArg::Rfm)]
     pub expert_direction: DirectionArg,
@@ -211,6 +215,7 @@ pub fn run(a: FitArgs) -> Result<()> {
         }
         cfg.map = Some(std::sync::Arc::new(expertsteer::map::MapFile::read(m)?));
     }
+    cfg.allow_shuffled_map = a.allow_shuffled;
     cfg.expert_direction = match a.expert_direction {
         DirectionArg::Rfm => expertsteer::pipeline::fit_map::ExpertDirection::Rfm,
         DirectionArg::MeanDiff => expertsteer::pipeline::fit_map::ExpertDirection::MeanDiff,

@@ -92,14 +92,7 @@ pub fn run(a: MapArgs) -> Result<()> {
                 "--code builds the default corpus; it does not go with --texts".into(),
             ))
         }
-        (None, Some("none")) => generic_corpus(None)?,
-        (None, Some(dir)) => generic_corpus(Some(&PathBuf::from(dir)))?,
-        (None, None) => {
-            let dir = python_stdlib().ok_or_else(|| {
-                Error::Input("no python3 standard library found for the code half of the corpus; pass --code DIR or --code none".into())
-            })?;
-            generic_corpus(Some(&dir))?
-        }
+        (None, code) => corpus_texts(code)?,
     };
     let params = ModelParams {
         gpu_layers: a.gpu_layers,
@@ -200,6 +193,25 @@ pub fn run(a: MapArgs) -> Result<()> {
             .unwrap_or_else(|| "unknown".into())
     );
     Ok(())
+}
+
+/// The default corpus: generic prose, and Python source from `code`
+/// (`none`: prose only; default: the python3 standard library).
+pub fn corpus_texts(code: Option<&str>) -> Result<Vec<String>> {
+    match code {
+        Some("none") => generic_corpus(None),
+        Some(dir) => generic_corpus(Some(&PathBuf::from(dir))),
+        None => {
+            let dir = python_stdlib().ok_or_else(|| {
+                Error::Input(
+                    "no python3 standard library found for the code half of the corpus; \
+                     pass --code DIR or --code none"
+                        .into(),
+                )
+            })?;
+            generic_corpus(Some(&dir))
+        }
+    }
 }
 
 /// Held-out R² per pair, the best expert layer per target layer marked.

@@ -94,6 +94,8 @@ pub struct FitConfig {
     pub map: Option<std::sync::Arc<crate::map::MapFile>>,
     /// Step 3's rule on the mapped states (with a map).
     pub expert_direction: ExpertDirection,
+    /// Accept a shuffled-control map (evaluations only).
+    pub allow_shuffled_map: bool,
 }
 
 impl Default for FitConfig {
@@ -114,6 +116,7 @@ impl Default for FitConfig {
             capture: CaptureConfig::default(),
             map: None,
             expert_direction: ExpertDirection::Rfm,
+            allow_shuffled_map: false,
         }
     }
 }
@@ -367,6 +370,11 @@ fn prepare<'a>(
             "--map is for --method expertsteer (the baselines use no expert)".into(),
         ));
     }
+    if cfg.map.as_ref().is_some_and(|m| m.shuffled) && !cfg.allow_shuffled_map {
+        return Err(Error::Input(
+            "this map is the shuffled control (its target rows were permuted): it carries no direction; use it only as an evaluation's control (--allow-shuffled)".into(),
+        ));
+    }
     if let (Some(map), Some(e)) = (&cfg.map, expert) {
         // Before any capture: a map for other models would waste it.
         for (side, want, path) in [("expert", &map.expert, e), ("target", &map.target, target)] {
@@ -576,6 +584,7 @@ fn expertsteer_directions(
             map,
             caps.expert_id.as_ref().expect("expert loaded"),
             &caps.target_id,
+            cfg.allow_shuffled_map,
         )?;
         let layers = match &cfg.target_layers {
             Some(ls) => ls.clone(),

@@ -59,11 +59,13 @@ pub fn aligner_of(p: &PairFit) -> Aligner {
     }
 }
 
-/// Refuses a map fitted for other models.
+/// Refuses a map fitted for other models, and the shuffled control unless
+/// `allow_shuffled` (evaluations use it as a control).
 pub fn check_map_models(
     map: &MapFile,
     expert: &ModelIdentity,
     target: &ModelIdentity,
+    allow_shuffled: bool,
 ) -> Result<()> {
     for (side, want, got) in [
         ("expert", &map.expert, expert),
@@ -76,9 +78,9 @@ pub fn check_map_models(
             )));
         }
     }
-    if map.shuffled {
+    if map.shuffled && !allow_shuffled {
         return Err(Error::Input(
-            "this map is the shuffled control (its target rows were permuted): it carries no direction; use it only in evaluations".into(),
+            "this map is the shuffled control (its target rows were permuted): it carries no direction; use it only as an evaluation's control (--allow-shuffled)".into(),
         ));
     }
     Ok(())
