@@ -86,6 +86,8 @@ fn map_args<'a>(
         "10",
         "--window",
         "1",
+        "--skip-first",
+        "0",
         "--threads",
         "1",
         "--checkpoint-texts",
@@ -106,13 +108,10 @@ fn a_model_mapped_onto_itself() {
     let (full, full_state) = (s("full.esmap"), s("full-state"));
     let out = ok(&map_args(model, texts, &full, &full_state, "600"));
     let f = MapFile::read(Path::new(&full)).unwrap();
-    // Same tokenizer: every token but BOS is paired.
+    // Same tokenizer: every token is paired but BOS (if the model adds one).
     let used = (f.corpus.texts - f.corpus.skipped) as u64;
-    assert!(
-        f.corpus.paired + used >= f.corpus.target_tokens,
-        "{:?}",
-        f.corpus
-    );
+    let unpaired = f.corpus.target_tokens - f.corpus.paired;
+    assert!(unpaired == 0 || unpaired == used, "{:?}", f.corpus);
     assert!(
         f.corpus.paired >= 600 && f.corpus.fold_rows[1] > 0,
         "{:?}",
@@ -128,6 +127,17 @@ fn a_model_mapped_onto_itself() {
     assert_eq!(f.best_by_r2(10).unwrap().expert_layer, 10);
     assert!(f.pair(9, 10).unwrap().r2 < same.r2);
     assert!(out.contains("← best"), "{out}");
+
+    // The default leaves out each text's first 4 positions (BOS included).
+    let skip = s("skip.esmap");
+    let mut args = map_args(model, texts, &skip, &full_state, "300");
+    let n = args.len();
+    args.truncate(n - 6); // drop --skip-first 0, --threads 1 and the checkpoint interval
+    args.extend(["--threads", "1"]);
+    ok(&args);
+    let k = MapFile::read(Path::new(&skip)).unwrap().corpus;
+    let used4 = (k.texts - k.skipped) as u64;
+    assert_eq!(k.target_tokens - k.paired, 4 * used4, "{k:?}");
 
     // Interrupted at 300, then resumed to 600: the same file.
     let (part, part_state) = (s("part.esmap"), s("part-state"));
@@ -345,4 +355,27 @@ fn the_map_corpus_is_prose_with_options_then_code() {
     ]);
     assert!(String::from_utf8_lossy(&e.stderr).contains("--code goes with --map-corpus"));
     std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn token_ends_spell_every_kind_of_text() {
+    let model = common::smollm2();
+    for text in [
+        "Plain words, then more words.",
+        "  leading spaces and\ttabs\n\nand blank lines",
+        "def f(x):\n    return x ** 2  # a comment",
+        "Unicode: café, naïve, 東京, emoji 🙂 and ∑ symbols",
+        "a",
+    ] {
+        let t = expertsteer::map::positions::tokenize_with_ends(&model, text)
+            .unwrap()
+            .unwrap_or_else(|| panic!("pieces do not spell {text:?}"));
+        let ends: Vec<usize> = t.ends.iter().flatten().copied().collect();
+        assert!(ends.windows(2).all(|w| w[0] < w[1]), "{text:?}: {ends:?}");
+        assert_eq!(ends.last().copied(), Some(text.len()), "{text:?}");
+        // Same tokenizer on both sides: every token with text pairs with itself.
+        let pairs = expertsteer::map::positions::paired_positions(&t.ends, &t.ends);
+        assert_eq!(pairs.len(), ends.len());
+        assert!(pairs.iter().all(|(a, b)| a == b));
+    }
 }

@@ -110,6 +110,9 @@ pub struct MapRunConfig {
     /// Permute the target rows of each decode before accumulating (the
     /// shuffled-map control), with this seed.
     pub shuffle_seed: Option<u64>,
+    /// Target positions below this index are not paired (the first tokens
+    /// carry the outsized "attention sink" states).
+    pub skip_first: usize,
     /// Where the checkpoint lives.
     pub state_dir: PathBuf,
     /// The final map's path (snapshots sit next to it).
@@ -191,6 +194,11 @@ pub fn run_map(
             target.params().n_ubatch,
             target.params().n_seq_max
         ));
+        // Added later: only a non-default value joins the key, so older
+        // checkpoints still resume.
+        if cfg.skip_first > 0 {
+            h.update(format!("skip_first={}", cfg.skip_first));
+        }
         crate::hash::hex(&h.finalize())
     };
     std::fs::create_dir_all(&cfg.state_dir).map_err(|e| Error::io(&cfg.state_dir, e))?;
@@ -268,7 +276,8 @@ pub fn run_map(
             if used_e + e.tokens.len() > cap_e || used_t + t.tokens.len() > cap_t {
                 break;
             }
-            let pairs = paired_positions(&e.ends, &t.ends);
+            let mut pairs = paired_positions(&e.ends, &t.ends);
+            pairs.retain(|&(_, pt)| pt >= cfg.skip_first);
             used_e += e.tokens.len();
             used_t += t.tokens.len();
             group.push((next, e, t, pairs));
