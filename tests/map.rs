@@ -61,6 +61,43 @@ fn texts(dir: &Path) -> PathBuf {
     p
 }
 
+/// The cosine `compare-directions` gives the one layer of `file` against
+/// `reference`.
+fn cosine_to(file: &str, reference: &str) -> f64 {
+    let cmp = ok(&["compare-directions", file, "--reference", reference]);
+    let name = Path::new(file).file_stem().unwrap().to_string_lossy();
+    cmp.lines()
+        .find(|l| l.starts_with(&format!("| {name} |")))
+        .and_then(|l| l.split('|').nth(5))
+        .and_then(|c| c.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no cosine for {name} in:\n{cmp}"))
+}
+
+/// `fit` from `expert` into `target` on `data`, one thread, then `rest`.
+fn fit_args<'a>(
+    expert: &'a str,
+    target: &'a str,
+    data: &'a str,
+    out: &'a str,
+    rest: &[&'a str],
+) -> Vec<&'a str> {
+    let mut v = vec![
+        "fit",
+        "--expert",
+        expert,
+        "--target",
+        target,
+        "--data",
+        data,
+        "--out",
+        out,
+        "--threads",
+        "1",
+    ];
+    v.extend_from_slice(rest);
+    v
+}
+
 fn map_args<'a>(
     model: &'a str,
     texts: &'a str,
@@ -176,23 +213,13 @@ fn a_model_mapped_onto_itself() {
     // the target's own CAA direction at that layer.
     let data = concat!(env!("CARGO_MANIFEST_DIR"), "/data/concepts/sentiment.jsonl");
     let (es, caa) = (s("es.steer"), s("caa.steer"));
-    let fit_out = ok(&[
-        "fit",
-        "--expert",
+    let fit_out = ok(&fit_args(
         model,
-        "--target",
         model,
-        "--map",
-        &full,
-        "--data",
         data,
-        "--out",
         &es,
-        "--expert-direction",
-        "mean-diff",
-        "--threads",
-        "1",
-    ]);
+        &["--map", &full, "--expert-direction", "mean-diff"],
+    ));
     assert!(!fit_out.contains("arbitrary basis"), "{fit_out}");
     ok(&[
         "fit",
@@ -209,94 +236,45 @@ fn a_model_mapped_onto_itself() {
         "--threads",
         "1",
     ]);
-    let cmp = ok(&["compare-directions", &es, "--reference", &caa]);
-    let cos: f64 = cmp
-        .lines()
-        .find(|l| l.starts_with("| es |"))
-        .and_then(|l| l.split('|').nth(5))
-        .and_then(|c| c.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no cosine in:\n{cmp}"));
-    assert!(cos > 0.95, "cosine {cos}\n{cmp}");
+    let cos = cosine_to(&es, &caa);
+    assert!(cos > 0.95, "cosine {cos}");
     let shown = ok(&["show", &es]);
     assert!(shown.contains("map R² (held out)"), "{shown}");
 
     // The shuffled map is refused for steering; r2 needs a map; a map for
     // other models is refused before any capture.
-    let e = run(&[
-        "fit",
-        "--expert",
-        model,
-        "--target",
-        model,
-        "--map",
-        &shuf,
-        "--data",
-        data,
-        "--out",
-        &es,
-        "--threads",
-        "1",
-    ]);
+    let e = run(&fit_args(model, model, data, &es, &["--map", &shuf]));
     assert!(String::from_utf8_lossy(&e.stderr).contains("shuffled control"));
     // ...but serves as a control when asked: its direction is not the target's.
     let ctl = s("control.steer");
-    ok(&[
-        "fit",
-        "--expert",
+    ok(&fit_args(
         model,
-        "--target",
         model,
-        "--map",
-        &shuf,
-        "--allow-shuffled",
-        "--data",
         data,
-        "--out",
         &ctl,
-        "--expert-direction",
-        "mean-diff",
-        "--threads",
-        "1",
-    ]);
-    let cmp = ok(&["compare-directions", &ctl, "--reference", &caa]);
-    let ctl_cos: f64 = cmp
-        .lines()
-        .find(|l| l.starts_with("| control |"))
-        .and_then(|l| l.split('|').nth(5))
-        .and_then(|c| c.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no cosine in:\n{cmp}"));
+        &[
+            "--map",
+            &shuf,
+            "--allow-shuffled",
+            "--expert-direction",
+            "mean-diff",
+        ],
+    ));
+    let ctl_cos = cosine_to(&ctl, &caa);
     assert!(
         ctl_cos.abs() < 0.5,
         "shuffled map carried the direction: {ctl_cos}"
     );
-    let e = run(&[
-        "fit",
-        "--expert",
-        model,
-        "--target",
-        model,
-        "--pair-by",
-        "r2",
-        "--data",
-        data,
-        "--out",
-        &es,
-    ]);
+    let e = run(&fit_args(model, model, data, &es, &["--pair-by", "r2"]));
     assert!(String::from_utf8_lossy(&e.stderr).contains("give --map"));
     let other = common::fixture(64, 4);
-    let e = run(&[
-        "fit",
-        "--expert",
+    let e = run(&fit_args(
         other.to_str().unwrap(),
-        "--target",
         model,
-        "--map",
-        &full,
-        "--data",
         data,
-        "--out",
         &es,
-    ]);
+        &["--map", &full],
+    ));
     let err = String::from_utf8_lossy(&e.stderr);
     assert!(
         !e.status.success() && err.contains("as the expert"),

@@ -225,22 +225,19 @@ pub fn fit_pairs(m: &MapMoments, progress: &mut dyn FnMut(usize, usize)) -> Resu
                 detail: format!("target layer {}: no held-out variance", m.target_layers[b]),
             });
         }
-        let xy_fit = ArrayView2::from_shape((d_e, d_t), &fit.xy[p]).expect("d_E·d_T floats");
-        let sxy = centred_cross(
-            nf,
-            (&fit.x_sum[a], &fit.y_sum[b]),
-            xy_fit,
-            (&es.fit.mean, &ty.mean),
-            (&es.fit.sd, &ty.sd),
-        ) / nf;
-        let xy_held = ArrayView2::from_shape((d_e, d_t), &held.xy[p]).expect("d_E·d_T floats");
-        let ch = centred_cross(
-            nh,
-            (&held.x_sum[a], &held.y_sum[b]),
-            xy_held,
-            (&es.fit.mean, &ty.mean),
-            (&es.fit.sd, &ty.sd),
-        );
+        // Σ(x−mx)(y−my)ᵀ of pair p over fold f, both sides scaled.
+        let cross = |f: &FoldMoments, n: f64, sx: &Scale, sy: &Scale| {
+            let xy = ArrayView2::from_shape((d_e, d_t), &f.xy[p]).expect("d_E·d_T floats");
+            centred_cross(
+                n,
+                (&f.x_sum[a], &f.y_sum[b]),
+                xy,
+                (&sx.mean, &sy.mean),
+                (&sx.sd, &sy.sd),
+            )
+        };
+        let sxy = cross(fit, nf, &es.fit, &ty) / nf;
+        let ch = cross(held, nh, &es.fit, &ty);
         let pm = es.vecs.t().dot(&sxy); // [d_E, d_T]
         let qm = es.vecs.t().dot(&ch); // [d_E, d_T]
         let pq = (&pm * &qm).sum_axis(Axis(1)); // [d_E]
@@ -264,14 +261,7 @@ pub fn fit_pairs(m: &MapMoments, progress: &mut dyn FnMut(usize, usize)) -> Resu
 
         // Refit on both folds.
         let ta = target_scale(&all, na, b);
-        let xy_all = ArrayView2::from_shape((d_e, d_t), &all.xy[p]).expect("d_E·d_T floats");
-        let sxy_all = centred_cross(
-            na,
-            (&all.x_sum[a], &all.y_sum[b]),
-            xy_all,
-            (&es.all.mean, &ta.mean),
-            (&es.all.sd, &ta.sd),
-        ) / na;
+        let sxy_all = cross(&all, na, &es.all, &ta) / na;
         let g = es.all_vals.mapv(|s| 1.0 / (s.max(0.0) + lambda));
         let proj = es.all_vecs.t().dot(&sxy_all) * g.view().insert_axis(Axis(1));
         let w_std = es.all_vecs.dot(&proj); // [d_E, d_T]
