@@ -100,11 +100,16 @@ fn ctx_params(threads: i32, hook: bool) -> ContextParams {
     }
 }
 
-/// Decodes the same packed batches as capture, without the hook.
-fn plain_pass(ctx: &mut Context<'_>, toks: &[Vec<Token>]) -> Result<usize> {
+/// Decodes `toks` packed as capture packs them (up to 16 texts and 512
+/// tokens per decode, each text's last token an output), calling `after`
+/// after each decode; returns the tokens decoded.
+fn packed_pass(
+    ctx: &mut Context<'_>,
+    toks: &[Vec<Token>],
+    after: &mut dyn FnMut(&mut Context<'_>),
+) -> Result<usize> {
     let mut batch = Batch::new(512, 1);
-    let mut next = 0;
-    let mut n = 0;
+    let (mut next, mut n) = (0, 0);
     while next < toks.len() {
         batch.clear();
         let first = next;
@@ -115,13 +120,14 @@ fn plain_pass(ctx: &mut Context<'_>, toks: &[Vec<Token>]) -> Result<usize> {
         }
         ctx.clear_memory();
         ctx.decode(&batch)?;
+        after(ctx);
     }
     Ok(n)
 }
 
 /// The same packed batches with every token's row captured at every block
-/// but the last (what `expertsteer map` reads; only each text's last token
-/// is an output), the rows taken out after each decode.
+/// but the last (what `expertsteer map` reads), the rows taken out after
+/// each decode.
 fn every_row_pass(ctx: &mut Context<'_>, toks: &[Vec<Token>]) -> Result<usize> {
     let layers: Vec<usize> = (0..ctx.model().n_layer() - 1).collect();
     ctx.set_hook_plan(&HookPlan {
@@ -129,21 +135,9 @@ fn every_row_pass(ctx: &mut Context<'_>, toks: &[Vec<Token>]) -> Result<usize> {
         capture_rows: CaptureRows::All,
         ..Default::default()
     })?;
-    let mut batch = Batch::new(512, 1);
-    let (mut next, mut rows) = (0, 0);
-    while next < toks.len() {
-        batch.clear();
-        let first = next;
-        while next < toks.len() && next - first < 16 && batch.len() + toks[next].len() <= 512 {
-            batch.push_sequence(&toks[next], 0, (next - first) as i32, true)?;
-            next += 1;
-        }
-        ctx.clear_memory();
-        ctx.decode(&batch)?;
-        rows += ctx.take_captures().iter().map(|r| r.len()).sum::<usize>();
-    }
+    let n = packed_pass(ctx, toks, &mut |c| drop(c.take_captures()))?;
     ctx.clear_hook_plan();
-    Ok(rows)
+    Ok(n)
 }
 
 fn throughput(model: &Model, t: &[String], a: &BenchPipelineArgs) -> Result<(f64, f64)> {
@@ -158,7 +152,7 @@ fn throughput(model: &Model, t: &[String], a: &BenchPipelineArgs) -> Result<(f64
     let (mut p, mut c) = (Vec::new(), Vec::new());
     for _ in 0..a.rounds {
         let t0 = Instant::now();
-        plain_pass(&mut plain, &toks)?;
+        packed_pass(&mut plain, &toks, &mut |_| {})?;
         p.push(n_tokens as f64 / t0.elapsed().as_secs_f64());
         let t1 = Instant::now();
         if a.token_level {

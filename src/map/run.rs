@@ -253,20 +253,28 @@ pub fn run_map(
         ..Default::default()
     })?;
     let done_enough = |ck: &Checkpoint| cfg.max_paired.is_some_and(|m| ck.moments.rows() >= m);
+    // A text read but left for the next decode (it did not fit this one).
+    let mut held: Option<(usize, Tokenized, Tokenized)> = None;
     while ck.counters.texts < texts.len() && !done_enough(&ck) {
         // One group: texts that fit one decode on each side.
         let mut group: Vec<GroupText> = Vec::new();
         let (mut used_e, mut used_t) = (0usize, 0usize);
         let mut next = ck.counters.texts;
         while next < texts.len() && group.len() < seqs {
-            let (e, t) = (
-                tokenize_with_ends(em, &texts[next])?,
-                tokenize_with_ends(tm, &texts[next])?,
-            );
-            let (Some(e), Some(t)) = (e, t) else {
-                ck.counters.skipped += 1;
-                next += 1;
-                continue;
+            let (e, t) = match held.take() {
+                Some((i, e, t)) if i == next => (e, t),
+                _ => {
+                    let (e, t) = (
+                        tokenize_with_ends(em, &texts[next])?,
+                        tokenize_with_ends(tm, &texts[next])?,
+                    );
+                    let (Some(e), Some(t)) = (e, t) else {
+                        ck.counters.skipped += 1;
+                        next += 1;
+                        continue;
+                    };
+                    (e, t)
+                }
             };
             if e.tokens.len() > cap_e || t.tokens.len() > cap_t {
                 ck.counters.skipped += 1;
@@ -274,6 +282,7 @@ pub fn run_map(
                 continue;
             }
             if used_e + e.tokens.len() > cap_e || used_t + t.tokens.len() > cap_t {
+                held = Some((next, e, t));
                 break;
             }
             let mut pairs = paired_positions(&e.ends, &t.ends);

@@ -16,9 +16,7 @@ use crate::pipeline::baselines::{caa_labelled, pca_diff, self_rfm};
 use crate::pipeline::capture::Pooling;
 use crate::pipeline::capture_store::{capture_cached, CaptureStore};
 use crate::pipeline::dataset::{pairs, read_dataset, split_of, LabelledText, Part, SplitFractions};
-use crate::pipeline::fit_map::{
-    check_map_models, map_directions, spread_candidates, ConceptSplit, ExpertDirection,
-};
+use crate::pipeline::fit_map::{map_directions, spread_candidates, ConceptSplit, ExpertDirection};
 use crate::pipeline::pairing::{
     choose_pairs, choose_pairs_detectable, mi_matrix, Pair, PairBy, PairParams, PairValidParams,
 };
@@ -376,7 +374,8 @@ fn prepare<'a>(
         ));
     }
     if let (Some(map), Some(e)) = (&cfg.map, expert) {
-        // Before any capture: a map for other models would waste it.
+        // Checked here only, before any capture: a map for other models
+        // would waste it.
         for (side, want, path) in [("expert", &map.expert, e), ("target", &map.target, target)] {
             if crate::hash::content_sha256(path)? != want.sha256 {
                 return Err(Error::Input(format!(
@@ -580,12 +579,6 @@ fn expertsteer_directions(
     // [n_texts, d_e] per expert layer.
     let e_layers: Vec<Array2<f32>> = (0..l_e).map(|i| e_store.layer(i)).collect::<Result<_>>()?;
     if let Some(map) = &cfg.map {
-        check_map_models(
-            map,
-            caps.expert_id.as_ref().expect("expert loaded"),
-            &caps.target_id,
-            cfg.allow_shuffled_map,
-        )?;
         let layers = match &cfg.target_layers {
             Some(ls) => ls.clone(),
             None => spread_candidates(&map.target_layers(), prep.pair.n_layers),

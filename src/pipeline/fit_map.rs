@@ -11,7 +11,7 @@ use crate::pipeline::align::{AlignMethod, AlignReport, Aligner};
 use crate::pipeline::baselines::caa_labelled;
 use crate::pipeline::pairing::{mi_gaussian, PairBy, PairValidParams};
 use crate::pipeline::rfm::{fit_rfm, RfmValidParams};
-use crate::steering::steerfile::{ModelIdentity, SteerLayer};
+use crate::steering::steerfile::SteerLayer;
 use crate::{linalg::Standardizer, Error, Result};
 use ndarray::{Array1, Array2, Axis};
 use serde::{Deserialize, Serialize};
@@ -57,33 +57,6 @@ pub fn aligner_of(p: &PairFit) -> Aligner {
             loss_curve: Vec::new(),
         },
     }
-}
-
-/// Refuses a map fitted for other models, and the shuffled control unless
-/// `allow_shuffled` (evaluations use it as a control).
-pub fn check_map_models(
-    map: &MapFile,
-    expert: &ModelIdentity,
-    target: &ModelIdentity,
-    allow_shuffled: bool,
-) -> Result<()> {
-    for (side, want, got) in [
-        ("expert", &map.expert, expert),
-        ("target", &map.target, target),
-    ] {
-        if want.sha256 != got.sha256 {
-            return Err(Error::Input(format!(
-                "the map was fitted with {} as the {side}, not {} (sha256 differs); fit a map for this pair with `expertsteer map`",
-                want.file_name, got.file_name
-            )));
-        }
-    }
-    if map.shuffled && !allow_shuffled {
-        return Err(Error::Input(
-            "this map is the shuffled control (its target rows were permuted): it carries no direction; use it only as an evaluation's control (--allow-shuffled)".into(),
-        ));
-    }
-    Ok(())
 }
 
 /// K of the map's candidate target layers, evenly spread (both ends kept).
@@ -210,7 +183,7 @@ pub fn map_directions(
         let i = choose_expert_layer(map, j, pair.by, &mut mi_of)?;
         let p = map.pair(i, j).expect("chosen among the candidates");
         let z = aligner_of(p).encode(&e_layers[i])?;
-        let mi = mi_of(p)?;
+        let mi = mi_gaussian(&rows(&z, split.fit_idx), &t_fit, pair.k_components)?;
         let (u, auc) = match direction {
             ExpertDirection::Rfm => {
                 let r = fit_rfm(
