@@ -1,6 +1,6 @@
 //! Build script: generates the C header of the C ABI (`capi/`) with
-//! cbindgen, and tells the tests where the llama.cpp build of
-//! `llama-cpp-sys-2` lives (for compiling the C example against it).
+//! cbindgen. (The tests that compile C against it live with the tool, in
+//! `cli/`, whose own build script tells them where things are.)
 //!
 //! The header lands in `OUT_DIR/expertsteer.h` and is copied to
 //! `target/<profile>/include/expertsteer.h`, next to `libexpertsteer_c.so`.
@@ -29,27 +29,6 @@ fn main() {
         let include = profile_dir.join("include");
         std::fs::create_dir_all(&include).expect("create target include folder");
         copy_if_changed(&header, &include.join("expertsteer.h"));
-        println!(
-            "cargo:rustc-env=EXPERTSTEER_INCLUDE_DIR={}",
-            include.display()
-        );
-        println!(
-            "cargo:rustc-env=EXPERTSTEER_PROFILE_DIR={}",
-            profile_dir.display()
-        );
-    }
-    // llama-cpp-sys-2 (links = "llama") reports its CMake package folder
-    // (PREFIX/lib/cmake); the install prefix holds lib/ and include/.
-    if let Ok(cmake_dir) = env::var("DEP_LLAMA_GGML_CMAKE_DIR") {
-        let prefix = Path::new(&cmake_dir)
-            .ancestors()
-            .find(|d| d.join("include/llama.h").exists());
-        if let Some(prefix) = prefix {
-            println!(
-                "cargo:rustc-env=EXPERTSTEER_LLAMA_PREFIX={}",
-                prefix.display()
-            );
-        }
     }
 }
 

@@ -21,7 +21,7 @@
 #   - steered continuations' perplexity on GPU and CPU;
 #   - `bench steer`, `bench batch` (hook and per-sequence costs) and
 #     `bench peer` (our server against llama-server, same GPU, same load).
-# On a machine with a Rust toolchain and CUDA, `cargo test --release
+# On a machine with a Rust toolchain and CUDA, `cargo test --release --workspace
 # --features cuda` is the simpler route.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,10 +36,10 @@ stage() {
   local steer="$cache/examples/sentiment-caa.steer"
   local src="$cache/peers/llama-server-0.3.36/src"
   local bin=target/release/expertsteer
-  [ -x "$bin" ] || { echo "build first: cargo build --release" >&2; exit 1; }
+  [ -x "$bin" ] || { echo "build first: cargo build --release --workspace" >&2; exit 1; }
   [ -f "$model" ] && [ -f "$steer" ] || { echo "run scripts/setup.sh and the demo first" >&2; exit 1; }
   [ -d "$src" ] || bash scripts/build-llama-server.sh >/dev/null
-  CARGO_TARGET_DIR="$dyn" cargo build --release --features dynamic-link --bin expertsteer
+  CARGO_TARGET_DIR="$dyn" cargo build --release -p expertsteer-cli --features dynamic-link
   grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >>.git/info/exclude
   rm -rf .gpu && mkdir -p .gpu/a .gpu/b
   # Other back-ends' sources are left out: only CUDA and the CPU are built.

@@ -16,10 +16,10 @@ command -v python3 >/dev/null 2>&1 || need_pkgs+=(python3 python3-pip)
 /usr/bin/python3 -c 'import resource' >/dev/null 2>&1 || need_pkgs+=(python3)
 # A font for the labels of PNG plots (optional: plots are drawn without text otherwise).
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_pkgs+=(fonts-dejavu-core)
-# The page test (tests/serve_page.rs) drives a real headless browser: Debian's
+# The page test (cli/tests/serve_page.rs) drives a real headless browser: Debian's
 # chromium, as Playwright's own browser download is not reachable everywhere.
 [ -x /usr/bin/chromium ] || need_pkgs+=(chromium)
-# The C ABI's handle test (tests/c_api.rs) runs under valgrind.
+# The C ABI's handle test (cli/tests/c_api.rs) runs under valgrind.
 command -v valgrind >/dev/null 2>&1 || need_pkgs+=(valgrind)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "setup: installing ${need_pkgs[*]}"
@@ -30,7 +30,7 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
 fi
 python3 -m pip --version >/dev/null 2>&1 || { echo "setup: python3 needs pip (apt-get install python3-pip)"; exit 1; }
 # Pinned Python packages for the tests: playwright drives the page test's
-# Chromium (tests/page/drive_page.py), openai is the client of the server tests.
+# Chromium (cli/tests/page/drive_page.py), openai is the client of the server tests.
 # PIP_BREAK_SYSTEM_PACKAGES lets pip install into a distribution's own python3
 # (PEP 668); a pyenv or venv python ignores it.
 py_missing=()
@@ -43,7 +43,7 @@ if [ ${#py_missing[@]} -gt 0 ]; then
   PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install -q --disable-pip-version-check \
     --root-user-action=ignore "${py_missing[@]}"
 fi
-# llama-cpp-python, the program the Python package steers (tests/python.rs,
+# llama-cpp-python, the program the Python package steers (cli/tests/python.rs,
 # examples/python/). Built from source once (its llama.cpp, with our build's
 # CPU flags: a native build dies with an illegal instruction on some CPUs;
 # no multimodal library), a few minutes; skipped when that version is there.

@@ -5,9 +5,9 @@
 //! lies on the concept's axis, from −1 (the average negative example) to
 //! +1 (the average positive one) — see [`Contrast::score`].
 
-use crate::eval::fluency::perplexity;
 use crate::generate::{generate, prompt_tokens, GenerateParams};
 use crate::llama::{Context, Model, Result};
+use crate::perplexity::perplexity;
 use crate::steering::contrast::Contrast;
 use crate::steering::steer::{self, SteerPath};
 

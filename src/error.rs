@@ -14,9 +14,11 @@ pub enum Error {
     /// A registry package (benchmark data) could not be downloaded.
     #[error(transparent)]
     Download(#[from] crate::registry::DownloadError),
-    /// The code sandbox could not run a program (not: the program failed).
+    /// A tool built on the library failed in its own way (the evaluation
+    /// harness's code sandbox could not run a program, say); the source
+    /// says what happened.
     #[error(transparent)]
-    Sandbox(#[from] crate::eval::code::sandbox::SandboxError),
+    Tool(Box<dyn std::error::Error + Send + Sync + 'static>),
     /// A `.npy` or raw `.f32` vector file is malformed.
     #[error(transparent)]
     Npy(#[from] crate::npy::NpyError),

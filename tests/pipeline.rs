@@ -6,10 +6,11 @@
 mod common;
 
 use common::*;
-use expertsteer::data::{load_mmlu, split_of, LabelledText, Part, SplitFractions};
+use expertsteer::corpus::load_mmlu;
 use expertsteer::fit::{run_fit, FitConfig};
 use expertsteer::generate::{generate, prompt_tokens, GenerateParams};
 use expertsteer::llama::{read_control_vector_native, Context, Model, ModelParams, Positions};
+use expertsteer::pipeline::dataset::{split_of, LabelledText, Part, SplitFractions};
 use expertsteer::steer::{self, SteerPath, Steering};
 use expertsteer::steerfile::{Method, SteerFile};
 

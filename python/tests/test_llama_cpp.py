@@ -3,7 +3,7 @@ and the real SmolLM2-135M-Instruct: attach on both paths gives the CLI's
 greedy text, detach restores the unsteered text, per-sequence steering in one
 low-level batch matches separate runs, bad input raises, and fit works.
 
-Run by tests/python.rs (cargo test), which sets:
+Run by cli/tests/python.rs (cargo test), which sets:
   EXPERTSTEER_LIB, EXPERTSTEER_BIN  the freshly built library and binary
   ES_TEST_MODEL, ES_TEST_OTHER_MODEL  SmolLM2 and Gemma 3 270M GGUFs
   ES_TEST_SCRATCH                   a scratch folder

@@ -5,7 +5,7 @@
 //! breaks into pieces that fit one decode. The two are interleaved so that
 //! any prefix of the corpus (the learning curve's sizes) holds both.
 //!
-//! [`GENERIC_SUBJECTS`]: crate::data::GENERIC_SUBJECTS
+//! [`GENERIC_SUBJECTS`]: crate::corpus::GENERIC_SUBJECTS
 
 use crate::map::positions::split_text;
 use crate::{Error, Result};
@@ -30,11 +30,11 @@ const SKIP_DIRS: &[&str] = &[
 
 /// The prose half: generic MMLU questions with lettered options.
 pub fn prose_texts() -> Result<Vec<String>> {
-    let subjects: Vec<String> = crate::data::GENERIC_SUBJECTS
+    let subjects: Vec<String> = crate::corpus::GENERIC_SUBJECTS
         .iter()
         .map(|s| s.to_string())
         .collect();
-    Ok(crate::data::load_mmlu(&subjects)?
+    Ok(crate::corpus::load_mmlu(&subjects)?
         .iter()
         .map(|q| {
             let mut s = format!("Question: {}", q.question.trim());

@@ -1,8 +1,6 @@
 //! Shared helpers for the end-to-end tests (real llama.cpp, real models).
 #![allow(dead_code)]
 
-pub mod server;
-
 use expertsteer::llama::{Batch, Context, ContextParams, Model, ModelParams, Token};
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -18,6 +16,16 @@ pub fn smollm2_path() -> PathBuf {
 
 pub fn smollm2() -> Model {
     Model::load(smollm2_path(), &ModelParams::default()).expect("load SmolLM2")
+}
+
+/// The repository's root (the workspace folder holding `Cargo.lock`), from
+/// whichever member's tests include this file.
+pub fn repo_root() -> PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .find(|d| d.join("Cargo.lock").exists())
+        .expect("the workspace root holds Cargo.lock")
+        .to_path_buf()
 }
 
 /// A scratch directory unique to this test process and name.

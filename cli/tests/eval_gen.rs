@@ -1,0 +1,150 @@
+//! `expertsteer eval gen` end to end on SmolLM2: a tiny generative task
+//! file in a scratch cache (so nothing is downloaded), unsteered and under
+//! a random steering file; the log, the table, a rerun that adds nothing,
+//! and bad input refused with a clear message.
+
+#[path = "../../tests/common/mod.rs"]
+mod common;
+
+use common::*;
+use expertsteer_eval::exact::run::{read_gen_log, GenRecord};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A scratch cache holding `tiny/add` (60 one-digit additions) and
+/// `tiny/choice` (multiple choice only).
+fn tiny_cache(dir: &Path) -> PathBuf {
+    let cache = dir.join("cache");
+    let bb = cache.join("data").join("bigbench");
+    std::fs::create_dir_all(&bb).unwrap();
+    let examples: Vec<String> = (0..60)
+        .map(|i| {
+            let (a, b) = (i % 10, (i / 10 + 3 * i) % 10);
+            format!(
+                r#"{{"input": "What is {a} plus {b}? ({i})", "target": "{}"}}"#,
+                a + b
+            )
+        })
+        .collect();
+    std::fs::write(
+        bb.join("tiny__add.json"),
+        format!(r#"{{"examples": [{}]}}"#, examples.join(",\n")),
+    )
+    .unwrap();
+    std::fs::write(
+        bb.join("tiny__choice.json"),
+        r#"{"examples": [{"input": "q", "target_scores": {"a": 1, "b": 0}}]}"#,
+    )
+    .unwrap();
+    cache
+}
+
+fn eval_gen(cache: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_expertsteer"))
+        .args(["eval", "gen"])
+        .args(args)
+        .env("EXPERTSTEER_CACHE", cache)
+        .output()
+        .expect("run expertsteer")
+}
+
+#[test]
+fn eval_gen_logs_each_question_and_condition_and_a_rerun_adds_nothing() {
+    let dir = scratch("eval-gen");
+    let cache = tiny_cache(&dir);
+    let model = smollm2_path();
+    let steer = dir.join("random.steer");
+    random_steer_file(&smollm2(), 11, 0.5, &steer);
+    let log = dir.join("log.jsonl");
+    let _ = std::fs::remove_file(&log);
+    let steer_arg = format!("rand={}", steer.display());
+    let args = [
+        "--task",
+        "tiny/add",
+        "--model",
+        model.to_str().unwrap(),
+        "--threads",
+        "1",
+        "--split",
+        "validation",
+        "--limit",
+        "4",
+        "--max-tokens",
+        "4",
+        "--steer",
+        &steer_arg,
+        "--strengths",
+        "0,0.5",
+        "--positions",
+        "generated",
+        "--log",
+        log.to_str().unwrap(),
+    ];
+    let o = eval_gen(&cache, &args);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("data: 4 of 60 examples") && err.contains("3 shots"),
+        "{err}"
+    );
+    let records: Vec<GenRecord> = read_gen_log(&log).unwrap();
+    assert_eq!(records.len(), 8, "4 questions x (none, c = 0.5)");
+    for r in &records {
+        assert_eq!(r.split, "validation");
+        assert!(r.n_tokens <= 4 && !r.answer.contains('\n'), "{r:?}");
+        let expect = if r.steering == "none" {
+            (0.0, "all")
+        } else {
+            (0.5, "generated")
+        };
+        assert_eq!((r.strength, r.positions.as_str()), expect, "{r:?}");
+    }
+    let table = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(table.contains("| none | 0 | all | 4 |"), "{table}");
+    assert!(table.contains("| rand | 0.5 | generated | 4 |"), "{table}");
+
+    let again = eval_gen(&cache, &args);
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(again.status.success(), "{err}");
+    assert!(err.contains("nothing new to run"), "{err}");
+    assert_eq!(read_gen_log(&log).unwrap().len(), 8, "a rerun adds nothing");
+    let mut report = args.to_vec();
+    report.push("--report-only");
+    let o = eval_gen(&cache, &report);
+    assert_eq!(String::from_utf8_lossy(&o.stdout), table);
+}
+
+#[test]
+fn eval_gen_refuses_bad_input_with_a_clear_message() {
+    let dir = scratch("eval-gen-bad");
+    let cache = tiny_cache(&dir);
+    let model = smollm2_path();
+    let log = dir.join("log.jsonl");
+    let run = |extra: &[&str]| -> String {
+        let mut args = vec![
+            "--model",
+            model.to_str().unwrap(),
+            "--threads",
+            "1",
+            "--log",
+            log.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let o = eval_gen(&cache, &args);
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(!o.status.success(), "{extra:?} succeeded: {err}");
+        assert!(!err.contains("panicked"), "{extra:?} panicked: {err}");
+        err
+    };
+    let e = run(&["--task", "tiny/add", "--split", "training"]);
+    assert!(e.contains("split 'training'"), "{e}");
+    let e = run(&["--task", "tiny/add", "--strengths", "NaN"]);
+    assert!(e.contains("not a number"), "{e}");
+    let e = run(&["--task", "../add"]);
+    assert!(e.contains("bad BIG-bench task name"), "{e}");
+    let e = run(&["--task", "tiny/choice"]);
+    assert!(e.contains("no generative examples"), "{e}");
+    let e = run(&["--task", "tiny/add", "--ctx", "32", "--shots", "8"]);
+    assert!(e.contains("exceed the context"), "{e}");
+    assert!(!log.exists(), "nothing was logged");
+}

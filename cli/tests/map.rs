@@ -1,0 +1,359 @@
+//! `expertsteer map` and `fit --map` on the real SmolLM2, mapped onto
+//! itself: the same tokenizer pairs every token, the same layer maps with
+//! R² ≈ 1, a shuffled map explains nothing, an interrupted run resumes to
+//! the same file, and a direction carried through the map is the target's
+//! own. Bad maps are refused before any capture.
+
+#[path = "../../tests/common/mod.rs"]
+mod common;
+
+use expertsteer::map::MapFile;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_expertsteer"))
+        .args(args)
+        .env("EXPERTSTEER_PROGRESS", "json")
+        .output()
+        .expect("run expertsteer")
+}
+
+fn ok(args: &[&str]) -> String {
+    let o = run(args);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "expertsteer {args:?} failed:\n{err}");
+    format!("{}{err}", String::from_utf8_lossy(&o.stdout))
+}
+
+/// Generic texts: plain sentences, none about sentiment.
+fn texts(dir: &Path) -> PathBuf {
+    let subjects = [
+        "The river",
+        "A committee",
+        "The old library",
+        "Our train",
+        "The first chapter",
+        "A small engine",
+    ];
+    let verbs = ["crosses", "describes", "holds", "follows", "measures"];
+    let objects = [
+        "the valley in the north",
+        "three kinds of stone",
+        "a list of dates and places",
+        "the map of the harbour",
+    ];
+    let mut lines = String::new();
+    for (k, s) in subjects.iter().enumerate() {
+        for (m, v) in verbs.iter().enumerate() {
+            let o = objects[(k + m) % objects.len()];
+            let text = format!(
+                "{s} {v} {o}, and the notes say why in {} short lines.",
+                k * 5 + m + 2
+            );
+            lines.push_str(&serde_json::json!({ "text": text }).to_string());
+            lines.push('\n');
+        }
+    }
+    let p = dir.join("generic.jsonl");
+    std::fs::write(&p, lines).unwrap();
+    p
+}
+
+/// The cosine `compare-directions` gives the one layer of `file` against
+/// `reference`.
+fn cosine_to(file: &str, reference: &str) -> f64 {
+    let cmp = ok(&["compare-directions", file, "--reference", reference]);
+    let name = Path::new(file).file_stem().unwrap().to_string_lossy();
+    cmp.lines()
+        .find(|l| l.starts_with(&format!("| {name} |")))
+        .and_then(|l| l.split('|').nth(5))
+        .and_then(|c| c.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no cosine for {name} in:\n{cmp}"))
+}
+
+/// `fit` from `expert` into `target` on `data`, one thread, then `rest`.
+fn fit_args<'a>(
+    expert: &'a str,
+    target: &'a str,
+    data: &'a str,
+    out: &'a str,
+    rest: &[&'a str],
+) -> Vec<&'a str> {
+    let mut v = vec![
+        "fit",
+        "--expert",
+        expert,
+        "--target",
+        target,
+        "--data",
+        data,
+        "--out",
+        out,
+        "--threads",
+        "1",
+    ];
+    v.extend_from_slice(rest);
+    v
+}
+
+fn map_args<'a>(
+    model: &'a str,
+    texts: &'a str,
+    out: &'a str,
+    state: &'a str,
+    max: &'a str,
+) -> Vec<&'a str> {
+    vec![
+        "map",
+        "--expert",
+        model,
+        "--target",
+        model,
+        "--texts",
+        texts,
+        "--out",
+        out,
+        "--state",
+        state,
+        "--max-paired",
+        max,
+        "--target-layers",
+        "10",
+        "--window",
+        "1",
+        "--skip-first",
+        "0",
+        "--threads",
+        "1",
+        "--checkpoint-texts",
+        "4",
+    ]
+}
+
+#[test]
+fn a_model_mapped_onto_itself() {
+    let dir = common::scratch("map-self");
+    let model = common::smollm2_path();
+    let model = model.to_str().unwrap();
+    let texts = texts(&dir);
+    let texts = texts.to_str().unwrap();
+    let s = |p: &str| dir.join(p).to_str().unwrap().to_string();
+
+    // Uninterrupted to 600 paired positions.
+    let (full, full_state) = (s("full.esmap"), s("full-state"));
+    let out = ok(&map_args(model, texts, &full, &full_state, "600"));
+    let f = MapFile::read(Path::new(&full)).unwrap();
+    // Same tokenizer: every token is paired but BOS (if the model adds one).
+    let used = (f.corpus.texts - f.corpus.skipped) as u64;
+    let unpaired = f.corpus.target_tokens - f.corpus.paired;
+    assert!(unpaired == 0 || unpaired == used, "{:?}", f.corpus);
+    assert!(
+        f.corpus.paired >= 600 && f.corpus.fold_rows[1] > 0,
+        "{:?}",
+        f.corpus
+    );
+    assert_eq!(f.target_layers(), vec![10]);
+    let pairs: Vec<usize> = f.pairs.iter().map(|p| p.expert_layer).collect();
+    assert_eq!(pairs, vec![9, 10, 11]);
+    // Layer 10 onto itself: near-perfect, and the best by R².
+    let same = f.pair(10, 10).unwrap();
+    // (600 rows for 576 dimensions: the ridge cannot be exact.)
+    assert!(same.r2 > 0.95, "R² {}", same.r2);
+    assert_eq!(f.best_by_r2(10).unwrap().expert_layer, 10);
+    assert!(f.pair(9, 10).unwrap().r2 < same.r2);
+    assert!(out.contains("← best"), "{out}");
+
+    // The default leaves out each text's first 4 positions (BOS included).
+    let skip = s("skip.esmap");
+    let mut args = map_args(model, texts, &skip, &full_state, "300");
+    let n = args.len();
+    args.truncate(n - 6); // drop --skip-first 0, --threads 1 and the checkpoint interval
+    args.extend(["--threads", "1"]);
+    ok(&args);
+    let k = MapFile::read(Path::new(&skip)).unwrap().corpus;
+    let used4 = (k.texts - k.skipped) as u64;
+    assert_eq!(k.target_tokens - k.paired, 4 * used4, "{k:?}");
+
+    // Interrupted at 300, then resumed to 600: the same file.
+    let (part, part_state) = (s("part.esmap"), s("part-state"));
+    ok(&map_args(model, texts, &part, &part_state, "300"));
+    let first = MapFile::read(Path::new(&part)).unwrap();
+    assert!(first.corpus.paired < f.corpus.paired);
+    let again = ok(&map_args(model, texts, &part, &part_state, "600"));
+    assert!(again.contains("resuming at text"), "{again}");
+    assert_eq!(std::fs::read(&part).unwrap(), std::fs::read(&full).unwrap());
+
+    // The shuffled control explains nothing.
+    let shuf = s("shuffled.esmap");
+    let mut args = map_args(model, texts, &shuf, &full_state, "600");
+    args.push("--shuffled");
+    let msg = ok(&args);
+    assert!(
+        msg.contains("other models, texts or layers"),
+        "must not reuse the real run's checkpoint: {msg}"
+    );
+    let sh = MapFile::read(Path::new(&shuf)).unwrap();
+    assert!(sh.shuffled);
+    assert!(
+        sh.pairs.iter().all(|p| p.r2 < 0.2),
+        "{:?}",
+        sh.pairs.iter().map(|p| p.r2).collect::<Vec<_>>()
+    );
+
+    // `show` reads a map.
+    let shown = ok(&["show", &full]);
+    assert!(
+        shown.contains("held-out R²") && shown.contains("← best"),
+        "{shown}"
+    );
+
+    // fit --map: the expert's mean difference carried through the map is
+    // the target's own CAA direction at that layer.
+    let data = common::repo_root().join("data/concepts/sentiment.jsonl");
+    let data = data.to_str().unwrap();
+    let (es, caa) = (s("es.steer"), s("caa.steer"));
+    let fit_out = ok(&fit_args(
+        model,
+        model,
+        data,
+        &es,
+        &["--map", &full, "--expert-direction", "mean-diff"],
+    ));
+    assert!(!fit_out.contains("arbitrary basis"), "{fit_out}");
+    ok(&[
+        "fit",
+        "--method",
+        "caa",
+        "--target",
+        model,
+        "--data",
+        data,
+        "--target-layers",
+        "10",
+        "--out",
+        &caa,
+        "--threads",
+        "1",
+    ]);
+    let cos = cosine_to(&es, &caa);
+    assert!(cos > 0.95, "cosine {cos}");
+    let shown = ok(&["show", &es]);
+    assert!(shown.contains("map R² (held out)"), "{shown}");
+
+    // The shuffled map is refused for steering; r2 needs a map; a map for
+    // other models is refused before any capture.
+    let e = run(&fit_args(model, model, data, &es, &["--map", &shuf]));
+    assert!(String::from_utf8_lossy(&e.stderr).contains("shuffled control"));
+    // ...but serves as a control when asked: its direction is not the target's.
+    let ctl = s("control.steer");
+    ok(&fit_args(
+        model,
+        model,
+        data,
+        &ctl,
+        &[
+            "--map",
+            &shuf,
+            "--allow-shuffled",
+            "--expert-direction",
+            "mean-diff",
+        ],
+    ));
+    let ctl_cos = cosine_to(&ctl, &caa);
+    assert!(
+        ctl_cos.abs() < 0.5,
+        "shuffled map carried the direction: {ctl_cos}"
+    );
+    let e = run(&fit_args(model, model, data, &es, &["--pair-by", "r2"]));
+    assert!(String::from_utf8_lossy(&e.stderr).contains("give --map"));
+    let other = common::fixture(64, 4);
+    let e = run(&fit_args(
+        other.to_str().unwrap(),
+        model,
+        data,
+        &es,
+        &["--map", &full],
+    ));
+    let err = String::from_utf8_lossy(&e.stderr);
+    assert!(
+        !e.status.success() && err.contains("as the expert"),
+        "{err}"
+    );
+    assert!(!err.contains("capture"), "checked after capturing: {err}");
+    // A damaged map is refused with the reason.
+    let mut bytes = std::fs::read(&full).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x55;
+    let bad = s("bad.esmap");
+    std::fs::write(&bad, bytes).unwrap();
+    let e = run(&["show", &bad]);
+    assert!(String::from_utf8_lossy(&e.stderr).contains("checksum"));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn the_map_corpus_is_prose_with_options_then_code() {
+    let dir = common::scratch("map-corpus");
+    let code = dir.join("src");
+    std::fs::create_dir_all(code.join("tests")).unwrap();
+    std::fs::write(code.join("a.py"), "def double(x):\n    return 2 * x\n").unwrap();
+    std::fs::write(code.join("tests/t.py"), "assert False\n").unwrap();
+    let out = dir.join("corpus.jsonl");
+    ok(&[
+        "data",
+        "build",
+        "--source",
+        "generic",
+        "--map-corpus",
+        "--code",
+        code.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let texts = expertsteer_eval::data::read_texts(&out).unwrap();
+    assert!(texts.len() > 1000, "{} texts", texts.len());
+    assert!(
+        texts[0].starts_with("Question: ") && texts[0].contains("\nA. "),
+        "{}",
+        texts[0]
+    );
+    // The one code piece comes second (interleaved), the test file never.
+    assert_eq!(texts[1], "def double(x):\n    return 2 * x\n");
+    assert!(texts.iter().all(|t| !t.contains("assert False")));
+    let e = run(&[
+        "data",
+        "build",
+        "--source",
+        "generic",
+        "--code",
+        "x",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(String::from_utf8_lossy(&e.stderr).contains("--code goes with --map-corpus"));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn token_ends_spell_every_kind_of_text() {
+    let model = common::smollm2();
+    for text in [
+        "Plain words, then more words.",
+        "  leading spaces and\ttabs\n\nand blank lines",
+        "def f(x):\n    return x ** 2  # a comment",
+        "Unicode: café, naïve, 東京, emoji 🙂 and ∑ symbols",
+        "a",
+    ] {
+        let t = expertsteer::map::positions::tokenize_with_ends(&model, text)
+            .unwrap()
+            .unwrap_or_else(|| panic!("pieces do not spell {text:?}"));
+        let ends: Vec<usize> = t.ends.iter().flatten().copied().collect();
+        assert!(ends.windows(2).all(|w| w[0] < w[1]), "{text:?}: {ends:?}");
+        assert_eq!(ends.last().copied(), Some(text.len()), "{text:?}");
+        // Same tokenizer on both sides: every token with text pairs with itself.
+        let pairs = expertsteer::map::positions::paired_positions(&t.ends, &t.ends);
+        assert_eq!(pairs.len(), ends.len());
+        assert!(pairs.iter().all(|(a, b)| a == b));
+    }
+}
