@@ -37,3 +37,20 @@ pub fn captures_dir() -> PathBuf {
 pub fn hash_memo_dir() -> PathBuf {
     models_dir().join("hashes")
 }
+
+/// Token-level maps and their checkpoints: `maps/` under [`cache_root`].
+pub fn maps_dir() -> PathBuf {
+    cache_root().join("maps")
+}
+
+/// Where `map` writes the map of a model pair when no `--out` is given, and
+/// where `fit` looks for one: `maps/EXPERT--TARGET.esmap`, named for the two
+/// model files (the map itself records and checks which files they were).
+pub fn default_map_path(expert: &std::path::Path, target: &std::path::Path) -> PathBuf {
+    let stem = |p: &std::path::Path| {
+        p.file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "model".into())
+    };
+    maps_dir().join(format!("{}--{}.esmap", stem(expert), stem(target)))
+}

@@ -84,8 +84,13 @@ pub struct FitArgs {
     pub out: PathBuf,
     #[arg(long, value_enum, default_value_t = MethodArg::Expertsteer)]
     pub method: MethodArg,
-    #[arg(long, value_enum, default_value_t = AlignArg::ClosedForm)]
-    pub align: AlignArg,
+    /// Step 1, how expert states reach the target. Default: the pair's
+    /// token-level map from `expertsteer map` when the cache holds one for
+    /// this expert and target (it carried code-vs-prose at 0.89 and the
+    /// behaviour concepts at 0.28-0.51 cosine to the target's own, against
+    /// random level for the closed form: EVALUATION.md), else closed-form.
+    #[arg(long, value_enum)]
+    pub align: Option<AlignArg>,
     /// How layers are paired. Without --map, target layers are chosen from
     /// the MI matrix: lowest, highest, or detectable (AUC-filtered expert
     /// layers, then highest MI); default lowest, which won on
@@ -150,9 +155,9 @@ pub struct FitArgs {
 
 /// Generic texts for `--align paired`: the user's, or 400 MMLU questions
 /// from subjects outside the evaluation groups.
-fn generic_texts(a: &FitArgs) -> Result<Vec<String>> {
-    if a.map.is_some()
-        || !matches!(a.align, AlignArg::Paired)
+fn generic_texts(a: &FitArgs, step1: &Step1) -> Result<Vec<String>> {
+    if step1.map.is_some()
+        || step1.align != AlignArg::Paired
         || !matches!(a.method, MethodArg::Expertsteer)
     {
         return Ok(Vec::new());
@@ -160,6 +165,31 @@ fn generic_texts(a: &FitArgs) -> Result<Vec<String>> {
     match &a.generic {
         Some(p) => data::read_texts(p),
         None => data::generic_texts(400),
+    }
+}
+
+/// Step 1 as this run does it: a token-level map, or an alignment.
+struct Step1 {
+    map: Option<PathBuf>,
+    align: AlignArg,
+    /// The map is the pair's default one, found in the cache.
+    map_from_cache: bool,
+}
+
+/// `--map`, else `--align`, else the pair's map from the cache when there
+/// is one, else the closed form.
+fn step1(a: &FitArgs, expert: Option<&std::path::Path>, target: &std::path::Path) -> Step1 {
+    // --generic asks for the paired alignment's texts: no map then.
+    let cached = match (&a.map, a.align, expert, &a.generic) {
+        (None, None, Some(e), None) => {
+            Some(expertsteer::cache::default_map_path(e, target)).filter(|p| p.is_file())
+        }
+        _ => None,
+    };
+    Step1 {
+        map_from_cache: cached.is_some(),
+        map: a.map.clone().or(cached),
+        align: a.align.unwrap_or(AlignArg::ClosedForm),
     }
 }
 
@@ -184,15 +214,25 @@ pub fn run(a: FitArgs) -> Result<()> {
         }
         _ => None,
     };
+    let step1 = step1(&a, expert.as_deref(), &target);
+    if step1.map_from_cache {
+        if let Some(m) = &step1.map {
+            errln!(
+                "fit: step 1 through this pair's token-level map {} (--align closed-form for \
+                 the paper's reading)",
+                m.display()
+            );
+        }
+    }
     let mut cfg = FitConfig {
         method,
         chat: a.chat,
         split_seed: a.seed,
         default_strength: a.strength,
-        generic_texts: generic_texts(&a)?,
+        generic_texts: generic_texts(&a, &step1)?,
         ..Default::default()
     };
-    cfg.align.method = match a.align {
+    cfg.align.method = match step1.align {
         AlignArg::Ae => AlignMethod::Ae,
         AlignArg::ClosedForm => AlignMethod::ClosedForm,
         AlignArg::Paired => AlignMethod::Paired,
@@ -200,14 +240,14 @@ pub fn run(a: FitArgs) -> Result<()> {
     cfg.align.seed = a.seed;
     cfg.pair.n_layers = a.layers;
     cfg.pair.by = match a.pair_by {
-        None if a.map.is_some() => PairBy::R2,
+        None if step1.map.is_some() => PairBy::R2,
         None | Some(PairArg::Lowest) => PairBy::Lowest,
         Some(PairArg::Highest) => PairBy::Highest,
         Some(PairArg::Detectable) => PairBy::Detectable,
         Some(PairArg::R2) => PairBy::R2,
         Some(PairArg::Depth) => PairBy::Depth,
     };
-    if let Some(m) = &a.map {
+    if let Some(m) = &step1.map {
         if a.generic.is_some() {
             return Err(Error::Input(
                 "--generic feeds the alignment that --map replaces; give one of them".into(),
@@ -272,23 +312,25 @@ pub fn run(a: FitArgs) -> Result<()> {
             .collect();
         outln!("probe validation AUC per expert layer: {}", aucs.join(", "));
     }
-    if method == Method::ExpertSteer && a.align != AlignArg::Paired && a.map.is_none() {
-        // EVALUATION.md, "Generation: behaviour transfer": directions mapped
-        // by the auto-encoder alignment (closed form or Adam) sit at the
-        // cosine of a random direction to the target's own and move its text
-        // no more than one; the paired map carried 0.84-1.06 of the target's
-        // own effect. The defaults stay (no knowledge task measured any
-        // setting helping), but the user should know.
+    if method == Method::ExpertSteer && step1.align != AlignArg::Paired && step1.map.is_none() {
+        // EVALUATION.md, "Generation: behaviour transfer" and "Step 1 at
+        // scale": directions mapped by the auto-encoder alignment (closed
+        // form or Adam) sit at the cosine of a random direction to the
+        // target's own and move its text no more than one; the token-level
+        // map carries them (and is the default once fitted), but the user
+        // should know.
         errln!(
             "note: with --align {} the expert's direction reaches the target in an \
              arbitrary basis (measured at random-level cosine to the target's own); \
-             --align paired --pair-by highest is the setting that carried a concept \
-             in generation (EVALUATION.md)",
-            if a.align == AlignArg::Ae {
+             a token-level map carries it (EVALUATION.md): `expertsteer map --expert {} \
+             --target {}` fits this pair's once (hours at one thread), and fit then uses it",
+            if step1.align == AlignArg::Ae {
                 "ae"
             } else {
                 "closed-form"
-            }
+            },
+            a.expert.as_deref().unwrap_or("E"),
+            a.target
         );
     }
     let times: Vec<String> = out

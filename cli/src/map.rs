@@ -7,16 +7,17 @@ use expertsteer::layer_list::parse_layer_numbers;
 use expertsteer::llama::{Context, ContextParams, Model, ModelParams};
 use expertsteer::map::corpus::{generic_corpus, python_stdlib};
 use expertsteer::map::{run_map, Candidates, MapFile, MapRunConfig};
+use expertsteer::pipeline::dataset::read_texts;
 use expertsteer::{models, Error, Result};
-use expertsteer_eval::data::read_texts;
 use std::path::PathBuf;
 
 /// Reads generic text through both models, pairs every token position the
 /// two tokenizations end at the same byte, and fits a ridge map from each
 /// candidate expert layer into each candidate target layer (λ by held-out
 /// R², every fifth text held out). Writes OUT (.esmap: both models'
-/// identities, the corpus, each pair's map and held-out R²) for
-/// `fit --map OUT`.
+/// identities, the corpus, each pair's map and held-out R²), by default
+/// into the cache as the pair's map, which `fit` then uses for this expert
+/// and target without being told (`fit --map OUT` for a map elsewhere).
 ///
 /// Memory holds the statistics, never the states. The run checkpoints
 /// every --checkpoint-texts texts (default 64) into --state (default: the cache), and
@@ -29,9 +30,11 @@ pub struct MapArgs {
     /// Target model: registry name or GGUF path.
     #[arg(long, default_value = models::DEFAULT_MODEL)]
     pub target: String,
-    /// Output map file (.esmap).
+    /// Output map file (.esmap). Default: the pair's map in the cache
+    /// (maps/EXPERT--TARGET.esmap), the one `fit` uses for this expert and
+    /// target unless given --map or --align.
     #[arg(long)]
-    pub out: PathBuf,
+    pub out: Option<PathBuf>,
     /// Generic texts (JSON Lines with "text"); default: the generic MMLU
     /// questions with options, interleaved with Python source pieces from
     /// --code (see `data build --source generic`).
@@ -94,7 +97,24 @@ pub struct MapArgs {
 }
 
 pub fn run(a: MapArgs) -> Result<()> {
-    check_writable(&a.out)?;
+    let (expert_path, target_path) = (models::resolve(&a.expert)?, models::resolve(&a.target)?);
+    let out = match (&a.out, a.shuffled) {
+        (Some(p), _) => p.clone(),
+        (None, true) => {
+            return Err(Error::Input(
+                "give --out for a shuffled control, so that it never becomes the pair's map \
+                 that fit uses by default"
+                    .into(),
+            ))
+        }
+        (None, false) => expertsteer::cache::default_map_path(&expert_path, &target_path),
+    };
+    if a.out.is_none() {
+        if let Some(dir) = out.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+    }
+    check_writable(&out)?;
     let texts = match (&a.texts, a.code.as_deref()) {
         (Some(p), None) => read_texts(p)?,
         (Some(_), Some(_)) => {
@@ -107,8 +127,8 @@ pub fn run(a: MapArgs) -> Result<()> {
     let params = ModelParams {
         gpu_layers: a.gpu_layers,
     };
-    let expert = Model::load(models::resolve(&a.expert)?, &params)?;
-    let target = Model::load(models::resolve(&a.target)?, &params)?;
+    let expert = Model::load(&expert_path, &params)?;
+    let target = Model::load(&target_path, &params)?;
     let targets = match &a.target_layers {
         Some(s) => parse_layer_numbers(s)?,
         None => Vec::new(),
@@ -134,14 +154,11 @@ pub fn run(a: MapArgs) -> Result<()> {
     let mut ectx = Context::new(&expert, ctx_params.clone())?;
     let mut tctx = Context::new(&target, ctx_params)?;
     let state_dir = a.state.clone().unwrap_or_else(|| {
-        let stem = a
-            .out
+        let stem = out
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        expertsteer::cache::cache_root()
-            .join("maps")
-            .join(format!("{stem}.state"))
+        expertsteer::cache::maps_dir().join(format!("{stem}.state"))
     });
     let d_e = expert.n_embd();
     let d_t = target.n_embd();
@@ -163,7 +180,7 @@ pub fn run(a: MapArgs) -> Result<()> {
         shuffle_seed: a.shuffled.then_some(0x5eed),
         skip_first: a.skip_first,
         state_dir,
-        out: a.out.clone(),
+        out: out.clone(),
     };
     let started = std::time::Instant::now();
     let mut progress = super::progress::StageProgress::new("map");
@@ -182,7 +199,7 @@ pub fn run(a: MapArgs) -> Result<()> {
         &mut |s| errln!("{s}"),
     )?;
     progress.finish();
-    file.write(&a.out)?;
+    file.write(&out)?;
     print_summary(&file);
     let c = &counters;
     errln!(
@@ -197,7 +214,7 @@ pub fn run(a: MapArgs) -> Result<()> {
     );
     errln!(
         "wrote {} in {:.0} s; peak memory {}",
-        a.out.display(),
+        out.display(),
         started.elapsed().as_secs_f64(),
         peak_rss()
             .map(|m| format!("{m:.0} MB"))

@@ -90,9 +90,40 @@ fn fit_names_the_alignment_that_carried_a_concept() {
     };
     let e = fit(&["--expert", expert.to_str().unwrap()]);
     assert!(
-        e.contains("note: with --align closed-form") && e.contains("--align paired"),
+        e.contains("note: with --align closed-form") && e.contains("expertsteer map --expert"),
         "{e}"
     );
     let e = fit(&["--method", "caa"]);
     assert!(!e.contains("note: with --align"), "{e}");
+
+    // A map in the pair's place in the cache is what fit reads by default
+    // (a damaged one is refused, naming it); --align picks an alignment
+    // instead and never reads it.
+    let stem = |p: &std::path::Path| p.file_stem().unwrap().to_string_lossy().into_owned();
+    let maps = dir.join("cache/maps");
+    std::fs::create_dir_all(&maps).unwrap();
+    let pair_map = maps.join(format!("{}--{}.esmap", stem(&expert), stem(&target)));
+    std::fs::write(&pair_map, b"not a map").unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_expertsteer"))
+        .env("EXPERTSTEER_CACHE", dir.join("cache"))
+        .args(["fit", "--threads", "1", "--target"])
+        .arg(&target)
+        .arg("--expert")
+        .arg(&expert)
+        .arg("--data")
+        .arg(&data)
+        .arg("--out")
+        .arg(dir.join("x.steer"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(err.contains(&*pair_map.to_string_lossy()), "{err}");
+    let e = fit(&[
+        "--expert",
+        expert.to_str().unwrap(),
+        "--align",
+        "closed-form",
+    ]);
+    assert!(!e.contains("step 1 through"), "{e}");
 }

@@ -12,15 +12,25 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_expertsteer"))
-        .args(args)
-        .env("EXPERTSTEER_PROGRESS", "json")
-        .output()
-        .expect("run expertsteer")
+    run_in(args, None)
+}
+
+/// Runs with `cache` as the whole cache (EXPERTSTEER_CACHE) when given.
+fn run_in(args: &[&str], cache: Option<&Path>) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_expertsteer"));
+    c.args(args).env("EXPERTSTEER_PROGRESS", "json");
+    if let Some(dir) = cache {
+        c.env("EXPERTSTEER_CACHE", dir);
+    }
+    c.output().expect("run expertsteer")
 }
 
 fn ok(args: &[&str]) -> String {
-    let o = run(args);
+    ok_in(args, None)
+}
+
+fn ok_in(args: &[&str], cache: Option<&Path>) -> String {
+    let o = run_in(args, cache);
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
     assert!(o.status.success(), "expertsteer {args:?} failed:\n{err}");
     format!("{}{err}", String::from_utf8_lossy(&o.stdout))
@@ -164,13 +174,19 @@ fn a_model_mapped_onto_itself() {
     assert!(f.pair(9, 10).unwrap().r2 < same.r2);
     assert!(out.contains("← best"), "{out}");
 
-    // The default leaves out each text's first 4 positions (BOS included).
-    let skip = s("skip.esmap");
-    let mut args = map_args(model, texts, &skip, &full_state, "300");
+    // The default leaves out each text's first 4 positions (BOS included),
+    // and writes the pair's map into the cache when no --out is given.
+    let cache = dir.join("cache");
+    let mut args = map_args(model, texts, "", &full_state, "300");
     let n = args.len();
     args.truncate(n - 6); // drop --skip-first 0, --threads 1 and the checkpoint interval
+    args.retain(|a| !a.is_empty() && *a != "--out");
     args.extend(["--threads", "1"]);
-    ok(&args);
+    let msg = ok_in(&args, Some(&cache));
+    let name = Path::new(model).file_stem().unwrap().to_string_lossy();
+    let skip = cache.join(format!("maps/{name}--{name}.esmap"));
+    assert!(msg.contains(&format!("wrote {}", skip.display())), "{msg}");
+    let skip = skip.to_str().unwrap().to_string();
     let k = MapFile::read(Path::new(&skip)).unwrap().corpus;
     let used4 = (k.texts - k.skipped) as u64;
     assert_eq!(k.target_tokens - k.paired, 4 * used4, "{k:?}");
@@ -240,6 +256,31 @@ fn a_model_mapped_onto_itself() {
     assert!(cos > 0.95, "cosine {cos}");
     let shown = ok(&["show", &es]);
     assert!(shown.contains("map R² (held out)"), "{shown}");
+
+    // With the pair's map in the cache, fit uses it unless told otherwise:
+    // the same file as naming that map with --map.
+    let direction = ["--expert-direction", "mean-diff"];
+    let (auto, named) = (s("auto.steer"), s("named.steer"));
+    let said = ok_in(
+        &fit_args(model, model, data, &auto, &direction),
+        Some(&cache),
+    );
+    assert!(
+        said.contains("step 1 through this pair's token-level map"),
+        "{said}"
+    );
+    assert!(!said.contains("arbitrary basis"), "{said}");
+    let mut with_map = direction.to_vec();
+    with_map.extend(["--map", &skip]);
+    ok(&fit_args(model, model, data, &named, &with_map));
+    assert!(cosine_to(&auto, &named) > 0.9999);
+    // (--align over a cached map: tests/cli_fit_out.rs, on fixtures.)
+    // A shuffled control never becomes the pair's map.
+    let mut args = map_args(model, texts, "", &full_state, "300");
+    args.retain(|a| !a.is_empty() && *a != "--out");
+    args.push("--shuffled");
+    let e = run_in(&args, Some(&cache));
+    assert!(String::from_utf8_lossy(&e.stderr).contains("give --out"));
 
     // The shuffled map is refused for steering; r2 needs a map; a map for
     // other models is refused before any capture.
