@@ -50,3 +50,27 @@ fn chat_generation_streams_the_same_text_it_returns() {
     assert!(!g.tokens.is_empty());
     assert_eq!(model.detokenize(&g.tokens), g.text);
 }
+
+/// Threads kept between decodes (the server's `--poll`) compute the same
+/// graph as threads made per decode: the same tokens, at any poll level,
+/// after replacing the pool and changing the thread count.
+#[test]
+fn kept_threads_give_the_same_text() {
+    let model = smollm2();
+    let prompt = prompt_tokens(&model, "Name three rivers.", true).unwrap();
+    let p = GenerateParams {
+        max_tokens: 24,
+        ..Default::default()
+    };
+    let run = |ctx: &mut Context| generate(ctx, &prompt, &p, &mut |_| {}).unwrap().tokens;
+    let mut plain = Context::new(&model, params(false)).unwrap();
+    let want = run(&mut plain);
+    let mut kept = Context::new(&model, params(false)).unwrap();
+    kept.keep_threads(50).unwrap();
+    assert_eq!(run(&mut kept), want);
+    kept.keep_threads(0).unwrap();
+    kept.set_threads(1).unwrap();
+    assert_eq!(run(&mut kept), want);
+    kept.set_threads(2).unwrap();
+    assert_eq!(run(&mut kept), want);
+}

@@ -33,6 +33,11 @@ pub struct BenchPeerArgs {
     /// Run our server without its prompt cache.
     #[arg(long)]
     pub no_prompt_cache: bool,
+    /// How long idle CPU threads keep polling for the next decode before
+    /// they sleep, 0-100 (llama-server's `--poll` and default): lower gives
+    /// CPU back to other work sooner, higher answers sooner.
+    #[arg(long, default_value_t = expertsteer::serve::DEFAULT_POLL, value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub poll: u32,
     /// Slots on both servers.
     #[arg(long, default_value_t = 4, value_parser = at_least_one())]
     pub parallel: usize,
@@ -109,6 +114,7 @@ pub fn run(a: BenchPeerArgs) -> Result<()> {
             n_batch: 512,
             log: false,
             prompt_cache: !a.no_prompt_cache,
+            poll: Some(a.poll),
         },
         queue: 4 * n,
         limits: ConnLimits::default(),
@@ -125,7 +131,7 @@ pub fn run(a: BenchPeerArgs) -> Result<()> {
         &model_path,
         n,
         params.n_ctx as usize,
-        (params.threads as usize, a.model.gpu_layers),
+        (params.threads as usize, a.model.gpu_layers, a.poll),
         Duration::from_secs(180),
     )
     .map_err(Error::Input)?;
@@ -188,6 +194,7 @@ pub fn run(a: BenchPeerArgs) -> Result<()> {
         for k in 0..loads.len() {
             let i = (k + round) % loads.len();
             let (_, base, clients, requests, steer) = &loads[i];
+            std::thread::sleep(SETTLE);
             rates[i].push(load(base, *clients, *requests, steer.clone())?.tokens_per_sec());
         }
     }
@@ -240,6 +247,12 @@ pub fn run(a: BenchPeerArgs) -> Result<()> {
     server.stop()
 }
 
+/// The pause before each measured load or turn: both engines' idle CPU
+/// threads poll for work for a while after each decode (`--poll`, up to a
+/// few hundred ms at 50), and must not be spinning on the cores the other
+/// engine is being timed on.
+const SETTLE: Duration = Duration::from_secs(1);
+
 /// Streamed conversations, turns interleaved: ours unsteered, ours
 /// steered, llama-server; time to first token per turn.
 fn chat_phase(a: &BenchPeerArgs, ours: &str, peer: &str, steering: Value) -> Result<()> {
@@ -251,6 +264,7 @@ fn chat_phase(a: &BenchPeerArgs, ours: &str, peer: &str, steering: Value) -> Res
         let user = TURNS[t % TURNS.len()];
         for (k, (base, steer)) in runs.iter().enumerate() {
             histories[k].push(json!({"role": "user", "content": user}));
+            std::thread::sleep(SETTLE);
             let r = stream_chat(
                 base,
                 &histories[k],

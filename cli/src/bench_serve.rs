@@ -35,6 +35,11 @@ pub struct BenchServeArgs {
     /// Run the server without its prompt cache.
     #[arg(long)]
     pub no_prompt_cache: bool,
+    /// How long idle CPU threads keep polling for the next decode before
+    /// they sleep, 0-100 (llama-server's `--poll` and default): lower gives
+    /// CPU back to other work sooner, higher answers sooner.
+    #[arg(long, default_value_t = expertsteer::serve::DEFAULT_POLL, value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub poll: u32,
     /// Server slots (requests decoded together).
     #[arg(long, default_value_t = 4)]
     pub parallel: usize,
@@ -94,6 +99,7 @@ pub fn run(a: BenchServeArgs) -> Result<()> {
             n_batch: 512,
             log: false,
             prompt_cache: !a.no_prompt_cache,
+            poll: Some(a.poll),
         },
         queue: a.clients.max(a.parallel),
         limits: ConnLimits::default(),

@@ -54,6 +54,11 @@ pub struct ServeArgs {
     /// kept for the next request that starts the same way.
     #[arg(long)]
     pub no_prompt_cache: bool,
+    /// How long idle CPU threads keep polling for the next decode before
+    /// they sleep, 0-100 (llama-server's `--poll` and default): lower gives
+    /// CPU back to other work sooner, higher answers sooner.
+    #[arg(long, default_value_t = expertsteer::serve::DEFAULT_POLL, value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub poll: u32,
     /// Listen beyond loopback without any key: anyone who can reach the
     /// port can use it. Only on a trusted network.
     #[arg(long)]
@@ -207,6 +212,7 @@ pub fn run(a: ServeArgs) -> Result<()> {
             n_batch: a.batch,
             log: !a.quiet,
             prompt_cache: !a.no_prompt_cache,
+            poll: Some(a.poll),
         },
         queue: a.queue,
         limits,

@@ -59,6 +59,13 @@ fn zero_bench_rounds_are_refused_naming_the_flag() {
 }
 
 #[test]
+fn a_poll_level_beyond_100_is_refused_naming_the_flag() {
+    let model = fixture(64, 2);
+    let err = refused(&["serve", "--model", model.to_str().unwrap(), "--poll", "101"]);
+    assert!(err.contains("--poll"), "{err}");
+}
+
+#[test]
 fn a_broken_stderr_does_not_abort_inside_the_llama_log_callback() {
     // Verbose llama.cpp logging writes from an `extern "C"` callback while
     // the model loads; with stderr a pipe nobody reads (EPIPE), a panic

@@ -62,6 +62,25 @@ pub struct Context<'m> {
     hook: Option<SteerHook>,
     params: ContextParams,
     last_outputs: Vec<bool>,
+    /// CPU worker threads kept for the context's life ([`Context::keep_threads`])
+    /// and their poll level; freed after the context in Drop.
+    pool: Option<(*mut sys::ggml_threadpool, u32)>,
+}
+
+/// A CPU threadpool of `threads` workers that poll for new work at level
+/// `poll` (0-100) before they sleep.
+fn new_pool(threads: i32, poll: u32) -> Result<*mut sys::ggml_threadpool> {
+    // SAFETY: fills and returns plain data.
+    let mut p = unsafe { sys::ggml_threadpool_params_default(threads) };
+    p.poll = poll;
+    // SAFETY: `p` is a valid parameter block for the call's duration.
+    let pool = unsafe { sys::ggml_threadpool_new(&mut p) };
+    if pool.is_null() {
+        return Err(LlamaError::ContextFailed(format!(
+            "could not start {threads} CPU threads"
+        )));
+    }
+    Ok(pool)
 }
 
 impl<'m> Context<'m> {
@@ -113,6 +132,7 @@ impl<'m> Context<'m> {
             hook,
             params,
             last_outputs: Vec::new(),
+            pool: None,
         })
     }
 
@@ -126,12 +146,36 @@ impl<'m> Context<'m> {
         &self.params
     }
 
-    /// Changes the CPU thread count.
-    pub fn set_threads(&mut self, threads: i32) {
+    /// Changes the CPU thread count (and restarts kept threads to match).
+    pub fn set_threads(&mut self, threads: i32) -> Result<()> {
         let t = threads.max(1);
         self.params.threads = t;
         // SAFETY: `raw` is a live context.
         unsafe { sys::llama_set_n_threads(self.raw, t, t) }
+        match self.pool {
+            Some((_, poll)) => self.keep_threads(poll),
+            None => Ok(()),
+        }
+    }
+
+    /// Keeps the CPU worker threads alive between decodes, as llama-server
+    /// does; by default ggml starts and joins them for every graph. `poll`
+    /// (0-100, llama-server's `--poll`) is how long an idle worker keeps
+    /// checking for the next graph before it sleeps: 0 sleeps at once, 50
+    /// is llama-server's default. Polling answers the next decode sooner,
+    /// and takes CPU from anything else on the machine meanwhile.
+    pub fn keep_threads(&mut self, poll: u32) -> Result<()> {
+        let pool = new_pool(self.params.threads, poll.min(100))?;
+        // SAFETY: `raw` and `pool` are live; llama.cpp keeps the pointer
+        // until detached or freed, and the pool is freed only after that
+        // (below, or in Drop after llama_free).
+        unsafe { sys::llama_attach_threadpool(self.raw, pool, pool) };
+        if let Some((old, _)) = self.pool.replace((pool, poll.min(100))) {
+            // SAFETY: the context now uses the new pool; the old one is
+            // referenced by nothing and freed once.
+            unsafe { sys::ggml_threadpool_free(old) }
+        }
+        Ok(())
     }
 
     /// The context's eval-callback hook: per-sequence steering, capture,
@@ -446,5 +490,9 @@ impl Drop for Context<'_> {
         // SAFETY: `raw` is freed once, before the hook (a field, dropped
         // after this body), so the callback never sees a dangling pointer.
         unsafe { sys::llama_free(self.raw) }
+        if let Some((pool, _)) = self.pool.take() {
+            // SAFETY: the context that used the pool is gone; freed once.
+            unsafe { sys::ggml_threadpool_free(pool) }
+        }
     }
 }

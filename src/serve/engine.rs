@@ -158,6 +158,9 @@ pub struct EngineConfig {
     /// Keep each slot's KV cache for the next request that starts the same
     /// way (requests may still opt out with `cache_prompt: false`).
     pub prompt_cache: bool,
+    /// Keep the CPU threads between decodes, polling for work at this
+    /// level (0-100, llama-server's `--poll`); None starts them per graph.
+    pub poll: Option<u32>,
 }
 
 /// Counters the HTTP side reads for `/health`.
@@ -206,7 +209,13 @@ impl Engine {
                     threads: cfg.threads,
                     hook: true,
                 };
-                match Context::new(&model, params) {
+                let ctx = Context::new(&model, params).and_then(|mut ctx| {
+                    if let Some(poll) = cfg.poll {
+                        ctx.keep_threads(poll)?;
+                    }
+                    Ok(ctx)
+                });
+                match ctx {
                     Ok(ctx) => {
                         let _ = ready_tx.send(Ok(()));
                         Runner::new(ctx, cfg, thread_stats).run(rx);

@@ -85,9 +85,16 @@ impl Default for EngineConfig {
             n_batch: 512,
             log: true,
             prompt_cache: true,
+            poll: Some(DEFAULT_POLL),
         }
     }
 }
+
+/// The server's poll level for its kept CPU threads: llama-server's default.
+/// With threads made per graph instead, SmolLM2 served 0.87-0.99× of
+/// llama-server's throughput; with threads kept at this level, 1.13-1.14×
+/// (BENCHMARKS.md).
+pub const DEFAULT_POLL: u32 = 50;
 
 impl Catalog {
     /// Reads the steering files `(name, path)`, checks each against

@@ -19,15 +19,16 @@ pub struct PeerServer {
 
 impl PeerServer {
     /// Starts `bin` on `model` with `parallel` slots of `ctx_per_slot`
-    /// tokens, `threads` threads and `gpu_layers` blocks offloaded (negative:
-    /// all; a CPU build ignores it) on a free loopback port, and waits (at
+    /// tokens, `threads` threads polling for work at level `poll` (its
+    /// `--poll`) and `gpu_layers` blocks offloaded (negative: all; a CPU
+    /// build ignores it) on a free loopback port, and waits (at
     /// most `wait`) until its `/health` answers 200.
     pub fn start(
         bin: &Path,
         model: &Path,
         parallel: usize,
         ctx_per_slot: usize,
-        (threads, gpu_layers): (usize, i32),
+        (threads, gpu_layers, poll): (usize, i32, u32),
         wait: Duration,
     ) -> Result<PeerServer, String> {
         // llama-server reads a large count as "all blocks" in every release.
@@ -43,6 +44,7 @@ impl PeerServer {
             .args(["-c", &(parallel * ctx_per_slot).to_string()])
             .args(["-t", &threads.to_string(), "-tb", &threads.to_string()])
             .args(["-ngl", &ngl.to_string()])
+            .args(["--poll", &poll.to_string()])
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
