@@ -6,7 +6,7 @@
 
 use super::bench::{at_least_one, median, median_ratio};
 use super::bench_serve::{complete, differently_steered, PROMPTS};
-use super::options::ModelOpts;
+use super::options::{EngineOpts, ModelOpts};
 use super::serve::{model_id, parse_steer_arg};
 use clap::Args;
 use expertsteer::serve::load::{run_load, LoadConfig, LoadReport, SteerChoice};
@@ -30,14 +30,8 @@ pub struct BenchPeerArgs {
     /// second pass through the files, the opposite sign.
     #[arg(long = "steer", value_name = "NAME=FILE", required = true)]
     pub steer: Vec<String>,
-    /// Run our server without its prompt cache.
-    #[arg(long)]
-    pub no_prompt_cache: bool,
-    /// How long idle CPU threads keep polling for the next decode before
-    /// they sleep, 0-100 (llama-server's `--poll` and default): lower gives
-    /// CPU back to other work sooner, higher answers sooner.
-    #[arg(long, default_value_t = expertsteer::serve::DEFAULT_POLL, value_parser = clap::value_parser!(u32).range(0..=100))]
-    pub poll: u32,
+    #[command(flatten)]
+    pub engine: EngineOpts,
     /// Slots on both servers.
     #[arg(long, default_value_t = 4, value_parser = at_least_one())]
     pub parallel: usize,
@@ -113,8 +107,8 @@ pub fn run(a: BenchPeerArgs) -> Result<()> {
             threads: params.threads,
             n_batch: 512,
             log: false,
-            prompt_cache: !a.no_prompt_cache,
-            poll: Some(a.poll),
+            prompt_cache: !a.engine.no_prompt_cache,
+            poll: Some(a.engine.poll),
         },
         queue: 4 * n,
         limits: ConnLimits::default(),
@@ -131,7 +125,7 @@ pub fn run(a: BenchPeerArgs) -> Result<()> {
         &model_path,
         n,
         params.n_ctx as usize,
-        (params.threads as usize, a.model.gpu_layers, a.poll),
+        (params.threads as usize, a.model.gpu_layers, a.engine.poll),
         Duration::from_secs(180),
     )
     .map_err(Error::Input)?;

@@ -3,7 +3,7 @@
 //! in interleaved rounds, then a mixed load of many clients.
 
 use super::bench::{at_least_one, median, median_ratio};
-use super::options::ModelOpts;
+use super::options::{EngineOpts, ModelOpts};
 use super::serve::{model_id, parse_steer_arg};
 use clap::Args;
 use expertsteer::pipeline::fit::peak_rss_bytes;
@@ -32,14 +32,8 @@ pub struct BenchServeArgs {
     /// cycles through them and no steering.
     #[arg(long = "steer", value_name = "NAME=FILE", required = true)]
     pub steer: Vec<String>,
-    /// Run the server without its prompt cache.
-    #[arg(long)]
-    pub no_prompt_cache: bool,
-    /// How long idle CPU threads keep polling for the next decode before
-    /// they sleep, 0-100 (llama-server's `--poll` and default): lower gives
-    /// CPU back to other work sooner, higher answers sooner.
-    #[arg(long, default_value_t = expertsteer::serve::DEFAULT_POLL, value_parser = clap::value_parser!(u32).range(0..=100))]
-    pub poll: u32,
+    #[command(flatten)]
+    pub engine: EngineOpts,
     /// Server slots (requests decoded together).
     #[arg(long, default_value_t = 4)]
     pub parallel: usize,
@@ -98,8 +92,8 @@ pub fn run(a: BenchServeArgs) -> Result<()> {
             threads: params.threads,
             n_batch: 512,
             log: false,
-            prompt_cache: !a.no_prompt_cache,
-            poll: Some(a.poll),
+            prompt_cache: !a.engine.no_prompt_cache,
+            poll: Some(a.engine.poll),
         },
         queue: a.clients.max(a.parallel),
         limits: ConnLimits::default(),

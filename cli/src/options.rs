@@ -226,3 +226,17 @@ impl SteerGrid {
         parse_positions(&self.positions)
     }
 }
+
+/// How the server's engine runs: `serve`, `bench serve` and `bench peer`.
+#[derive(Args, Debug, Clone)]
+pub struct EngineOpts {
+    /// No prompt cache: a finished request's KV cache is dropped instead of
+    /// kept for the next request that starts the same way.
+    #[arg(long)]
+    pub no_prompt_cache: bool,
+    /// How long idle CPU threads keep polling for the next decode before
+    /// they sleep, 0-100 (llama-server's `--poll` and default): lower gives
+    /// CPU back to other work sooner, higher answers sooner.
+    #[arg(long, default_value_t = expertsteer::serve::DEFAULT_POLL, value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub poll: u32,
+}

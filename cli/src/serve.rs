@@ -1,6 +1,6 @@
 //! `expertsteer serve`: flags → [`expertsteer::serve::Server`].
 
-use super::options::ModelOpts;
+use super::options::{EngineOpts, ModelOpts};
 use clap::Args;
 use expertsteer::serve::{
     ApiKeys, Catalog, ConnLimits, EngineConfig, Keys, ServeConfig, Server, Signals, SteerAdmin,
@@ -50,15 +50,8 @@ pub struct ServeArgs {
     /// Largest steering file a request may upload or load, in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 64)]
     pub max_upload_mb: usize,
-    /// No prompt cache: a finished request's KV cache is dropped instead of
-    /// kept for the next request that starts the same way.
-    #[arg(long)]
-    pub no_prompt_cache: bool,
-    /// How long idle CPU threads keep polling for the next decode before
-    /// they sleep, 0-100 (llama-server's `--poll` and default): lower gives
-    /// CPU back to other work sooner, higher answers sooner.
-    #[arg(long, default_value_t = expertsteer::serve::DEFAULT_POLL, value_parser = clap::value_parser!(u32).range(0..=100))]
-    pub poll: u32,
+    #[command(flatten)]
+    pub engine: EngineOpts,
     /// Listen beyond loopback without any key: anyone who can reach the
     /// port can use it. Only on a trusted network.
     #[arg(long)]
@@ -211,8 +204,8 @@ pub fn run(a: ServeArgs) -> Result<()> {
             threads: params.threads,
             n_batch: a.batch,
             log: !a.quiet,
-            prompt_cache: !a.no_prompt_cache,
-            poll: Some(a.poll),
+            prompt_cache: !a.engine.no_prompt_cache,
+            poll: Some(a.engine.poll),
         },
         queue: a.queue,
         limits,

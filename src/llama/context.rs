@@ -165,12 +165,13 @@ impl<'m> Context<'m> {
     /// is llama-server's default. Polling answers the next decode sooner,
     /// and takes CPU from anything else on the machine meanwhile.
     pub fn keep_threads(&mut self, poll: u32) -> Result<()> {
-        let pool = new_pool(self.params.threads, poll.min(100))?;
+        let poll = poll.min(100);
+        let pool = new_pool(self.params.threads, poll)?;
         // SAFETY: `raw` and `pool` are live; llama.cpp keeps the pointer
         // until detached or freed, and the pool is freed only after that
         // (below, or in Drop after llama_free).
         unsafe { sys::llama_attach_threadpool(self.raw, pool, pool) };
-        if let Some((old, _)) = self.pool.replace((pool, poll.min(100))) {
+        if let Some((old, _)) = self.pool.replace((pool, poll)) {
             // SAFETY: the context now uses the new pool; the old one is
             // referenced by nothing and freed once.
             unsafe { sys::ggml_threadpool_free(old) }

@@ -90,10 +90,9 @@ impl Default for EngineConfig {
     }
 }
 
-/// The server's poll level for its kept CPU threads: llama-server's default.
-/// With threads made per graph instead, SmolLM2 served 0.87-0.99× of
-/// llama-server's throughput; with threads kept at this level, 1.13-1.14×
-/// (BENCHMARKS.md).
+/// The server's poll level for its kept CPU threads: llama-server's own
+/// default, so the two engines wait for work alike (BENCHMARKS.md, "Again on
+/// a quiet machine").
 pub const DEFAULT_POLL: u32 = 50;
 
 impl Catalog {
