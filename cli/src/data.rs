@@ -15,6 +15,7 @@ pub fn run(a: DataArgs) -> Result<()> {
         Source::BigbenchExact => QuestionSource::BigbenchExact,
         Source::Humaneval | Source::Pycode => return super::data_code::build(&b),
         Source::Generic => return build_generic(&b),
+        Source::Multiplication | Source::GsmSymbolic => return super::data_gen::build(&b),
     };
     if b.label.is_some() || b.log.is_some() || b.model.is_some() {
         return Err(Error::Input(

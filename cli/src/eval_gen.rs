@@ -1,14 +1,15 @@
-//! `expertsteer eval gen`: exact-match accuracy on a generative BIG-bench
-//! task (k-shot, greedy, one line per answer), with and without steering;
-//! resumable through its log.
+//! `expertsteer eval gen`: exact-match accuracy on a generative task (a
+//! BIG-bench task or a file from `data build`; k-shot, greedy, one line
+//! per answer or a free answer scored by its final number), with and
+//! without steering; resumable through its log.
 
 use super::options::{model_label, parse_split, ModelOpts, SteerGrid, DEFAULT_CTX};
 use clap::Args;
 use expertsteer::{Error, Result};
 use expertsteer_eval::code::run::positions_name;
-use expertsteer_eval::data::load_bigbench_generative;
+use expertsteer_eval::data::load_generative;
 use expertsteer_eval::exact::prompt::{choose_shots, scored_examples};
-use expertsteer_eval::exact::run::{read_gen_log, run_gen_eval, GenPlan};
+use expertsteer_eval::exact::run::{read_gen_log, run_gen_eval, AnswerMode, GenPlan};
 use expertsteer_eval::exact::table::{accuracy_table, accuracy_table_markdown};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -17,7 +18,9 @@ use std::time::Instant;
 pub struct EvalGenArgs {
     #[command(flatten)]
     pub model: ModelOpts,
-    /// BIG-bench task with exact-match targets, e.g. arithmetic/3_digit_addition.
+    /// BIG-bench task with exact-match targets, e.g.
+    /// arithmetic/3_digit_addition, or a .jsonl file of generative examples
+    /// (`data build --source multiplication` or `gsm-symbolic`).
     #[arg(long)]
     pub task: String,
     /// Questions of this part of the fixed 60/20/20 split (the one `data
@@ -34,9 +37,21 @@ pub struct EvalGenArgs {
     /// Only the first N questions of the split (0 = all).
     #[arg(long, default_value_t = 0)]
     pub limit: usize,
-    /// Most tokens per answer (it also ends at the first newline).
+    /// Most tokens per answer (a line answer also ends at the first
+    /// newline; a number answer at the next "Q:").
     #[arg(long, default_value_t = 16)]
     pub max_tokens: usize,
+    /// line: the answer is the first line, compared exactly. number: a
+    /// free answer (worked steps allowed) whose final number (after "the
+    /// answer is", else the last one) is compared as a number; the table
+    /// adds mean length and the share of worked solutions.
+    #[arg(long, value_enum, default_value = "line")]
+    pub answer: AnswerArg,
+    /// Also run no steering with this text after the question's "A:"
+    /// (e.g. "Let's think step by step."), as one more row compared with
+    /// no steering; steered rows stay uncued.
+    #[arg(long)]
+    pub cue: Option<String>,
     #[command(flatten)]
     pub grid: SteerGrid,
     /// The JSON Lines log: one line per question and condition; a run
@@ -48,13 +63,23 @@ pub struct EvalGenArgs {
     pub report_only: bool,
 }
 
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq)]
+pub enum AnswerArg {
+    Line,
+    Number,
+}
+
 pub fn run(a: EvalGenArgs) -> Result<()> {
+    let mode = match a.answer {
+        AnswerArg::Line => AnswerMode::Line,
+        AnswerArg::Number => AnswerMode::Number,
+    };
     let split = parse_split(&a.split)?;
     let positions = a.grid.positions()?;
     let steer = a.grid.steer()?;
 
     let t = Instant::now();
-    let examples = load_bigbench_generative(&a.task)?;
+    let examples = load_generative(&a.task)?;
     let shots = choose_shots(&examples, a.split_seed, a.shots);
     if shots.len() < a.shots {
         return Err(Error::Input(format!(
@@ -86,6 +111,8 @@ pub fn run(a: EvalGenArgs) -> Result<()> {
         strengths: a.grid.strengths()?,
         positions,
         max_tokens: a.max_tokens,
+        mode,
+        cue: a.cue.clone(),
         n_ctx: a.model.ctx.unwrap_or(DEFAULT_CTX),
         split_seed: a.split_seed,
         threads: a.model.threads(),
@@ -99,18 +126,19 @@ pub fn run(a: EvalGenArgs) -> Result<()> {
         let n_new = run_gen_eval(&model, &plan, &mut |p| {
             let r = p.record;
             errln!(
-                "[{}/{}] {} {} c={} {}: {} {:?} (target {:?}, {} tokens{}, {:.2} s)",
+                "[{}/{}] {} {}{} c={} {}: {} {:?} (target {:?}, {} tokens{}, {:.2} s)",
                 p.done,
                 p.total,
                 r.question,
                 r.steering,
+                if r.cue.is_empty() { "" } else { " + cue" },
                 r.strength,
                 positions_name(positions),
                 if r.correct { "right" } else { "wrong" },
-                r.answer,
+                short(&r.answer),
                 r.targets[0],
                 r.n_tokens,
-                if r.stopped { "" } else { ", no newline" },
+                if r.stopped { "" } else { ", not stopped" },
                 r.gen_secs
             );
         })?;
@@ -127,14 +155,33 @@ pub fn run(a: EvalGenArgs) -> Result<()> {
     let log = read_gen_log(&a.log)?;
     let rows = accuracy_table(&plan, &log);
     outln!(
-        "\n{} exact match, {} split (seed {}), {} shots, greedy, at most {} tokens, model {}:\n",
+        "\n{} {} match, {} split (seed {}), {} shots, greedy, at most {} tokens, model {}{}:\n",
         a.task,
+        if mode == AnswerMode::Number {
+            "final-number"
+        } else {
+            "exact"
+        },
         a.split,
         a.split_seed,
         plan.shots.len(),
         a.max_tokens,
-        plan.model
+        plan.model,
+        a.cue
+            .as_deref()
+            .map(|c| format!(", cue {c:?}"))
+            .unwrap_or_default()
     );
-    out!("{}", accuracy_table_markdown(&rows));
+    out!("{}", accuracy_table_markdown(&rows, mode));
     Ok(())
+}
+
+/// A long free answer shortened for the progress line: its last 60 chars.
+fn short(answer: &str) -> String {
+    let chars: Vec<char> = answer.chars().collect();
+    if chars.len() <= 60 {
+        answer.to_string()
+    } else {
+        format!("…{}", chars[chars.len() - 60..].iter().collect::<String>())
+    }
 }

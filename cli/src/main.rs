@@ -17,6 +17,7 @@ mod capture;
 mod data;
 mod data_args;
 mod data_code;
+mod data_gen;
 mod demo;
 mod directions;
 mod eval;

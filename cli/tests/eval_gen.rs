@@ -148,3 +148,134 @@ fn eval_gen_refuses_bad_input_with_a_clear_message() {
     assert!(e.contains("exceed the context"), "{e}");
     assert!(!log.exists(), "nothing was logged");
 }
+
+fn data_build(cache: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_expertsteer"))
+        .args(["data", "build"])
+        .args(args)
+        .env("EXPERTSTEER_CACHE", cache)
+        .output()
+        .expect("run expertsteer")
+}
+
+#[test]
+fn a_task_file_runs_with_free_answers_and_a_prompt_cue() {
+    let dir = scratch("eval-gen-file");
+    let cache = dir.join("cache");
+    let task = dir.join("mul.jsonl");
+    let o = data_build(
+        &cache,
+        &[
+            "--source",
+            "multiplication",
+            "--limit",
+            "200",
+            "--out",
+            task.to_str().unwrap(),
+        ],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("200 examples"), "{err}");
+    // Right-vs-wrong pairs of the file's fit questions.
+    let pairs = dir.join("pairs.jsonl");
+    let o = data_build(
+        &cache,
+        &[
+            "--source",
+            "bigbench-exact",
+            "--tasks",
+            task.to_str().unwrap(),
+            "--limit",
+            "10",
+            "--out",
+            pairs.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let items = expertsteer_eval::data::read_dataset(&pairs).unwrap();
+    assert_eq!(items.len(), 20);
+    assert_eq!(items.iter().filter(|i| i.label == 1).count(), 10);
+
+    let model = smollm2_path();
+    let log = dir.join("log.jsonl");
+    let _ = std::fs::remove_file(&log);
+    let args = [
+        "--task",
+        task.to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+        "--threads",
+        "1",
+        "--shots",
+        "0",
+        "--answer",
+        "number",
+        "--cue",
+        "Let's think step by step.",
+        "--split",
+        "test",
+        "--limit",
+        "3",
+        "--max-tokens",
+        "12",
+        "--log",
+        log.to_str().unwrap(),
+    ];
+    let o = eval_gen(&cache, &args);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let records = read_gen_log(&log).unwrap();
+    assert_eq!(records.len(), 6, "3 questions x (none, none + cue)");
+    let cued = records.iter().filter(|r| !r.cue.is_empty()).count();
+    assert_eq!(cued, 3);
+    for r in &records {
+        assert_eq!(r.mode.name(), "number");
+        assert!(r.n_tokens <= 12 && !r.answer.contains("\nQ:"), "{r:?}");
+        assert_eq!(
+            r.correct,
+            expertsteer_eval::exact::prompt::number_match(&r.answer, &r.targets),
+            "{r:?}"
+        );
+    }
+    let table = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(table.contains("final-number match"), "{table}");
+    assert!(table.contains("| none + cue | 0 | all | 3 |"), "{table}");
+    assert!(table.contains("mean tokens | worked |"), "{table}");
+    // The same questions as line answers are another plan: nothing reused.
+    let mut line = args.to_vec();
+    line[9] = "line";
+    let o = eval_gen(&cache, &line);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(read_gen_log(&log).unwrap().len(), 12);
+    let again = eval_gen(&cache, &args);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("nothing new to run"));
+}
+
+#[test]
+fn generated_task_sources_refuse_what_they_do_not_take() {
+    let dir = scratch("eval-gen-sources");
+    let cache = dir.join("cache");
+    let out = dir.join("x.jsonl");
+    for (args, why) in [
+        (
+            vec!["--source", "multiplication", "--label", "steps"],
+            "for right-vs-wrong pairs",
+        ),
+        (
+            vec!["--source", "multiplication", "--subjects", "math"],
+            "take --limit",
+        ),
+        (
+            vec!["--source", "humaneval", "--label", "steps"],
+            "for --source gsm-symbolic",
+        ),
+    ] {
+        let mut a = args.clone();
+        a.extend(["--out", out.to_str().unwrap()]);
+        let o = data_build(&cache, &a);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains(why), "{args:?}: {err}");
+        assert!(!out.exists());
+    }
+}

@@ -2,7 +2,7 @@
 //! `mmlu:math` or `bigbench:logical_deduction/three_objects`, resolved to
 //! questions from the MMLU and BIG-bench loaders.
 
-use super::{load_bigbench, load_bigbench_generative, load_mmlu, mmlu_subject_group, McQuestion};
+use super::{load_bigbench, load_generative, load_mmlu, mmlu_subject_group, McQuestion};
 use expertsteer::{Error, Result};
 
 /// Where multiple-choice questions come from.
@@ -103,11 +103,13 @@ pub fn load_questions(spec: &TaskSpec) -> Result<Vec<McQuestion>> {
         }
         QuestionSource::BigbenchExact => {
             if spec.tasks.is_empty() {
-                return Err(Error::Input("give BIG-bench tasks".into()));
+                return Err(Error::Input(
+                    "give BIG-bench tasks or .jsonl files of generative examples".into(),
+                ));
             }
             let mut out = Vec::new();
             for t in &spec.tasks {
-                let ex = load_bigbench_generative(t)?;
+                let ex = load_generative(t)?;
                 let n = ex.len();
                 let qs: Vec<McQuestion> = ex.iter().filter_map(|e| e.to_mc_question(0)).collect();
                 if qs.is_empty() {

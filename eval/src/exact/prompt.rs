@@ -45,6 +45,12 @@ pub fn scored_examples(
 /// The prompt for `question` after `shots` (the first target of each shot
 /// is its answer).
 pub fn few_shot_prompt(shots: &[GenExample], question: &GenExample) -> String {
+    cued_prompt(shots, question, "")
+}
+
+/// [`few_shot_prompt`] with `cue` after the question's `A:` (e.g. "Let's
+/// think step by step.", the zero-shot reasoning prompt); none when empty.
+pub fn cued_prompt(shots: &[GenExample], question: &GenExample, cue: &str) -> String {
     let mut s = String::new();
     for shot in shots {
         s.push_str(&format!(
@@ -54,7 +60,99 @@ pub fn few_shot_prompt(shots: &[GenExample], question: &GenExample) -> String {
         ));
     }
     s.push_str(&format!("Q: {}\nA:", question.input.trim()));
+    if !cue.trim().is_empty() {
+        s.push(' ');
+        s.push_str(cue.trim());
+    }
     s
+}
+
+/// Where a free-form answer ends: at the next question the model starts
+/// writing itself (`\nQ:`). The second value says whether that marker was
+/// there (false: the token cap or end of text cut it).
+pub fn cut_free_answer(generated: &str) -> (&str, bool) {
+    match generated.find("\nQ:") {
+        Some(i) => (&generated[..i], true),
+        None => (generated, false),
+    }
+}
+
+/// The numbers of `text` in order, commas inside them removed (`1,200` →
+/// `1200`; a sentence's full stop is not a decimal point).
+fn numbers(text: &str) -> Vec<(usize, String)> {
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if !b[i].is_ascii_digit() {
+            i += 1;
+            continue;
+        }
+        let start = if i > 0 && b[i - 1] == b'-' { i - 1 } else { i };
+        let mut s = String::new();
+        while i < b.len() {
+            let c = b[i];
+            let digit_follows = i + 1 < b.len() && b[i + 1].is_ascii_digit();
+            if c.is_ascii_digit() {
+                s.push(c as char);
+            } else if c == b',' && digit_follows {
+                // A thousands separator: skipped.
+            } else if c == b'.' && digit_follows && !s.contains('.') {
+                s.push('.');
+            } else {
+                break;
+            }
+            i += 1;
+        }
+        if start < i && b[start] == b'-' {
+            s.insert(0, '-');
+        }
+        out.push((start, s));
+    }
+    out
+}
+
+/// The final answer of a worked solution: the first number after the last
+/// "answer is" or "####" when there is one, else the last number of the
+/// text. `None` when the text has no number.
+pub fn final_number(text: &str) -> Option<String> {
+    let lower = text.to_lowercase();
+    let marker = ["answer is", "####"]
+        .iter()
+        .filter_map(|m| lower.rfind(m).map(|i| i + m.len()))
+        .max();
+    let nums = numbers(text);
+    match marker {
+        Some(at) => nums
+            .iter()
+            .find(|(i, _)| *i >= at)
+            .or(nums.last())
+            .map(|(_, n)| n.clone()),
+        None => nums.last().map(|(_, n)| n.clone()),
+    }
+}
+
+/// Whether `answer`'s final number equals one of `targets` as a number
+/// (`12.0` and `12` match).
+pub fn number_match(answer: &str, targets: &[String]) -> bool {
+    let Some(got) = final_number(answer).and_then(|n| n.parse::<f64>().ok()) else {
+        return false;
+    };
+    targets.iter().any(|t| {
+        let t = t.trim().replace(',', "");
+        t.parse::<f64>()
+            .is_ok_and(|want| (got - want).abs() <= 1e-9 * want.abs().max(1.0))
+    })
+}
+
+/// How many parts of an answer hold a number (parts: lines and
+/// sentences). A worked solution has several; a bare answer one.
+pub fn numbered_parts(answer: &str) -> usize {
+    answer
+        .split('\n')
+        .flat_map(|line| line.split(". "))
+        .filter(|part| part.bytes().any(|b| b.is_ascii_digit()))
+        .count()
 }
 
 /// The answer part of a generation: everything before the first newline.
@@ -108,6 +206,54 @@ mod tests {
         let several = vec!["five".to_string(), "5".to_string()];
         assert!(exact_match("5", &several) && exact_match("five", &several));
         assert!(!exact_match("Five", &several), "case counts");
+    }
+
+    #[test]
+    fn the_final_number_is_found_after_the_answer_marker_or_last() {
+        assert_eq!(
+            final_number("3 * 4 = 12. The answer is 12."),
+            Some("12".into())
+        );
+        assert_eq!(
+            final_number("The answer is $1,250.50 and 7 more"),
+            Some("1250.50".into())
+        );
+        assert_eq!(
+            final_number("She has 5, then 7.\n#### 12"),
+            Some("12".into())
+        );
+        assert_eq!(final_number("It is -3 degrees"), Some("-3".into()));
+        assert_eq!(final_number("He had 5 then 9"), Some("9".into()));
+        assert_eq!(final_number("no number"), None);
+        let t = vec!["12".to_string()];
+        assert!(number_match(" 12", &t) && number_match("so 12.0 in all.", &t));
+        assert!(!number_match("12 then 13", &t));
+        assert!(!number_match("none", &t));
+        assert!(number_match("The answer is 1,200.", &["1200".to_string()]));
+    }
+
+    #[test]
+    fn a_free_answer_ends_where_the_model_asks_itself_a_question() {
+        assert_eq!(
+            cut_free_answer(" 5 + 7 = 12\n\nQ: next"),
+            (" 5 + 7 = 12\n", true)
+        );
+        assert_eq!(cut_free_answer(" 12"), (" 12", false));
+        assert_eq!(
+            numbered_parts("First 3 * 4 = 12.\nThen 12 + 1 = 13. So 13."),
+            3
+        );
+        assert_eq!(numbered_parts(" 13"), 1);
+        assert_eq!(numbered_parts("I do not know."), 0);
+    }
+
+    #[test]
+    fn a_cue_follows_the_answer_prefix() {
+        assert_eq!(
+            cued_prompt(&[], &ex(3), "Let's think step by step."),
+            "Q: What is 3 plus 3?\nA: Let's think step by step."
+        );
+        assert_eq!(cued_prompt(&[], &ex(3), " "), few_shot_prompt(&[], &ex(3)));
     }
 
     #[test]

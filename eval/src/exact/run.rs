@@ -1,9 +1,13 @@
 //! The exact-match loop: for every condition (no steering, or a steering
-//! file at a strength) and question, a greedy answer to the k-shot prompt,
-//! cut at the first newline and scored; one JSON line per result in an
-//! append-only log, so a killed run continues where it stopped.
+//! file at a strength, or no steering with a prompt cue) and question, a
+//! greedy answer to the k-shot prompt, scored as a line (cut at the first
+//! newline, exact match) or as a free answer (a worked solution whose final
+//! number is compared); one JSON line per result in an append-only log, so
+//! a killed run continues where it stopped.
 
-use super::prompt::{cut_answer, exact_match, example_split, few_shot_prompt};
+use super::prompt::{
+    cued_prompt, cut_answer, cut_free_answer, exact_match, example_split, number_match,
+};
 use crate::data::GenExample;
 use crate::greedy::LabelledSteer;
 use crate::greedy::{greedy_context, greedy_params, set_condition};
@@ -15,6 +19,29 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+
+/// How an answer is cut and scored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AnswerMode {
+    /// One line, compared exactly (BIG-bench arithmetic).
+    #[default]
+    Line,
+    /// Free text up to the next `Q:` or the token cap; its final number
+    /// (after "the answer is", else the last) compared as a number (word
+    /// problems, where the answer may come after worked steps).
+    Number,
+}
+
+impl AnswerMode {
+    /// The log's and the CLI's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            AnswerMode::Line => "line",
+            AnswerMode::Number => "number",
+        }
+    }
+}
 
 /// One question under one condition.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,6 +79,12 @@ pub struct GenRecord {
     pub stopped: bool,
     /// Seconds generating (prompt included).
     pub gen_secs: f64,
+    /// How the answer was cut and scored (logs before it: line).
+    #[serde(default)]
+    pub mode: AnswerMode,
+    /// Text after the question's `A:` (empty: none).
+    #[serde(default)]
+    pub cue: String,
 }
 
 type Key = (
@@ -64,7 +97,31 @@ type Key = (
     String,
     usize,
     usize,
+    AnswerMode,
+    String,
 );
+
+/// One condition of a plan: steering label, strength, prompt cue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Condition {
+    /// `none` or the steering file's label.
+    pub steering: String,
+    /// Strength c (0 without steering).
+    pub strength: f32,
+    /// Text after `A:` (empty: none).
+    pub cue: String,
+}
+
+impl Condition {
+    /// The table's name for it: the label, with `+ cue` for a cued row.
+    pub fn name(&self) -> String {
+        if self.cue.is_empty() {
+            self.steering.clone()
+        } else {
+            format!("{} + cue", self.steering)
+        }
+    }
+}
 
 impl GenRecord {
     fn key(&self) -> Key {
@@ -78,6 +135,8 @@ impl GenRecord {
             self.positions.clone(),
             self.shots,
             self.max_tokens,
+            self.mode,
+            self.cue.clone(),
         )
     }
 }
@@ -99,6 +158,12 @@ pub struct GenPlan {
     pub positions: Positions,
     /// Most tokens per answer.
     pub max_tokens: usize,
+    /// How answers are cut and scored.
+    pub mode: AnswerMode,
+    /// A prompt cue (e.g. "Let's think step by step."): when set, no
+    /// steering with this cue after `A:` is one more condition, next to
+    /// the uncued ones.
+    pub cue: Option<String>,
     /// Context length (prompt + answer must fit).
     pub n_ctx: u32,
     /// Seed of the question split and of the shots.
@@ -110,22 +175,44 @@ pub struct GenPlan {
 }
 
 impl GenPlan {
-    /// (steering label, strength) of every condition, no steering first.
-    pub fn conditions(&self) -> Vec<(String, f32)> {
-        crate::greedy::conditions(self.steer.as_ref(), &self.strengths)
+    /// Every condition: no steering first, then no steering with the cue
+    /// (if any), then the steering file at each strength (uncued).
+    pub fn conditions(&self) -> Vec<Condition> {
+        let mut out: Vec<Condition> =
+            crate::greedy::conditions(self.steer.as_ref(), &self.strengths)
+                .into_iter()
+                .map(|(steering, strength)| Condition {
+                    steering,
+                    strength,
+                    cue: String::new(),
+                })
+                .collect();
+        if let Some(cue) = self.cue.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+            out.insert(
+                1,
+                Condition {
+                    steering: "none".into(),
+                    strength: 0.0,
+                    cue: cue.to_string(),
+                },
+            );
+        }
+        out
     }
 
-    fn key(&self, q: &GenExample, steering: &str, c: f32) -> Key {
+    fn key(&self, q: &GenExample, c: &Condition) -> Key {
         (
             q.task.clone(),
             q.id.clone(),
             self.split_seed,
             self.model.clone(),
-            steering.to_string(),
-            c.to_bits(),
-            self.positions_label(steering),
+            c.steering.clone(),
+            c.strength.to_bits(),
+            self.positions_label(&c.steering),
             self.shots.len(),
             self.max_tokens,
+            self.mode,
+            c.cue.clone(),
         )
     }
 
@@ -140,9 +227,9 @@ impl GenPlan {
         let by_key: std::collections::HashMap<Key, &GenRecord> =
             log.iter().map(|r| (r.key(), r)).collect();
         let mut out = Vec::new();
-        for (label, c) in self.conditions() {
+        for c in self.conditions() {
             for q in &self.questions {
-                if let Some(r) = by_key.get(&self.key(q, &label, c)) {
+                if let Some(r) = by_key.get(&self.key(q, &c)) {
                     out.push(*r);
                 }
             }
@@ -213,29 +300,32 @@ pub fn run_gen_eval(
     let total = conditions.len() * plan.questions.len();
     let mut n_done = conditions
         .iter()
-        .flat_map(|(l, c)| plan.questions.iter().map(move |q| (l, c, q)))
-        .filter(|(l, c, q)| done.contains(&plan.key(q, l, **c)))
+        .flat_map(|c| plan.questions.iter().map(move |q| (c, q)))
+        .filter(|(c, q)| done.contains(&plan.key(q, c)))
         .count();
     if n_done == total {
         return Ok(0);
     }
     // Every prompt is tokenised (and checked against the context) before
     // the first answer, so a prompt that does not fit fails at once.
-    let mut prompts = Vec::with_capacity(plan.questions.len());
+    let mut prompts = std::collections::HashMap::new();
+    let cues: HashSet<&str> = conditions.iter().map(|c| c.cue.as_str()).collect();
     for q in &plan.questions {
-        let toks = model.tokenize(&few_shot_prompt(&plan.shots, q), true, false)?;
-        if toks.len() + plan.max_tokens > plan.n_ctx as usize {
-            return Err(Error::Input(format!(
-                "{}: prompt ({} tokens with {} shots) + max tokens ({}) exceed the \
+        for cue in &cues {
+            let toks = model.tokenize(&cued_prompt(&plan.shots, q, cue), true, false)?;
+            if toks.len() + plan.max_tokens > plan.n_ctx as usize {
+                return Err(Error::Input(format!(
+                    "{}: prompt ({} tokens with {} shots) + max tokens ({}) exceed the \
                  context ({}); raise --ctx or lower --shots",
-                q.id,
-                toks.len(),
-                plan.shots.len(),
-                plan.max_tokens,
-                plan.n_ctx
-            )));
+                    q.id,
+                    toks.len(),
+                    plan.shots.len(),
+                    plan.max_tokens,
+                    plan.n_ctx
+                )));
+            }
+            prompts.insert((q.id.as_str(), *cue), toks);
         }
-        prompts.push(toks);
     }
     let mut log = LogWriter::open(&plan.log)?;
     let mut ctx = greedy_context(
@@ -247,36 +337,50 @@ pub fn run_gen_eval(
     )?;
     let params = greedy_params(plan.max_tokens);
     let mut n_new = 0;
-    for (label, c) in &conditions {
-        set_condition(&mut ctx, plan.steer.as_ref(), *c, plan.positions)?;
-        for (q, prompt) in plan.questions.iter().zip(&prompts) {
-            if done.contains(&plan.key(q, label, *c)) {
+    for cond in &conditions {
+        set_condition(&mut ctx, plan.steer.as_ref(), cond.strength, plan.positions)?;
+        for q in &plan.questions {
+            if done.contains(&plan.key(q, cond)) {
                 continue;
             }
+            let prompt = &prompts[&(q.id.as_str(), cond.cue.as_str())];
             let t0 = Instant::now();
             let mut text = String::new();
+            let mode = plan.mode;
             let gen = generate_until(&mut ctx, prompt, &params, &mut |piece| {
                 text.push_str(piece);
-                !text.contains('\n')
+                match mode {
+                    AnswerMode::Line => !text.contains('\n'),
+                    AnswerMode::Number => !text.contains("\nQ:"),
+                }
             })?;
-            let (answer, stopped) = cut_answer(&gen.text);
+            let (answer, stopped) = match mode {
+                AnswerMode::Line => cut_answer(&gen.text),
+                AnswerMode::Number => cut_free_answer(&gen.text),
+            };
+            let correct = match mode {
+                AnswerMode::Line => exact_match(answer, &q.targets),
+                AnswerMode::Number => number_match(answer, &q.targets),
+            };
             let r = GenRecord {
                 task: q.task.clone(),
                 question: q.id.clone(),
                 split: format!("{:?}", example_split(q, plan.split_seed)).to_lowercase(),
                 split_seed: plan.split_seed,
                 model: plan.model.clone(),
-                steering: label.clone(),
-                strength: *c,
-                positions: plan.positions_label(label),
+                steering: cond.steering.clone(),
+                strength: cond.strength,
+                positions: plan.positions_label(&cond.steering),
                 shots: plan.shots.len(),
                 max_tokens: plan.max_tokens,
-                correct: exact_match(answer, &q.targets),
+                correct,
                 answer: answer.to_string(),
                 targets: q.targets.clone(),
                 n_tokens: gen.tokens.len(),
                 stopped,
                 gen_secs: t0.elapsed().as_secs_f64(),
+                mode,
+                cue: cond.cue.clone(),
             };
             log.append(&r)?;
             n_new += 1;

@@ -3,7 +3,8 @@
 //! against no steering on the questions both answered, Holm-adjusted
 //! across the steered rows.
 
-use super::run::{GenPlan, GenRecord};
+use super::prompt::numbered_parts;
+use super::run::{AnswerMode, GenPlan, GenRecord};
 use crate::stats::{holm, mcnemar, wilson_ci};
 use std::collections::HashMap;
 
@@ -33,30 +34,36 @@ pub struct AccuracyRow {
     pub p_holm: Option<f64>,
     /// Mean seconds generating per question.
     pub secs_per_question: f64,
+    /// Mean tokens generated per answer.
+    pub mean_tokens: f64,
+    /// Share of answers with at least two lines or sentences holding a
+    /// number (a worked solution rather than a bare answer).
+    pub worked: f64,
 }
 
 /// One row per condition of `plan`, over its records in `log`.
 pub fn accuracy_table(plan: &GenPlan, log: &[GenRecord]) -> Vec<AccuracyRow> {
     let chosen = plan.select(log);
-    let of = |label: &str, c: f32| -> Vec<&GenRecord> {
+    let of = |label: &str, c: f32, cue: &str| -> Vec<&GenRecord> {
         chosen
             .iter()
-            .filter(|r| r.steering == label && r.strength.to_bits() == c.to_bits())
+            .filter(|r| r.steering == label && r.strength.to_bits() == c.to_bits() && r.cue == cue)
             .copied()
             .collect()
     };
-    let baseline: HashMap<&str, bool> = of("none", 0.0)
+    let baseline: HashMap<&str, bool> = of("none", 0.0, "")
         .iter()
         .map(|r| (r.question.as_str(), r.correct))
         .collect();
     let mut rows: Vec<AccuracyRow> = plan
         .conditions()
         .into_iter()
-        .map(|(label, c)| {
-            let rs = of(&label, c);
+        .map(|cond| {
+            let rs = of(&cond.steering, cond.strength, &cond.cue);
             let n = rs.len();
             let correct = rs.iter().filter(|r| r.correct).count();
-            let (discordant, p) = if label == "none" {
+            let is_baseline = cond.steering == "none" && cond.cue.is_empty();
+            let (discordant, p) = if is_baseline {
                 (None, None)
             } else {
                 let (a, b): (Vec<bool>, Vec<bool>) = rs
@@ -67,10 +74,11 @@ pub fn accuracy_table(plan: &GenPlan, log: &[GenRecord]) -> Vec<AccuracyRow> {
                 (Some((only_a, only_b)), Some(p))
             };
             let nan_if_empty = |x: f64| if n == 0 { f64::NAN } else { x / n as f64 };
+            let worked = rs.iter().filter(|r| numbered_parts(&r.answer) >= 2).count();
             AccuracyRow {
-                steering: label.clone(),
-                strength: c,
-                positions: plan.positions_label(&label),
+                steering: cond.name(),
+                strength: cond.strength,
+                positions: plan.positions_label(&cond.steering),
                 n,
                 correct,
                 accuracy: nan_if_empty(correct as f64),
@@ -79,6 +87,8 @@ pub fn accuracy_table(plan: &GenPlan, log: &[GenRecord]) -> Vec<AccuracyRow> {
                 p,
                 p_holm: None,
                 secs_per_question: nan_if_empty(rs.iter().map(|r| r.gen_secs).sum()),
+                mean_tokens: nan_if_empty(rs.iter().map(|r| r.n_tokens as f64).sum()),
+                worked: nan_if_empty(worked as f64),
             }
         })
         .collect();
@@ -98,13 +108,19 @@ pub fn accuracy_table(plan: &GenPlan, log: &[GenRecord]) -> Vec<AccuracyRow> {
     rows
 }
 
-/// The table as Markdown.
-pub fn accuracy_table_markdown(rows: &[AccuracyRow]) -> String {
+/// The table as Markdown; free answers (`AnswerMode::Number`) also get
+/// their mean length and the share of worked solutions.
+pub fn accuracy_table_markdown(rows: &[AccuracyRow], mode: AnswerMode) -> String {
+    let free = mode == AnswerMode::Number;
     let mut s = String::from(
         "| condition | c | positions | n | correct | accuracy | 95% CI (Wilson) | \
-         lost/gained vs none | McNemar p | Holm p | s/question |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|\n",
+         lost/gained vs none | McNemar p | Holm p | s/question |",
     );
+    s.push_str(if free {
+        " mean tokens | worked |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+    } else {
+        "\n|---|---|---|---|---|---|---|---|---|---|---|\n"
+    });
     let p = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.3}"));
     for r in rows {
         s.push_str(&format!(
@@ -123,6 +139,10 @@ pub fn accuracy_table_markdown(rows: &[AccuracyRow]) -> String {
             p(r.p_holm),
             r.secs_per_question
         ));
+        if free {
+            s.pop();
+            s.push_str(&format!(" {:.0} | {:.2} |\n", r.mean_tokens, r.worked));
+        }
     }
     s
 }
@@ -162,6 +182,8 @@ mod tests {
             n_tokens: 1,
             stopped: true,
             gen_secs: 0.5,
+            mode: AnswerMode::Line,
+            cue: String::new(),
         }
     }
 
@@ -179,6 +201,8 @@ mod tests {
             strengths: vec![0.0, 0.1, 0.2, 0.3],
             positions: Positions::GeneratedOnly,
             max_tokens: 4,
+            mode: AnswerMode::Line,
+            cue: None,
             n_ctx: 64,
             split_seed: 0,
             threads: 1,
@@ -208,8 +232,57 @@ mod tests {
         assert_eq!(rows[2].p_holm, Some(1.0));
         assert_eq!(rows[1].positions, "generated");
         assert_eq!(rows[0].positions, "all");
-        let md = accuracy_table_markdown(&rows);
+        let md = accuracy_table_markdown(&rows, AnswerMode::Line);
         assert!(md.contains("| none | 0 | all | 20 | 10 | 0.500 |"), "{md}");
         assert!(md.contains("| 2/8 | 0.109 | 0.219 |"), "{md}");
+    }
+
+    #[test]
+    fn a_cued_row_is_compared_with_the_uncued_baseline_and_shows_its_work() {
+        let plan = GenPlan {
+            questions: (0..10).map(question).collect(),
+            shots: Vec::new(),
+            model: "m".into(),
+            steer: None,
+            strengths: vec![],
+            positions: Positions::All,
+            max_tokens: 64,
+            mode: AnswerMode::Number,
+            cue: Some("Think.".into()),
+            n_ctx: 256,
+            split_seed: 0,
+            threads: 1,
+            log: "unused".into(),
+        };
+        let mut log = Vec::new();
+        for q in 0..10 {
+            let mut bare = record(&plan, q, "none", 0.0, q < 2);
+            bare.mode = AnswerMode::Number;
+            bare.answer = " 1".into();
+            let mut cued = record(&plan, q, "none", 0.0, q < 8);
+            cued.mode = AnswerMode::Number;
+            cued.cue = "Think.".into();
+            cued.answer = "2 + 3 = 5.\nSo 5 - 4 = 1.".into();
+            cued.n_tokens = 20;
+            log.extend([bare, cued]);
+        }
+        let rows = accuracy_table(&plan, &log);
+        assert_eq!(rows.len(), 2);
+        assert_eq!((rows[0].steering.as_str(), rows[0].correct), ("none", 2));
+        assert_eq!(
+            (rows[1].steering.as_str(), rows[1].correct),
+            ("none + cue", 8)
+        );
+        assert_eq!(rows[1].discordant, Some((0, 6)));
+        assert_eq!((rows[0].worked, rows[1].worked), (0.0, 1.0));
+        assert_eq!((rows[0].mean_tokens, rows[1].mean_tokens), (1.0, 20.0));
+        let md = accuracy_table_markdown(&rows, AnswerMode::Number);
+        assert!(md.contains("| mean tokens | worked |"), "{md}");
+        assert!(md.contains("| 20 | 1.00 |"), "{md}");
+        // A line-mode record of the same question is another plan's.
+        let mut line = record(&plan, 0, "none", 0.0, true);
+        line.mode = AnswerMode::Line;
+        log.push(line);
+        assert_eq!(accuracy_table(&plan, &log)[0].n, 10);
     }
 }
