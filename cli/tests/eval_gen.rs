@@ -1,13 +1,18 @@
 //! `expertsteer eval gen` end to end on SmolLM2: a tiny generative task
 //! file in a scratch cache (so nothing is downloaded), unsteered and under
 //! a random steering file; the log, the table, a rerun that adds nothing,
-//! and bad input refused with a clear message.
+//! and bad input refused with a clear message. Then the task files `data
+//! build` writes (two-digit multiplication, GSM-Symbolic word problems)
+//! with free answers and a prompt cue.
 
 #[path = "../../tests/common/mod.rs"]
 mod common;
 
 use common::*;
+use expertsteer_eval::data::{read_dataset, read_gen_file, split_of, Part, SplitFractions};
+use expertsteer_eval::exact::prompt::number_match;
 use expertsteer_eval::exact::run::{read_gen_log, GenRecord};
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -193,7 +198,7 @@ fn a_task_file_runs_with_free_answers_and_a_prompt_cue() {
         ],
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let items = expertsteer_eval::data::read_dataset(&pairs).unwrap();
+    let items = read_dataset(&pairs).unwrap();
     assert_eq!(items.len(), 20);
     assert_eq!(items.iter().filter(|i| i.label == 1).count(), 10);
 
@@ -232,11 +237,7 @@ fn a_task_file_runs_with_free_answers_and_a_prompt_cue() {
     for r in &records {
         assert_eq!(r.mode.name(), "number");
         assert!(r.n_tokens <= 12 && !r.answer.contains("\nQ:"), "{r:?}");
-        assert_eq!(
-            r.correct,
-            expertsteer_eval::exact::prompt::number_match(&r.answer, &r.targets),
-            "{r:?}"
-        );
+        assert_eq!(r.correct, number_match(&r.answer, &r.targets), "{r:?}");
     }
     let table = String::from_utf8_lossy(&o.stdout).into_owned();
     assert!(table.contains("final-number match"), "{table}");
@@ -277,5 +278,79 @@ fn generated_task_sources_refuse_what_they_do_not_take() {
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(!o.status.success() && err.contains(why), "{args:?}: {err}");
         assert!(!out.exists());
+    }
+}
+
+/// `data build --source gsm-symbolic ARGS --out OUT` (real download, the
+/// default cache), which must succeed; its stderr.
+fn build_gsm(args: &[&str], out: &Path) -> String {
+    let mut a = vec!["--source", "gsm-symbolic"];
+    a.extend_from_slice(args);
+    a.extend(["--out", out.to_str().unwrap()]);
+    let o = Command::new(env!("CARGO_BIN_EXE_expertsteer"))
+        .args(["data", "build"])
+        .args(&a)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "data build {a:?} failed: {err}");
+    err
+}
+
+/// GSM-Symbolic word problems from the real reasoning-gym wheel, run by
+/// our driver: split by template, every answer the final number of its own
+/// worked solution, and the steps set's two texts per problem ending alike.
+#[test]
+fn word_problems_split_by_template_and_answer_their_own_solutions() {
+    let dir = scratch("word-problems");
+    let file = dir.join("gsm.jsonl");
+    let log = build_gsm(&["--per-template", "3"], &file);
+    assert!(log.contains("255 examples"), "85 templates x 3: {log}");
+    let rows = read_gen_file(&file).unwrap();
+    let mut part_of: HashMap<&str, Part> = HashMap::new();
+    let mut questions = HashSet::new();
+    for r in &rows {
+        let p = split_of(&r.group, 0, SplitFractions::BENCHMARK);
+        assert_eq!(*part_of.entry(r.group.as_str()).or_insert(p), p);
+        assert!(questions.insert(r.input.as_str()), "repeated: {}", r.input);
+        let worked = r.rationale.as_deref().unwrap();
+        assert!(
+            worked.ends_with(&format!("The answer is {}.", r.targets[0])),
+            "{worked}"
+        );
+        assert!(number_match(worked, &r.targets), "{}: {worked}", r.id);
+        assert!(worked.lines().count() >= 2, "{}: {worked}", r.id);
+    }
+    for p in [Part::Fit, Part::Validation, Part::Test] {
+        assert!(part_of.values().any(|&x| x == p), "no template in {p:?}");
+    }
+    // Same seed, same problems; the split comes from the template alone.
+    build_gsm(&["--per-template", "3"], &dir.join("again.jsonl"));
+    assert_eq!(read_gen_file(&dir.join("again.jsonl")).unwrap(), rows);
+
+    let steps = dir.join("steps.jsonl");
+    let log = build_gsm(
+        &["--per-template", "3", "--label", "steps", "--limit", "40"],
+        &steps,
+    );
+    assert!(log.contains("40 problems"), "{log}");
+    let items = read_dataset(&steps).unwrap();
+    assert_eq!(items.len(), 80);
+    let templates: HashSet<&str> = items.iter().map(|t| t.group.as_str()).collect();
+    assert!(
+        templates.len() >= 13,
+        "round robin over templates: {templates:?}"
+    );
+    for pair in items.chunks(2) {
+        let (worked, bare) = (&pair[0], &pair[1]);
+        assert_eq!((worked.label, bare.label), (1, 0));
+        assert_eq!(part_of[worked.group.as_str()], Part::Fit);
+        let end = bare.text.rsplit("\nA: ").next().unwrap();
+        assert!(end.starts_with("The answer is "), "{}", bare.text);
+        assert!(worked.text.ends_with(end) && worked.text.len() > bare.text.len() + 40);
+        assert_eq!(
+            worked.text.split("\nA: ").next(),
+            bare.text.split("\nA: ").next()
+        );
     }
 }

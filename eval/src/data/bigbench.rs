@@ -3,7 +3,7 @@
 //! are kept).
 
 use super::{stable_hash, McQuestion};
-use expertsteer::registry::{extract_member, private_work_dir};
+use expertsteer::registry::cached_member;
 use expertsteer::{Error, Result};
 use std::path::PathBuf;
 
@@ -15,26 +15,19 @@ pub(super) fn task_file(task: &str) -> Result<PathBuf> {
     if task.is_empty() || task.contains("..") || task.starts_with('/') {
         return Err(Error::Input(format!("bad BIG-bench task name '{task}'")));
     }
-    let dir = expertsteer::cache::data_dir().join("bigbench");
-    let path = dir.join(format!("{}.json", task.replace('/', "__")));
-    if !path.exists() {
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        eprintln!("data: pip download {PACKAGE}=={VERSION} (358 MB, Apache-2.0) for task {task}");
-        let member = format!("benchmark_tasks/{task}/task.json");
-        extract_member(
-            PACKAGE,
-            VERSION,
-            &member,
-            &path,
-            &private_work_dir(&dir, "bigbench"),
-        )
-        .map_err(|e| {
-            Error::Input(format!(
-                "BIG-bench task '{task}' (use e.g. logical_deduction/three_objects): {e}"
-            ))
-        })?;
-    }
-    Ok(path)
+    cached_member(
+        &expertsteer::cache::data_dir().join("bigbench"),
+        &format!("{}.json", task.replace('/', "__")),
+        PACKAGE,
+        VERSION,
+        &format!("benchmark_tasks/{task}/task.json"),
+        &format!("358 MB, Apache-2.0, for task {task}"),
+    )
+    .map_err(|e| {
+        Error::Input(format!(
+            "BIG-bench task '{task}' (use e.g. logical_deduction/three_objects): {e}"
+        ))
+    })
 }
 
 /// The split key of one input of a task: every example with that input

