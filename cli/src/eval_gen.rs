@@ -38,7 +38,7 @@ pub struct EvalGenArgs {
     #[arg(long, default_value_t = 0)]
     pub limit: usize,
     /// Most tokens per answer (a line answer also ends at the first
-    /// newline; a number answer at the next "Q:").
+    /// newline; a number answer at a line starting "Q:", or "B:" and the like).
     #[arg(long, default_value_t = 16)]
     pub max_tokens: usize,
     /// line: the answer is the first line, compared exactly. number: a

@@ -67,14 +67,26 @@ pub fn cued_prompt(shots: &[GenExample], question: &GenExample, cue: &str) -> St
     s
 }
 
-/// Where a free-form answer ends: at the next question the model starts
-/// writing itself (`\nQ:`). The second value says whether that marker was
-/// there (false: the token cap or end of text cut it).
+/// Where a free-form answer ends: at the first line that starts with one
+/// capital letter and a colon — the next question the model starts writing
+/// itself (`Q:`), or the options it invents after reading the answer
+/// prefix as option A (`B: 20`). The second value says whether such a
+/// line was there (false: the token cap or end of text cut it).
 pub fn cut_free_answer(generated: &str) -> (&str, bool) {
-    match generated.find("\nQ:") {
+    match free_answer_end(generated) {
         Some(i) => (&generated[..i], true),
         None => (generated, false),
     }
+}
+
+/// The byte offset of the newline that ends a free answer, if any.
+pub fn free_answer_end(text: &str) -> Option<usize> {
+    let b = text.as_bytes();
+    (0..b.len()).find(|&i| {
+        b[i] == b'\n'
+            && b.get(i + 1).is_some_and(u8::is_ascii_uppercase)
+            && b.get(i + 2) == Some(&b':')
+    })
 }
 
 /// The numbers of `text` in order, commas inside them removed (`1,200` →

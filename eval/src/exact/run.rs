@@ -6,7 +6,8 @@
 //! a killed run continues where it stopped.
 
 use super::prompt::{
-    cued_prompt, cut_answer, cut_free_answer, exact_match, example_split, number_match,
+    cued_prompt, cut_answer, cut_free_answer, exact_match, example_split, free_answer_end,
+    number_match,
 };
 use crate::data::GenExample;
 use crate::greedy::LabelledSteer;
@@ -27,7 +28,7 @@ pub enum AnswerMode {
     /// One line, compared exactly (BIG-bench arithmetic).
     #[default]
     Line,
-    /// Free text up to the next `Q:` or the token cap; its final number
+    /// Free text up to a line starting `Q:` (or any `X:`) or the token cap; its final number
     /// (after "the answer is", else the last) compared as a number (word
     /// problems, where the answer may come after worked steps).
     Number,
@@ -351,7 +352,7 @@ pub fn run_gen_eval(
                 text.push_str(piece);
                 match mode {
                     AnswerMode::Line => !text.contains('\n'),
-                    AnswerMode::Number => !text.contains("\nQ:"),
+                    AnswerMode::Number => free_answer_end(&text).is_none(),
                 }
             })?;
             let (answer, stopped) = match mode {
