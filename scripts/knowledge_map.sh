@@ -29,9 +29,11 @@
 #                    template) and worked-vs-bare texts of 150 fit problems
 #   gsm-fit          es-map-steps / -md through the map; caa-steps; caa-all-steps
 #   gsm-validation   3 bare-answer shots; no steering, the "Let's think step by
-#                    step." cue, each file at c = 0.1, 0.2 (first $GSM_VAL problems)
-#   gsm-test FILE:C:POS ...     the cue and the picks on the whole test split
-#   gsm-expert       the expert, no steering and cued, first $GSM_VAL validation problems
+#                    step." cue, each file at c = 0.1, 0.2 (first $GSM_VAL problems, 30)
+#   gsm-baseline     no steering and the cue on the whole test split
+#   gsm-test FILE:C:POS ...     the picks on the whole test split
+#   gsm-expert       the expert, no steering and cued, first $GSM_EXPERT (20)
+#                    validation problems
 # MAP (env) overrides the map file.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -112,22 +114,24 @@ gsm-fit)
   fitmap es-map-steps-md --data "$OUT/sets/gsm-steps.jsonl" --expert-direction mean-diff
   fit caa-steps --data "$OUT/sets/gsm-steps.jsonl" --method caa
   fit caa-all-steps --data "$OUT/sets/gsm-steps.jsonl" --method caa --target-layers 1-23 ;;
-gsm-validation|gsm-test|gsm-expert)
+gsm-validation|gsm-baseline|gsm-test|gsm-expert)
   wp() { $B eval gen --task "$OUT/sets/gsm.jsonl" --threads 1 --shots 3 --answer number \
            --max-tokens 256 --cue "Let's think step by step." "$@"; }
   case $STAGE in
   gsm-validation)
     for f in es-map-steps es-map-steps-md caa-steps; do
       wp --model $T --steer "$f=$OUT/files/$f.steer" --strengths=0.1,0.2 --split validation \
-         --limit "${GSM_VAL:-40}" --log "$OUT/gsm-qwen05.jsonl"
+         --limit "${GSM_VAL:-30}" --log "$OUT/gsm-qwen05.jsonl"
     done ;;
+  gsm-baseline)
+    wp --model $T --split test --log "$OUT/gsm-qwen05.jsonl" ;;
   gsm-test)
     for pick in "$@"; do IFS=: read -r f c pos <<< "$pick"
       wp --model $T --steer "$f=$OUT/files/$f.steer" --strengths="$c" --positions "$pos" \
          --split test --log "$OUT/gsm-qwen05.jsonl"
     done ;;
   gsm-expert)
-    wp --model $E --split validation --limit "${GSM_VAL:-40}" --log "$OUT/gsm-qwen15.jsonl" ;;
+    wp --model $E --split validation --limit "${GSM_EXPERT:-20}" --log "$OUT/gsm-qwen15.jsonl" ;;
   esac ;;
 code-report)
   for split in validation test all; do
