@@ -32,6 +32,8 @@
 #                    step." cue, each file at c = 0.1, 0.2 (first $GSM_VAL problems, 30)
 #   gsm-baseline     no steering and the cue on the whole test split
 #   gsm-test FILE:C:POS ...     the picks on the whole test split
+#   gsm-zeroshot     no shots at all: no steering and the cue on the test split
+#                    ($THREADS threads, default 1)
 #   gsm-expert       the expert, no steering and cued, first $GSM_EXPERT (20)
 #                    validation problems
 # MAP (env) overrides the map file.
@@ -114,6 +116,9 @@ gsm-fit)
   fitmap es-map-steps-md --data "$OUT/sets/gsm-steps.jsonl" --expert-direction mean-diff
   fit caa-steps --data "$OUT/sets/gsm-steps.jsonl" --method caa
   fit caa-all-steps --data "$OUT/sets/gsm-steps.jsonl" --method caa --target-layers 1-23 ;;
+gsm-zeroshot)
+  $B eval gen --task "$OUT/sets/gsm.jsonl" --threads "${THREADS:-1}" --shots 0 --answer number \
+     --max-tokens 256 --cue "Let's think step by step." --model $T --split test --log "$OUT/gsm-qwen05.jsonl" ;;
 gsm-validation|gsm-baseline|gsm-test|gsm-expert)
   wp() { $B eval gen --task "$OUT/sets/gsm.jsonl" --threads 1 --shots 3 --answer number \
            --max-tokens 256 --cue "Let's think step by step." "$@"; }
