@@ -160,9 +160,17 @@ async fn read_body(body: Body, limit: Duration) -> Result<Bytes, Response> {
     read_body_max(body, limit, MAX_BODY_BYTES).await
 }
 
+/// How much of an oversized body is read and dropped before the 413: up to
+/// four times the limit and at least 8 MiB, so that an ordinary oversized
+/// upload gets its answer while a huge one is cut off.
+fn drain_cap(max_bytes: usize) -> usize {
+    max_bytes.saturating_mul(4).max(8 << 20)
+}
+
 /// Reads a whole body of at most `max_bytes` within `limit`: a client that
 /// stops sending half-way (a `Content-Length` never reached, a chunked
-/// body never ended) gets 408, a larger body 413, and either way its
+/// body never ended) gets 408, a larger body 413 (after the rest of it, up
+/// to [`drain_cap`], has been read and dropped), and either way its
 /// connection is closed.
 pub(crate) async fn read_body_max(
     body: Body,
@@ -199,6 +207,17 @@ pub(crate) async fn read_body_max(
             }
             Ok(Some(Ok(chunk))) => {
                 if bytes.len() + chunk.len() > max_bytes {
+                    // Read (and drop) the rest first, so that the client,
+                    // still sending, gets the 413 rather than a broken
+                    // pipe; bounded in bytes and by the same deadline.
+                    let mut left = drain_cap(max_bytes).saturating_sub(bytes.len() + chunk.len());
+                    drop(bytes);
+                    while left > 0 {
+                        match tokio::time::timeout_at(deadline, chunks.next()).await {
+                            Ok(Some(Ok(c))) => left = left.saturating_sub(c.len().max(1)),
+                            _ => break,
+                        }
+                    }
                     let mut err = ApiError::invalid(
                         None,
                         format!("the request body is larger than {max_bytes} bytes"),
