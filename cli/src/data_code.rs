@@ -104,7 +104,10 @@ fn humaneval_items(b: &BuildArgs, label: CodeLabel) -> Result<(Vec<LabelledText>
                 format!("{n} HumanEval problems, split {split:?}"),
             ))
         }
-        CodeLabel::Steps => Err(Error::Input("--label steps: see above".into())),
+        // Refused before any download (top of `build`).
+        CodeLabel::Steps => Err(Error::Input(
+            "--label steps is for --source gsm-symbolic".into(),
+        )),
         CodeLabel::Correctness => {
             let sandbox = Sandbox::new(SandboxConfig {
                 limits: Limits {

@@ -349,10 +349,14 @@ pub fn run_gen_eval(
             let mut text = String::new();
             let mode = plan.mode;
             let gen = generate_until(&mut ctx, prompt, &params, &mut |piece| {
+                // Only the new piece and the two bytes before it can
+                // complete a stop marker: no rescan of the whole answer.
+                let from = text.len().saturating_sub(2);
                 text.push_str(piece);
+                let tail = text.get(from..).unwrap_or(&text);
                 match mode {
-                    AnswerMode::Line => !text.contains('\n'),
-                    AnswerMode::Number => free_answer_end(&text).is_none(),
+                    AnswerMode::Line => !piece.contains('\n'),
+                    AnswerMode::Number => free_answer_end(tail).is_none(),
                 }
             })?;
             let (answer, stopped) = match mode {
