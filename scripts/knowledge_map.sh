@@ -32,8 +32,10 @@
 #                    step." cue, each file at c = 0.1, 0.2 (first $GSM_VAL problems, 30)
 #   gsm-baseline     no steering and the cue on the whole test split
 #   gsm-test FILE:C:POS ...     the picks on the whole test split
-#   gsm-zeroshot     no shots at all: no steering and the cue on the test split
-#                    ($THREADS threads, default 1)
+#   gsm-zeroshot [FILE:C:POS ...]  no shots at all: no steering and the cue
+#                    on the test split, then each pick ($THREADS threads, default 1)
+#   gsm-expert-zeroshot  the expert with no shots, no steering and the cue, on
+#                    the first $GSM_PER (4) test problems of each test template
 #   gsm-expert       the expert, no steering and cued, first $GSM_EXPERT (20)
 #                    validation problems
 # MAP (env) overrides the map file.
@@ -116,9 +118,27 @@ gsm-fit)
   fitmap es-map-steps-md --data "$OUT/sets/gsm-steps.jsonl" --expert-direction mean-diff
   fit caa-steps --data "$OUT/sets/gsm-steps.jsonl" --method caa
   fit caa-all-steps --data "$OUT/sets/gsm-steps.jsonl" --method caa --target-layers 1-23 ;;
-gsm-zeroshot)
-  $B eval gen --task "$OUT/sets/gsm.jsonl" --threads "${THREADS:-1}" --shots 0 --answer number \
-     --max-tokens 256 --cue "Let's think step by step." --model $T --split test --log "$OUT/gsm-qwen05.jsonl" ;;
+gsm-zeroshot|gsm-expert-zeroshot)
+  zs() { $B eval gen --threads "${THREADS:-1}" --shots 0 --answer number --max-tokens 256 --split test "$@"; }
+  if [ "$STAGE" = gsm-zeroshot ]; then
+    zs --task "$OUT/sets/gsm.jsonl" --cue "Let's think step by step." --model $T --log "$OUT/gsm-qwen05.jsonl"
+    for pick in "$@"; do IFS=: read -r f c pos <<< "$pick"
+      zs --task "$OUT/sets/gsm.jsonl" --model $T --steer "$f=$OUT/files/$f.steer" --strengths="$c" \
+         --positions "$pos" --log "$OUT/gsm-qwen05.jsonl"
+    done
+  else
+    # The split is drawn per template, so dropping problems inside a template
+    # leaves every template in its split.
+    python3 - "$OUT/sets/gsm.jsonl" "${GSM_PER:-4}" > "$OUT/sets/gsm-sub.jsonl" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    row = json.loads(line)
+    k = int(row["id"].rsplit("-", 1)[1])
+    if k < int(sys.argv[2]):
+        print(line, end="")
+PY
+    zs --task "$OUT/sets/gsm-sub.jsonl" --cue "Let's think step by step." --model $E --log "$OUT/gsm-qwen15.jsonl"
+  fi ;;
 gsm-validation|gsm-baseline|gsm-test|gsm-expert)
   wp() { $B eval gen --task "$OUT/sets/gsm.jsonl" --threads 1 --shots 3 --answer number \
            --max-tokens 256 --cue "Let's think step by step." "$@"; }

@@ -34,6 +34,7 @@ mod progress;
 mod rpc_worker;
 mod serve;
 mod show;
+mod steerability;
 
 use clap::{Parser, Subcommand};
 use expertsteer::Result;
@@ -141,6 +142,10 @@ enum EvalCommand {
     Summary(eval::SummaryArgs),
     /// Steered vs unsteered continuations with their perplexity under the unsteered model.
     Fluency(fluency::FluencyArgs),
+    /// How far each layer of a steering file, alone, moves the model's
+    /// likelihoods toward a labelled concept, and the most steerable layers
+    /// (the target-side layer rule for `fit --target-layers`).
+    Steerability(steerability::SteerabilityArgs),
 }
 
 /// `expertsteer bench …`: speed and memory measurements.
@@ -224,6 +229,7 @@ fn run_eval(c: EvalCommand) -> Result<()> {
         EvalCommand::Behaviour(a) => behaviour::run(a),
         EvalCommand::Summary(a) => eval::summary(a),
         EvalCommand::Fluency(a) => fluency::run(a),
+        EvalCommand::Steerability(a) => steerability::run(a),
     }
 }
 
