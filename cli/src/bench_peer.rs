@@ -47,6 +47,11 @@ pub struct BenchPeerArgs {
     /// Chat phase: tokens per answer.
     #[arg(long, default_value_t = 32, value_parser = at_least_one())]
     pub turn_tokens: usize,
+    /// Our server starts its CPU threads for every graph (the library's
+    /// default for a `Context`) instead of keeping them polling between
+    /// decodes; llama-server keeps its own. The A/B for the kept threads.
+    #[arg(long)]
+    pub threads_per_graph: bool,
 }
 
 /// A ~400-token system prompt for the chat phase.
@@ -108,7 +113,7 @@ pub fn run(a: BenchPeerArgs) -> Result<()> {
             n_batch: 512,
             log: false,
             prompt_cache: !a.engine.no_prompt_cache,
-            poll: Some(a.engine.poll),
+            poll: (!a.threads_per_graph).then_some(a.engine.poll),
         },
         queue: 4 * n,
         limits: ConnLimits::default(),
@@ -194,9 +199,14 @@ pub fn run(a: BenchPeerArgs) -> Result<()> {
     }
     let ratio = |i: usize, j: usize| median_ratio(&rates[i], &rates[j]);
     outln!(
-        "\n## {} against llama-server: {n} slots, {} threads, {} greedy tokens per request, {} interleaved rounds (medians)\n",
+        "\n## {} against llama-server: {n} slots, {} threads ({}), {} greedy tokens per request, {} interleaved rounds (medians)\n",
         a.model.model,
         params.threads,
+        if a.threads_per_graph {
+            "ours started per graph".to_string()
+        } else {
+            format!("kept, poll {} on both", a.engine.poll)
+        },
         a.tokens,
         a.rounds
     );
