@@ -16,6 +16,25 @@ fn es(args: &[&str]) -> Output {
         .expect("run expertsteer")
 }
 
+/// `eval steerability` of `steer` on `data` with the real model, one thread.
+fn steerability(model: &str, steer: &Path, data: &str, extra: &[&str]) -> Output {
+    let steer = steer.to_str().unwrap();
+    let mut args = vec![
+        "eval",
+        "steerability",
+        "--threads",
+        "1",
+        "--model",
+        model,
+        "--steer",
+        steer,
+        "--data",
+        data,
+    ];
+    args.extend_from_slice(extra);
+    es(&args)
+}
+
 /// (layer, shift) rows of the printed table, and the picked layers.
 fn parse(stdout: &str) -> (Vec<(usize, f64)>, String) {
     let rows = stdout
@@ -62,24 +81,12 @@ fn the_targets_own_direction_moves_its_concept_both_ways_and_bad_input_is_refuse
         String::from_utf8_lossy(&fit.stderr)
     );
     let run = |c: &str| {
-        let o = es(&[
-            "eval",
-            "steerability",
-            "--threads",
-            "1",
-            "--model",
+        let o = steerability(
             model,
-            "--steer",
-            steer.to_str().unwrap(),
-            "--data",
+            &steer,
             data,
-            "--strength",
-            c,
-            "--per-class",
-            "6",
-            "--top",
-            "1",
-        ]);
+            &["--strength", c, "--per-class", "6", "--top", "1"],
+        );
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         parse(&String::from_utf8_lossy(&o.stdout))
     };
@@ -108,18 +115,7 @@ fn the_targets_own_direction_moves_its_concept_both_ways_and_bad_input_is_refuse
         "{\"text\": \"a fine day\", \"label\": 1}\n{\"text\": \"a good day\", \"label\": 1}\n",
     )
     .unwrap();
-    let o = es(&[
-        "eval",
-        "steerability",
-        "--threads",
-        "1",
-        "--model",
-        model,
-        "--steer",
-        steer.to_str().unwrap(),
-        "--data",
-        one.to_str().unwrap(),
-    ]);
+    let o = steerability(model, &steer, one.to_str().unwrap(), &[]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success());
     assert!(
@@ -145,23 +141,11 @@ fn the_targets_own_direction_moves_its_concept_both_ways_and_bad_input_is_refuse
         other.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let o = es(&[
-        "eval",
-        "steerability",
-        "--threads",
-        "1",
-        "--model",
-        model,
-        "--steer",
-        other.to_str().unwrap(),
-        "--data",
-        data,
-    ]);
+    let o = steerability(model, &other, data, &[]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success());
     assert!(
-        err.contains("other.steer") || err.contains("model"),
+        err.contains("was made for") && err.contains("30 blocks"),
         "{err}"
     );
-    assert!(Path::new(&steer).exists());
 }
