@@ -20,7 +20,7 @@
 #   arith-data       two-digit multiplication (1,000 questions in BIG-bench's
 #                    wording; bigbench==1.0.0 is no longer served) and the
 #                    right-vs-one-digit-off pairs of 150 fit questions
-#   arith-fit        es-map-2dmul / -md through the map; es-old-2dmul (the old
+#   arith-fit        es-map-2dmul / -md / -det (--pair-by detectable) through the map; es-old-2dmul (the old
 #                    paired map, detectable pairing); caa-2dmul; caa-all-2dmul
 #   arith-baseline   target on validation (60) and test (all), expert on validation
 #   arith-validation each file at c = 0.1, 0.2, all positions, 60 questions
@@ -92,6 +92,7 @@ arith-data)
 arith-fit)
   fitmap es-map-2dmul --data "$OUT/sets/mul-2dmul.jsonl"
   fitmap es-map-2dmul-md --data "$OUT/sets/mul-2dmul.jsonl" --expert-direction mean-diff
+  fitmap es-map-2dmul-det --data "$OUT/sets/mul-2dmul.jsonl" --pair-by detectable
   fit es-old-2dmul --data "$OUT/sets/mul-2dmul.jsonl" --expert $E --align paired --pair-by detectable
   fit caa-2dmul --data "$OUT/sets/mul-2dmul.jsonl" --method caa
   fit caa-all-2dmul --data "$OUT/sets/mul-2dmul.jsonl" --method caa --target-layers 1-23 ;;
@@ -101,7 +102,7 @@ arith-baseline)
   gen --model $T --split test --log "$OUT/mul-qwen05.jsonl"
   gen --model $E --split validation --limit 60 --log "$OUT/mul-qwen15.jsonl" ;;
 arith-validation)
-  for f in es-map-2dmul es-map-2dmul-md es-old-2dmul caa-2dmul; do
+  for f in es-map-2dmul es-map-2dmul-md es-map-2dmul-det es-old-2dmul caa-2dmul; do
     $B eval gen --task "$OUT/sets/mul.jsonl" --model $T --threads 1 --steer "$f=$OUT/files/$f.steer" \
        --strengths=0.1,0.2 --split validation --limit 60 --log "$OUT/mul-qwen05.jsonl"
   done ;;

@@ -45,6 +45,8 @@ pub enum PairArg {
     /// Keep the expert layers where the concept is detectable (the step-3
     /// probe's validation AUC, fitted on every expert layer, at least
     /// --min-auc), then the K target layers with the highest MI to them.
+    /// With --map: each target layer takes the candidate expert layer on
+    /// whose mapped states step 3's direction validates best (highest AUC).
     Detectable,
     /// With --map: each target layer takes the candidate expert layer
     /// whose map into it has the best held-out R².
@@ -97,7 +99,8 @@ pub struct FitArgs {
     /// multiple-choice validation (EVALUATION.md). With --map, the target
     /// layers are --target-layers or K of the map's candidates spread
     /// evenly, and this picks each one's expert layer: r2 (default),
-    /// depth, highest or lowest MI.
+    /// depth, highest or lowest MI, or detectable (best validation AUC of
+    /// step 3's direction on the mapped states).
     #[arg(long, value_enum)]
     pub pair_by: Option<PairArg>,
     /// A map from `expertsteer map` for this expert and target: replaces

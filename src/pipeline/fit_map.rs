@@ -82,13 +82,15 @@ pub fn spread_candidates(candidates: &[usize], k: usize) -> Vec<usize> {
     v
 }
 
-/// The candidate expert layer for `target_layer` under `by`. `mi(e)` gives
-/// the MI of candidate `e` (only asked for by `highest`/`lowest`).
+/// The candidate expert layer for `target_layer` under `by`. `score(p, by)`
+/// gives candidate `p`'s MI (asked for by `highest`/`lowest`) or, for
+/// `detectable`, the validation AUC of step 3's direction on its mapped
+/// states.
 pub fn choose_expert_layer(
     map: &MapFile,
     target_layer: usize,
     by: PairBy,
-    mi: &mut dyn FnMut(&PairFit) -> Result<f64>,
+    score: &mut dyn FnMut(&PairFit, PairBy) -> Result<f64>,
 ) -> Result<usize> {
     let cands: Vec<&PairFit> = map
         .pairs
@@ -115,22 +117,25 @@ pub fn choose_expert_layer(
                 })
                 .copied()
         }
-        PairBy::Highest | PairBy::Lowest => {
+        PairBy::Highest | PairBy::Lowest | PairBy::Detectable => {
             let mut scored = Vec::with_capacity(cands.len());
             for p in &cands {
-                scored.push((mi(p)?, *p));
+                scored.push((score(p, by)?, *p));
             }
-            let best = if by == PairBy::Highest {
-                scored.iter().max_by(|a, b| a.0.total_cmp(&b.0))
+            // Ties go to the lower expert layer.
+            let best = if by == PairBy::Lowest {
+                scored.iter().min_by(|a, b| {
+                    a.0.total_cmp(&b.0)
+                        .then(a.1.expert_layer.cmp(&b.1.expert_layer))
+                })
             } else {
-                scored.iter().min_by(|a, b| a.0.total_cmp(&b.0))
+                scored.iter().max_by(|a, b| {
+                    a.0.total_cmp(&b.0)
+                        .then(b.1.expert_layer.cmp(&a.1.expert_layer))
+                })
             };
             best.map(|s| s.1)
         }
-        PairBy::Detectable => return Err(Error::Input(
-            "--pair-by detectable is not available with --map; use r2, depth, highest or lowest"
-                .into(),
-        )),
     };
     Ok(pick.expect("candidates not empty").expert_layer)
 }
@@ -149,6 +154,44 @@ pub struct ConceptSplit<'a> {
     pub y_fit: &'a [bool],
     /// Labels of the validation rows.
     pub y_val: &'a [bool],
+}
+
+/// Step 3 on mapped states `z` (every row of the data): the direction and
+/// its validation AUC.
+fn step3(
+    z: &Array2<f32>,
+    split: &ConceptSplit<'_>,
+    rfm: &RfmValidParams,
+    direction: ExpertDirection,
+) -> Result<(Vec<f32>, Option<f64>)> {
+    let rows = |idx: &[usize]| z.select(Axis(0), idx);
+    Ok(match direction {
+        ExpertDirection::Rfm => {
+            let r = fit_rfm(
+                &rows(split.fit_idx),
+                split.y_fit,
+                &rows(split.val_idx),
+                split.y_val,
+                rfm,
+            )?;
+            (r.direction, Some(r.val_auc))
+        }
+        ExpertDirection::MeanDiff => {
+            let d = caa_labelled(&rows(split.fit_idx), split.y_fit)?;
+            let zv = rows(split.val_idx);
+            let scores: Vec<f64> = zv
+                .rows()
+                .into_iter()
+                .map(|r| {
+                    r.iter()
+                        .zip(&d.direction)
+                        .map(|(a, b)| (*a as f64) * (*b as f64))
+                        .sum()
+                })
+                .collect();
+            (d.direction, roc_auc(&scores, split.y_val).ok())
+        }
+    })
 }
 
 /// Steps 1-3 through `map` for the target layers `layers` (each takes one
@@ -172,45 +215,25 @@ pub fn map_directions(
     for (k, &j) in layers.iter().enumerate() {
         progress("map pairs and directions", k, layers.len());
         let t_fit = rows(&t_layers[j], split.fit_idx);
-        let mut mi_of = |p: &PairFit| -> Result<f64> {
+        let mut score = |p: &PairFit, by: PairBy| -> Result<f64> {
             let z = aligner_of(p).encode(&e_layers[p.expert_layer])?;
+            if by == PairBy::Detectable {
+                // A candidate without a validation AUC never wins.
+                return Ok(step3(&z, split, rfm, direction)?
+                    .1
+                    .unwrap_or(f64::NEG_INFINITY));
+            }
             Ok(mi_gaussian(
                 &rows(&z, split.fit_idx),
                 &t_fit,
                 pair.k_components,
             )?)
         };
-        let i = choose_expert_layer(map, j, pair.by, &mut mi_of)?;
+        let i = choose_expert_layer(map, j, pair.by, &mut score)?;
         let p = map.pair(i, j).expect("chosen among the candidates");
         let z = aligner_of(p).encode(&e_layers[i])?;
         let mi = mi_gaussian(&rows(&z, split.fit_idx), &t_fit, pair.k_components)?;
-        let (u, auc) = match direction {
-            ExpertDirection::Rfm => {
-                let r = fit_rfm(
-                    &rows(&z, split.fit_idx),
-                    split.y_fit,
-                    &rows(&z, split.val_idx),
-                    split.y_val,
-                    rfm,
-                )?;
-                (r.direction, Some(r.val_auc))
-            }
-            ExpertDirection::MeanDiff => {
-                let d = caa_labelled(&rows(&z, split.fit_idx), split.y_fit)?;
-                let zv = rows(&z, split.val_idx);
-                let scores: Vec<f64> = zv
-                    .rows()
-                    .into_iter()
-                    .map(|r| {
-                        r.iter()
-                            .zip(&d.direction)
-                            .map(|(a, b)| (*a as f64) * (*b as f64))
-                            .sum()
-                    })
-                    .collect();
-                (d.direction, roc_auc(&scores, split.y_val).ok())
-            }
-        };
+        let (u, auc) = step3(&z, split, rfm, direction)?;
         out.push((
             SteerLayer {
                 target_layer: j,
@@ -269,7 +292,7 @@ mod tests {
         second.r2 = 0.9;
         f.pairs.push(second);
         // Expert 4 blocks, target 5: target 4 sits at relative depth 1 → expert 3.
-        let mut no_mi = |_: &PairFit| -> Result<f64> { panic!("not asked") };
+        let mut no_mi = |_: &PairFit, _: PairBy| -> Result<f64> { panic!("not asked") };
         assert_eq!(
             choose_expert_layer(&f, 4, PairBy::R2, &mut no_mi).unwrap(),
             1
@@ -278,7 +301,12 @@ mod tests {
             choose_expert_layer(&f, 4, PairBy::Depth, &mut no_mi).unwrap(),
             3
         );
-        let mut mi = |p: &PairFit| -> Result<f64> { Ok(p.expert_layer as f64) };
+        // The score closure is asked under the rule it serves: MI for
+        // highest/lowest, the probe's AUC for detectable.
+        let mut mi = |p: &PairFit, by: PairBy| -> Result<f64> {
+            assert!(matches!(by, PairBy::Highest | PairBy::Lowest));
+            Ok(p.expert_layer as f64)
+        };
         assert_eq!(
             choose_expert_layer(&f, 4, PairBy::Highest, &mut mi).unwrap(),
             3
@@ -287,7 +315,31 @@ mod tests {
             choose_expert_layer(&f, 4, PairBy::Lowest, &mut mi).unwrap(),
             1
         );
-        assert!(choose_expert_layer(&f, 4, PairBy::Detectable, &mut mi).is_err());
+        let mut auc = |p: &PairFit, by: PairBy| -> Result<f64> {
+            assert_eq!(by, PairBy::Detectable);
+            Ok(if p.expert_layer == 1 { 0.9 } else { 0.6 })
+        };
+        assert_eq!(
+            choose_expert_layer(&f, 4, PairBy::Detectable, &mut auc).unwrap(),
+            1
+        );
+        // Equal AUCs: the earlier expert layer; no AUC never wins.
+        let mut tie = |_: &PairFit, _: PairBy| -> Result<f64> { Ok(0.7) };
+        assert_eq!(
+            choose_expert_layer(&f, 4, PairBy::Detectable, &mut tie).unwrap(),
+            1
+        );
+        let mut none = |p: &PairFit, _: PairBy| -> Result<f64> {
+            Ok(if p.expert_layer == 1 {
+                f64::NEG_INFINITY
+            } else {
+                0.51
+            })
+        };
+        assert_eq!(
+            choose_expert_layer(&f, 4, PairBy::Detectable, &mut none).unwrap(),
+            3
+        );
         let err = choose_expert_layer(&f, 2, PairBy::R2, &mut mi)
             .unwrap_err()
             .to_string();
