@@ -80,7 +80,7 @@ cosines)
   for f in es-map-outcome es-map-outcome-md; do
     $B compare-directions "$OUT/files/$f.steer" --reference "$OUT/files/caa-all-outcome.steer"
   done
-  for f in es-map-2dmul es-map-2dmul-md es-old-2dmul; do
+  for f in es-map-2dmul es-map-2dmul-md es-map-2dmul-det es-old-2dmul; do
     [ -f "$OUT/files/$f.steer" ] && $B compare-directions "$OUT/files/$f.steer" --reference "$OUT/files/caa-all-2dmul.steer"
   done
   for f in es-map-steps es-map-steps-md; do
