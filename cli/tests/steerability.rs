@@ -35,6 +35,27 @@ fn steerability(model: &str, steer: &Path, data: &str, extra: &[&str]) -> Output
     es(&args)
 }
 
+/// `fit --method caa` of `model` on `data` at `layers` into `out`; panics
+/// with the error if it fails.
+fn fit_caa(model: &str, data: &str, layers: &str, out: &Path) {
+    let o = es(&[
+        "fit",
+        "--method",
+        "caa",
+        "--threads",
+        "1",
+        "--target",
+        model,
+        "--data",
+        data,
+        "--target-layers",
+        layers,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
 /// (layer, shift) rows of the printed table, and the picked layers.
 fn parse(stdout: &str) -> (Vec<(usize, f64)>, String) {
     let rows = stdout
@@ -60,26 +81,7 @@ fn the_targets_own_direction_moves_its_concept_both_ways_and_bad_input_is_refuse
     let data = common::repo_root().join("data/concepts/sentiment.jsonl");
     let data = data.to_str().unwrap();
     let steer = dir.join("caa.steer");
-    let fit = es(&[
-        "fit",
-        "--method",
-        "caa",
-        "--threads",
-        "1",
-        "--target",
-        model,
-        "--data",
-        data,
-        "--target-layers",
-        "12,20",
-        "--out",
-        steer.to_str().unwrap(),
-    ]);
-    assert!(
-        fit.status.success(),
-        "{}",
-        String::from_utf8_lossy(&fit.stderr)
-    );
+    fit_caa(model, data, "12,20", &steer);
     let run = |c: &str| {
         let o = steerability(
             model,
@@ -125,22 +127,7 @@ fn the_targets_own_direction_moves_its_concept_both_ways_and_bad_input_is_refuse
     // A steering file for another model: refused, naming the mismatch.
     let other = dir.join("other.steer");
     let fixture = common::fixture(64, 4);
-    let o = es(&[
-        "fit",
-        "--method",
-        "caa",
-        "--threads",
-        "1",
-        "--target",
-        fixture.to_str().unwrap(),
-        "--data",
-        data,
-        "--target-layers",
-        "1",
-        "--out",
-        other.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    fit_caa(fixture.to_str().unwrap(), data, "1", &other);
     let o = steerability(model, &other, data, &[]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success());
