@@ -260,7 +260,8 @@ pub fn mean_centred_norm(x: &Array2<f32>) -> std::result::Result<f32, NumError> 
     Ok((total / n) as f32)
 }
 
-fn projection_auc(x: &Array2<f32>, u: &[f32], labels: &[bool]) -> Option<f64> {
+/// AUC of the projections of `x`'s rows on `u` against `labels`.
+pub(crate) fn projection_auc(x: &Array2<f32>, u: &[f32], labels: &[bool]) -> Option<f64> {
     let scores: Vec<f64> = x
         .rows()
         .into_iter()

@@ -5,16 +5,17 @@
 //! which are in the target layer's raw units, so the direction is used
 //! there as it is (renormalised to the target's r_j when steering).
 
-use crate::linalg::roc_auc;
 use crate::map::{MapFile, PairFit};
 use crate::pipeline::align::{AlignMethod, AlignReport, Aligner};
 use crate::pipeline::baselines::caa_labelled;
+use crate::pipeline::fit::projection_auc;
 use crate::pipeline::pairing::{mi_gaussian, PairBy, PairValidParams};
 use crate::pipeline::rfm::{fit_rfm, RfmValidParams};
 use crate::steering::steerfile::SteerLayer;
 use crate::{linalg::Standardizer, Error, Result};
 use ndarray::{Array1, Array2, Axis};
 use serde::{Deserialize, Serialize};
+use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 
 /// How step 3 turns the mapped expert states into a direction.
@@ -178,19 +179,58 @@ fn step3(
         }
         ExpertDirection::MeanDiff => {
             let d = caa_labelled(&rows(split.fit_idx), split.y_fit)?;
-            let zv = rows(split.val_idx);
-            let scores: Vec<f64> = zv
-                .rows()
-                .into_iter()
-                .map(|r| {
-                    r.iter()
-                        .zip(&d.direction)
-                        .map(|(a, b)| (*a as f64) * (*b as f64))
-                        .sum()
-                })
-                .collect();
-            (d.direction, roc_auc(&scores, split.y_val).ok())
+            let auc = projection_auc(&rows(split.val_idx), &d.direction, split.y_val);
+            (d.direction, auc)
         }
+    })
+}
+
+/// One candidate expert layer's states mapped into the target layer, with
+/// what step 2 and step 3 computed on them (each at most once).
+struct Candidate {
+    z: Array2<f32>,
+    mi: Option<f64>,
+    step3: Option<(Vec<f32>, Option<f64>)>,
+}
+
+impl Candidate {
+    /// Gaussian MI between the mapped fit rows and the target's.
+    fn mi(&mut self, split: &ConceptSplit<'_>, t_fit: &Array2<f32>, k: usize) -> Result<f64> {
+        if let Some(mi) = self.mi {
+            return Ok(mi);
+        }
+        let mi = mi_gaussian(&self.z.select(Axis(0), split.fit_idx), t_fit, k)?;
+        self.mi = Some(mi);
+        Ok(mi)
+    }
+
+    /// Step 3's direction and validation AUC on the mapped states.
+    fn step3(
+        &mut self,
+        split: &ConceptSplit<'_>,
+        rfm: &RfmValidParams,
+        direction: ExpertDirection,
+    ) -> Result<&(Vec<f32>, Option<f64>)> {
+        if self.step3.is_none() {
+            self.step3 = Some(step3(&self.z, split, rfm, direction)?);
+        }
+        Ok(self.step3.as_ref().expect("just set"))
+    }
+}
+
+/// `p`'s entry in `seen`, its expert states mapped on first use.
+fn candidate<'a>(
+    seen: &'a mut BTreeMap<usize, Candidate>,
+    p: &PairFit,
+    e_layers: &[Array2<f32>],
+) -> Result<&'a mut Candidate> {
+    Ok(match seen.entry(p.expert_layer) {
+        Entry::Occupied(e) => e.into_mut(),
+        Entry::Vacant(e) => e.insert(Candidate {
+            z: aligner_of(p).encode(&e_layers[p.expert_layer])?,
+            mi: None,
+            step3: None,
+        }),
     })
 }
 
@@ -215,25 +255,25 @@ pub fn map_directions(
     for (k, &j) in layers.iter().enumerate() {
         progress("map pairs and directions", k, layers.len());
         let t_fit = rows(&t_layers[j], split.fit_idx);
+        // Each candidate's mapped states, MI and step-3 result, computed
+        // once: the rule may ask for them, and the chosen one needs them.
+        let mut seen: BTreeMap<usize, Candidate> = BTreeMap::new();
         let mut score = |p: &PairFit, by: PairBy| -> Result<f64> {
-            let z = aligner_of(p).encode(&e_layers[p.expert_layer])?;
+            let c = candidate(&mut seen, p, e_layers)?;
             if by == PairBy::Detectable {
                 // A candidate without a validation AUC never wins.
-                return Ok(step3(&z, split, rfm, direction)?
+                return Ok(c
+                    .step3(split, rfm, direction)?
                     .1
                     .unwrap_or(f64::NEG_INFINITY));
             }
-            Ok(mi_gaussian(
-                &rows(&z, split.fit_idx),
-                &t_fit,
-                pair.k_components,
-            )?)
+            c.mi(split, &t_fit, pair.k_components)
         };
         let i = choose_expert_layer(map, j, pair.by, &mut score)?;
         let p = map.pair(i, j).expect("chosen among the candidates");
-        let z = aligner_of(p).encode(&e_layers[i])?;
-        let mi = mi_gaussian(&rows(&z, split.fit_idx), &t_fit, pair.k_components)?;
-        let (u, auc) = step3(&z, split, rfm, direction)?;
+        let c = candidate(&mut seen, p, e_layers)?;
+        let mi = c.mi(split, &t_fit, pair.k_components)?;
+        let (u, auc) = c.step3(split, rfm, direction)?.clone();
         out.push((
             SteerLayer {
                 target_layer: j,
