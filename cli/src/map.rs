@@ -94,6 +94,14 @@ pub struct MapArgs {
     /// Blocks to offload to a GPU in cuda/metal builds (-1 = all).
     #[arg(long, default_value_t = -1, allow_hyphen_values = true)]
     pub gpu_layers: i32,
+    /// Also keep every paired row in DIR, for maps fitted outside the
+    /// ridge (docs/eval/map/mlp_ablation.py): raw little-endian f32 per
+    /// candidate layer, each row's text index, and rows.json. It takes
+    /// rows × (expert layers × expert width + target layers × target
+    /// width) × 4 bytes, so narrow the candidates (--target-layers,
+    /// --window). Resumes with the run.
+    #[arg(long, value_name = "DIR")]
+    pub dump_rows: Option<PathBuf>,
 }
 
 pub fn run(a: MapArgs) -> Result<()> {
@@ -181,7 +189,24 @@ pub fn run(a: MapArgs) -> Result<()> {
         skip_first: a.skip_first,
         state_dir,
         out: out.clone(),
+        dump_rows: a.dump_rows.clone(),
     };
+    if cfg.dump_rows.is_some() {
+        let per_row = 4
+            * (cfg.candidates.expert_layers.len() * d_e
+                + cfg.candidates.target_layers.len() * d_t
+                + 1);
+        match cfg.max_paired {
+            Some(m) => errln!(
+                "map: the row dump takes {:.0} MB at {m} rows",
+                per_row as f64 * m as f64 / 1e6
+            ),
+            None => errln!(
+                "map: the row dump takes {:.0} KB per paired row, with no --max-paired bound",
+                per_row as f64 / 1e3
+            ),
+        }
+    }
     let started = std::time::Instant::now();
     let mut progress = super::progress::StageProgress::new("map");
     let (file, counters) = run_map(

@@ -333,6 +333,95 @@ fn a_model_mapped_onto_itself() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// Little-endian f32s of a dump file.
+fn dumped(path: &Path) -> Vec<f32> {
+    std::fs::read(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .chunks(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect()
+}
+
+#[test]
+fn the_row_dump_holds_the_paired_states_and_resumes_to_the_same_rows() {
+    let dir = common::scratch("map-dump");
+    let model = common::smollm2_path();
+    let model = model.to_str().unwrap();
+    let texts = texts(&dir);
+    let texts = texts.to_str().unwrap();
+    let s = |p: &str| dir.join(p).to_str().unwrap().to_string();
+    let with_dump = |out: &str, state: &str, max: &str, dump: &str| {
+        let mut a = map_args(model, texts, out, state, max);
+        a.extend(["--dump-rows", dump]);
+        a.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    let call = |a: &[String]| ok(&a.iter().map(String::as_str).collect::<Vec<_>>());
+
+    let (full, fdump) = (s("full.esmap"), s("full-rows"));
+    let said = call(&with_dump(&full, &s("full-state"), "400", &fdump));
+    assert!(said.contains("the row dump takes"), "{said}");
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("full-rows/rows.json")).unwrap()).unwrap();
+    let rows = meta["rows"].as_u64().unwrap() as usize;
+    let map = MapFile::read(Path::new(&full)).unwrap();
+    assert_eq!(rows as u64, map.corpus.paired);
+    assert_eq!(meta["expert_layers"], serde_json::json!([9, 10, 11]));
+    // The same model on both sides: expert layer 10's rows are target
+    // layer 10's, row for row; layer 9's are not.
+    let (e10, t10) = (
+        dumped(&dir.join("full-rows/expert.L10.f32")),
+        dumped(&dir.join("full-rows/target.L10.f32")),
+    );
+    assert_eq!(t10.len(), rows * 576);
+    let diff = e10
+        .iter()
+        .zip(&t10)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(diff < 1e-4, "max difference {diff}");
+    let e9 = dumped(&dir.join("full-rows/expert.L9.f32"));
+    assert!(e9.iter().zip(&t10).any(|(a, b)| (a - b).abs() > 0.1));
+    // Text indices ascend within each fold; every fifth text is held out.
+    let text: Vec<u32> = std::fs::read(dir.join("full-rows/text.u32"))
+        .unwrap()
+        .chunks(4)
+        .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    assert_eq!(text.len(), rows);
+    let held = text.iter().filter(|&&t| t % 5 == 4).count() as u64;
+    assert_eq!(held, map.corpus.fold_rows[1]);
+
+    // Stopped at 200, with rows written after its checkpoint (as a killed
+    // run leaves them), then resumed to 400: the same dump.
+    let (part, pstate, pdump) = (s("part.esmap"), s("part-state"), s("part-rows"));
+    call(&with_dump(&part, &pstate, "200", &pdump));
+    let tail = dir.join("part-rows/target.L10.f32");
+    let mut extra = std::fs::read(&tail).unwrap();
+    extra.extend_from_slice(&[7u8; 576 * 4 * 3]);
+    std::fs::write(&tail, extra).unwrap();
+    call(&with_dump(&part, &pstate, "400", &pdump));
+    for f in [
+        "expert.L9.f32",
+        "expert.L11.f32",
+        "target.L10.f32",
+        "text.u32",
+    ] {
+        assert_eq!(
+            std::fs::read(dir.join("part-rows").join(f)).unwrap(),
+            std::fs::read(dir.join("full-rows").join(f)).unwrap(),
+            "{f}"
+        );
+    }
+    // A dump of other layers is refused before any capture.
+    let mut a = with_dump(&part, &pstate, "400", &fdump);
+    let at = a.iter().position(|x| x == "10").unwrap();
+    a[at] = "12".into();
+    let e = run(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let err = String::from_utf8_lossy(&e.stderr);
+    assert!(!e.status.success() && err.contains("other layers"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[test]
 fn the_map_corpus_is_prose_with_options_then_code() {
     let dir = common::scratch("map-corpus");

@@ -4,9 +4,11 @@
 //! [`corpus`] (the generic texts) → [`positions`] (token positions both
 //! models end at the same byte) → [`run`] (both models read the texts, the
 //! paired states stream into [`moments`]) → [`solve`] (ridge per pair,
-//! penalty by held-out R²) → [`file`] (the `.esmap` artifact).
+//! penalty by held-out R²) → [`file`] (the `.esmap` artifact); [`dump`]
+//! keeps the paired rows themselves when asked (the non-linear ablation).
 
 pub mod corpus;
+pub mod dump;
 pub mod file;
 pub mod moments;
 pub mod positions;

@@ -5,6 +5,7 @@
 use crate::atomic_file::write_atomic_with;
 use crate::hash::texts_sha256;
 use crate::llama::{Batch, CaptureRows, Context, HookPlan, LlamaError};
+use crate::map::dump::{DumpMeta, RowDump};
 use crate::map::file::{CorpusInfo, MapFile};
 use crate::map::moments::{Chunk, MapMoments};
 use crate::map::positions::{paired_positions, tokenize_with_ends, Tokenized};
@@ -117,6 +118,8 @@ pub struct MapRunConfig {
     pub state_dir: PathBuf,
     /// The final map's path (snapshots sit next to it).
     pub out: PathBuf,
+    /// Also write every paired row here ([`RowDump`]).
+    pub dump_rows: Option<PathBuf>,
 }
 
 /// One text of a decode group: its index, both tokenizations, and the
@@ -233,6 +236,22 @@ pub fn run_map(
             }
         }
     };
+    let mut dump = match &cfg.dump_rows {
+        Some(dir) => Some(RowDump::open(
+            dir,
+            DumpMeta {
+                d_expert: em.n_embd(),
+                d_target: tm.n_embd(),
+                expert_layers: cand.expert_layers.clone(),
+                target_layers: cand.target_layers.clone(),
+                shuffled: cfg.shuffle_seed.is_some(),
+                skip_first: cfg.skip_first,
+                held_out_every: HELD_OUT_EVERY,
+                rows: ck.moments.rows(),
+            },
+        )?),
+        None => None,
+    };
     let par = faer::Par::Seq;
     let mut since_ckpt = 0usize;
     let cap_e = expert.params().n_ubatch.min(expert.params().n_batch) as usize;
@@ -317,6 +336,7 @@ pub fn run_map(
             vec![Vec::new(); cand.target_layers.len()],
         ];
         let mut rows = [0usize; 2];
+        let mut row_texts: [Vec<u32>; 2] = [Vec::new(), Vec::new()];
         let (mut off_e, mut off_t) = (0usize, 0usize);
         for (idx, e, t, pairs) in &group {
             let fold = usize::from(idx % HELD_OUT_EVERY == HELD_OUT_EVERY - 1);
@@ -330,6 +350,7 @@ pub fn run_map(
                     ys[fold][k].extend_from_slice(&caps_t[l][r * d_t..(r + 1) * d_t]);
                 }
                 rows[fold] += 1;
+                row_texts[fold].push(*idx as u32);
             }
             off_e += e.tokens.len();
             off_t += t.tokens.len();
@@ -356,6 +377,9 @@ pub fn run_map(
                 y: ys[fold].iter().map(|v| v.as_slice()).collect(),
             };
             ck.moments.add(fold, &chunk, par);
+            if let Some(d) = dump.as_mut() {
+                d.append(&chunk.x, &chunk.y, &row_texts[fold])?;
+            }
         }
         ck.counters.stats_seconds += t2.elapsed().as_secs_f64();
         since_ckpt += group.len();
@@ -378,12 +402,18 @@ pub fn run_map(
             }
         }
         if since_ckpt >= cfg.checkpoint_texts {
+            if let Some(d) = dump.as_mut() {
+                d.sync(ck.moments.rows())?;
+            }
             write_checkpoint(&ckpt_path, &ck)?;
             since_ckpt = 0;
         }
     }
     expert.clear_hook_plan();
     target.clear_hook_plan();
+    if let Some(d) = dump.as_mut() {
+        d.sync(ck.moments.rows())?;
+    }
     write_checkpoint(&ckpt_path, &ck)?;
     Ok((assemble(&ck, &e_id, &t_id, &corpus_sha, cfg)?, ck.counters))
 }
