@@ -236,6 +236,10 @@ def main():
                         cosines[cname][mname] = cos(dvec, caa)
                     rnd = rng.standard_normal(d_t)
                     cosines[cname]["random"] = cos(rnd, caa)
+                    # How stable the reference itself is: CAA from the even
+                    # texts against CAA from the odd ones.
+                    halves = [tp[k::2, ti, :].mean(0) - tn[k::2, ti, :].mean(0) for k in (0, 1)]
+                    cosines[cname]["target split-half"] = cos(*halves)
             row["maps"][tag] = {"test_r2": r2, "seconds": times, "cosine": cosines}
             print(json.dumps({"target_layer": t_layer, "expert_layer": e_layer, "map": tag, "test_r2": r2, "cosine": cosines}), flush=True)
         results.append(row)
