@@ -54,4 +54,4 @@ PY
   specs+=("$c=$d/expert-pos.npy,$d/expert-neg.npy,$d/target-pos.npy,$d/target-neg.npy")
 done
 python3 docs/eval/map/mlp_ablation.py --rows "$ROWS" --expert-layers "$EL" --target-npy-layers "$TL" \
-  --concepts "${specs[@]}" --out "$OUT/results.json" ${ABLATION_ARGS:-} | tee "$OUT/results.jsonl"
+  --concepts "${specs[@]}" --out "$OUT/results.json" --markdown "$OUT/results.md" ${ABLATION_ARGS:-} | tee "$OUT/results.jsonl"

@@ -145,9 +145,38 @@ def cos(a, b):
     return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-30))
 
 
+MAPS = ["ridge", "mlp", "ridge+mlp", "ridge+mlp (linear part)"]
+
+
+def markdown(results):
+    """The tables of EVALUATION's ablation: R² and cosines per map."""
+    out = [
+        "Test R²: the held-out texts' second half (the first picks λ and stops training). "
+        "Cosines: the carried direction (mean f(x+) − mean f(x−)) against the target's own CAA "
+        "at the same layer; in brackets, carried from one half of the texts against CAA from the other half.",
+        "",
+    ]
+    for r in results:
+        for tag, m in r["maps"].items():
+            out.append(f"## target layer {r['target_layer']} ← expert layer {r['expert_layer']} ({tag} map, λ {r['lambda']:g})")
+            out.append("")
+            out.append("| | " + " | ".join(MAPS) + " | random | target CAA split-half |")
+            out.append("|---|" + "---|" * (len(MAPS) + 2))
+            out.append("| test R² | " + " | ".join(f"{m['test_r2'][k]:.3f}" for k in MAPS) + " | | |")
+            secs = [f"{m['seconds'][k]:.0f}" if k in m["seconds"] else "(same)" for k in MAPS]
+            out.append("| fit seconds | " + " | ".join(secs) + " | | |")
+            for c, v in m["cosine"].items():
+                cells = [f"{v[k]:+.2f} ({v[k + ' (other half)']:+.2f})" for k in MAPS]
+                out.append(f"| {c} | " + " | ".join(cells) + f" | {v['random']:+.2f} | {v['target split-half']:.2f} |")
+            out.append("")
+    return "\n".join(out)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--rows", required=True, help="the --dump-rows folder")
+    ap.add_argument("--rows", help="the --dump-rows folder")
+    ap.add_argument("--markdown", help="also write the tables here")
+    ap.add_argument("--from-json", help="only write --markdown from an earlier --out")
     ap.add_argument("--concepts", nargs="*", default=[], help="NAME=EXPERT_POS.npy,EXPERT_NEG.npy,TARGET_POS.npy,TARGET_NEG.npy")
     ap.add_argument("--expert-layers", required=False, help="layers of the expert .npy files, comma separated, in order")
     ap.add_argument("--target-npy-layers", required=False, help="layers of the target .npy files, comma separated, in order")
@@ -161,6 +190,15 @@ def main():
     ap.add_argument("--no-shuffled", action="store_true", help="skip the shuffled controls")
     ap.add_argument("--out", help="write the results here as JSON")
     args = ap.parse_args()
+    if args.from_json:
+        results = json.load(open(args.from_json))["results"]
+        text = markdown(results)
+        if args.markdown:
+            open(args.markdown, "w").write(text + "\n")
+        print(text)
+        return
+    if not args.rows:
+        ap.error("--rows is needed (or --from-json)")
 
     meta = json.load(open(os.path.join(args.rows, "rows.json")))
     n, d_e, d_t = meta["rows"], meta["d_expert"], meta["d_target"]
@@ -230,15 +268,21 @@ def main():
                     xp = (ep[:, ei, :] - x_mean) / x_sd
                     xn = (en[:, ei, :] - x_mean) / x_sd
                     cosines[cname] = {}
+                    halves = [tp[k::2, ti, :].mean(0) - tn[k::2, ti, :].mean(0) for k in (0, 1)]
                     for mname, f in maps.items():
                         # Back to the target's raw units before comparing.
-                        dvec = (f(xp).mean(0) - f(xn).mean(0)) * y_sd
+                        fp, fn = f(xp), f(xn)
+                        dvec = (fp.mean(0) - fn.mean(0)) * y_sd
                         cosines[cname][mname] = cos(dvec, caa)
+                        # Carried from one half of the texts, against the
+                        # target's CAA on the other half (no shared texts).
+                        own = [(fp[k::2].mean(0) - fn[k::2].mean(0)) * y_sd for k in (0, 1)]
+                        cosines[cname][mname + " (other half)"] = 0.5 * (cos(own[0], halves[1]) + cos(own[1], halves[0]))
                     rnd = rng.standard_normal(d_t)
                     cosines[cname]["random"] = cos(rnd, caa)
                     # How stable the reference itself is: CAA from the even
-                    # texts against CAA from the odd ones.
-                    halves = [tp[k::2, ti, :].mean(0) - tn[k::2, ti, :].mean(0) for k in (0, 1)]
+                    # texts against CAA from the odd ones (the ceiling of
+                    # the "(other half)" cosines).
                     cosines[cname]["target split-half"] = cos(*halves)
             row["maps"][tag] = {"test_r2": r2, "seconds": times, "cosine": cosines}
             print(json.dumps({"target_layer": t_layer, "expert_layer": e_layer, "map": tag, "test_r2": r2, "cosine": cosines}), flush=True)
@@ -246,6 +290,9 @@ def main():
     if args.out:
         with open(args.out, "w") as f:
             json.dump({"rows": args.rows, "n": int(n), "args": vars(args), "results": results}, f, indent=1)
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(markdown(results) + "\n")
 
 
 if __name__ == "__main__":
