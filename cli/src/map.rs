@@ -192,10 +192,12 @@ pub fn run(a: MapArgs) -> Result<()> {
         dump_rows: a.dump_rows.clone(),
     };
     if cfg.dump_rows.is_some() {
-        let per_row = 4
-            * (cfg.candidates.expert_layers.len() * d_e
-                + cfg.candidates.target_layers.len() * d_t
-                + 1);
+        let per_row = expertsteer::map::dump::row_bytes(
+            cfg.candidates.expert_layers.len(),
+            cfg.candidates.target_layers.len(),
+            d_e,
+            d_t,
+        );
         match cfg.max_paired {
             Some(m) => errln!(
                 "map: the row dump takes {:.0} MB at {m} rows",

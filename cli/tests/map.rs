@@ -412,13 +412,15 @@ fn the_row_dump_holds_the_paired_states_and_resumes_to_the_same_rows() {
             "{f}"
         );
     }
-    // A dump of other layers is refused before any capture.
+    // A dump of another run (here: other layers) is refused before any
+    // capture.
     let mut a = with_dump(&part, &pstate, "400", &fdump);
     let at = a.iter().position(|x| x == "10").unwrap();
     a[at] = "12".into();
     let e = run(&a.iter().map(String::as_str).collect::<Vec<_>>());
     let err = String::from_utf8_lossy(&e.stderr);
-    assert!(!e.status.success() && err.contains("other layers"), "{err}");
+    assert!(!e.status.success() && err.contains("another run"), "{err}");
+    assert!(!err.contains("paired positions"), "captured first: {err}");
     std::fs::remove_dir_all(&dir).ok();
 }
 

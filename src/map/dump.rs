@@ -16,6 +16,10 @@ use std::path::{Path, PathBuf};
 /// `rows.json`: what the row files hold.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DumpMeta {
+    /// The run the rows belong to (its checkpoint key: both models, the
+    /// corpus, the layers and settings), so a dump is never resumed by
+    /// another run of the same shapes.
+    pub run: String,
     /// Width of an expert row.
     pub d_expert: usize,
     /// Width of a target row.
@@ -35,7 +39,7 @@ pub struct DumpMeta {
 }
 
 impl DumpMeta {
-    /// The same shapes and settings (the row count aside).
+    /// The same run, shapes and settings (the row count aside).
     fn same_layout(&self, other: &DumpMeta) -> bool {
         DumpMeta {
             rows: 0,
@@ -45,6 +49,12 @@ impl DumpMeta {
             ..other.clone()
         }
     }
+}
+
+/// Bytes one row takes: every expert and target layer's state and the
+/// text index.
+pub fn row_bytes(expert_layers: usize, target_layers: usize, d_e: usize, d_t: usize) -> u64 {
+    4 * (expert_layers * d_e + target_layers * d_t + 1) as u64
 }
 
 /// An open dump.
@@ -73,7 +83,7 @@ impl RowDump {
                 })?;
             if !old.same_layout(&meta) {
                 return Err(Error::Input(format!(
-                    "{}: a row dump of other layers or settings is there; give another --dump-rows folder",
+                    "{}: a row dump of another run (other models, texts, layers or settings) is there; give another --dump-rows folder",
                     dir.display()
                 )));
             }
@@ -155,11 +165,10 @@ impl RowDump {
     /// Flushes every file and records `rows` in `rows.json` (call with the
     /// row count the checkpoint is about to record).
     pub fn sync(&mut self, rows: u64) -> Result<()> {
-        let dir = self.dir.clone();
         for w in self.expert.iter_mut().chain(self.target.iter_mut()) {
-            w.flush().map_err(|e| Error::io(&dir, e))?;
+            w.flush().map_err(|e| Error::io(&self.dir, e))?;
         }
-        self.text.flush().map_err(|e| Error::io(&dir, e))?;
+        self.text.flush().map_err(|e| Error::io(&self.dir, e))?;
         self.meta.rows = rows;
         let path = self.dir.join("rows.json");
         let bytes = serde_json::to_vec_pretty(&self.meta).expect("plain data");
@@ -175,6 +184,7 @@ mod tests {
 
     fn meta(rows: u64) -> DumpMeta {
         DumpMeta {
+            run: "run-a".into(),
             d_expert: 3,
             d_target: 2,
             expert_layers: vec![1, 4],
@@ -241,7 +251,13 @@ mod tests {
         let mut other = meta(0);
         other.target_layers = vec![8];
         let e = RowDump::open(&d, other).err().unwrap().to_string();
-        assert!(e.contains("other layers"), "{e}");
+        assert!(e.contains("another run"), "{e}");
+        // ...and so is another run of the same shapes.
+        let mut other = meta(0);
+        other.run = "run-b".into();
+        let e = RowDump::open(&d, other).err().unwrap().to_string();
+        assert!(e.contains("another run"), "{e}");
+        assert_eq!(row_bytes(2, 1, 3, 2), 4 * (2 * 3 + 2 + 1));
         // No dump to resume while the run resumes mid-way.
         let e = RowDump::open(&scratch("none"), meta(3))
             .err()

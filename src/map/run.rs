@@ -240,6 +240,7 @@ pub fn run_map(
         Some(dir) => Some(RowDump::open(
             dir,
             DumpMeta {
+                run: key.clone(),
                 d_expert: em.n_embd(),
                 d_target: tm.n_embd(),
                 expert_layers: cand.expert_layers.clone(),
