@@ -13,10 +13,11 @@ servers are stopped at the end, on error too.
 import argparse
 import json
 import statistics
-import subprocess
 import threading
 import time
 import urllib.request
+
+from llama_server import servers
 
 PROMPTS = [
     "Explain what a hash table is.",
@@ -36,17 +37,6 @@ def request(port, prompt, tokens):
                                  {"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=120) as r:
         return json.load(r)["usage"]["completion_tokens"]
-
-
-def wait_ready(port, seconds=180):
-    end = time.time() + seconds
-    while time.time() < end:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"llama-server on port {port} did not come up in {seconds} s")
 
 
 def load(port, serial, tokens):
@@ -77,15 +67,9 @@ def main():
     ap.add_argument("--tokens", type=int, default=64)
     ap.add_argument("--port", type=int, default=9100)
     a = ap.parse_args()
-    procs = []
-    try:
-        for k, (_, extra) in enumerate(LAYOUTS):
-            cmd = [a.llama_server, "-m", a.model, "-np", "4", "-c", "8192",
-                   "-t", str(a.threads), "-tb", str(a.threads),
-                   "--host", "127.0.0.1", "--port", str(a.port + k)] + extra
-            procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        for k in range(len(LAYOUTS)):
-            wait_ready(a.port + k)
+    common = ["-np", "4", "-c", "8192", "-t", str(a.threads), "-tb", str(a.threads)]
+    with servers(a.llama_server, a.model,
+                 [(a.port + k, common + extra) for k, (_, extra) in enumerate(LAYOUTS)]):
         rates = {name: {"concurrent": [], "serial": []} for name, _ in LAYOUTS}
         for r in range(a.rounds):
             for k, (name, _) in enumerate(LAYOUTS):
@@ -101,14 +85,6 @@ def main():
                 v = rates[name][kind]
                 cells.append(f"{statistics.median(v):.1f} ({', '.join(f'{x:.0f}' for x in v)})")
             print(f"| {name} | {cells[0]} | {cells[1]} |")
-    finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(30)
-            except subprocess.TimeoutExpired:
-                p.kill()
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ import sys
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
+from mlp_ablation import Ridge, r2_score  # noqa: E402  (same folder)
+
 
 def main():
     if len(sys.argv) != 3:
@@ -46,16 +48,14 @@ def main():
         ym, ys = y[fit].mean(0), y[fit].std(0) + 1e-6
         xs_ = ((x - xm) / xs).astype(np.float64)
         ys_ = ((y - ym) / ys).astype(np.float64)
-        nf = fit.sum()
-        w = np.linalg.solve(xs_[fit].T @ xs_[fit] / nf + lam * np.eye(d_e), xs_[fit].T @ ys_[fit] / nf)
-        pred, true = xs_[held] @ w, ys_[held]
+        pred, true = Ridge(xs_[fit], ys_[fit], lam)(xs_[held]), ys_[held]
 
         def r2_along(u):
             u = u / np.linalg.norm(u)
             a, b = true @ u, pred @ u
             return 1.0 - ((a - b) ** 2).sum() / ((a - a.mean()) ** 2).sum()
 
-        overall = 1.0 - ((true - pred) ** 2).sum() / ((true - true.mean(0)) ** 2).sum()
+        overall = r2_score(pred, true)
         rand = [r2_along(rng.standard_normal(d_t)) for _ in range(200)]
         cells = []
         for c in concepts:

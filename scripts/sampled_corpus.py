@@ -8,17 +8,18 @@ topic is named) at temperature 1, one seed per text, and writes the
 answers as JSON Lines {"text": ...}. Resumes: texts already in OUT are
 kept and their seeds skipped.
 
-Usage: sampled_corpus.py LLAMA_SERVER MODEL.gguf OUT.jsonl [--texts 320]
+Usage: scripts/sampled_corpus.py LLAMA_SERVER MODEL.gguf OUT.jsonl [--texts 320]
 Bounded: --texts requests, each with a 120 s timeout; the whole run stops
 after --max-seconds; the server is stopped at the end, on error too.
 """
 import argparse
 import json
 import os
-import subprocess
 import threading
 import time
 import urllib.request
+
+from llama_server import servers
 
 GENRES = [
     "Write a paragraph.",
@@ -43,17 +44,6 @@ def ask(port, seed, tokens):
         return json.load(r)["choices"][0]["message"]["content"].strip()
 
 
-def wait_ready(port, seconds=180):
-    end = time.time() + seconds
-    while time.time() < end:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"llama-server on port {port} did not come up in {seconds} s")
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("llama_server")
@@ -66,44 +56,37 @@ def main():
     ap.add_argument("--port", type=int, default=9140)
     ap.add_argument("--max-seconds", type=float, default=3600)
     a = ap.parse_args()
-    have = {}
+    have = set()
     if os.path.exists(a.out):
-        for line in open(a.out):
-            r = json.loads(line)
-            have[r["seed"]] = r
+        with open(a.out) as f:
+            have = {json.loads(line)["seed"] for line in f}
     todo = [s for s in range(a.texts) if s not in have]
-    server = subprocess.Popen(
-        [a.llama_server, "-m", a.model, "--host", "127.0.0.1", "--port", str(a.port),
-         "-t", str(a.threads), "-np", str(a.slots), "-c", str(a.slots * (a.tokens + 64))],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     lock = threading.Lock()
+    errors = []
     deadline = time.time() + a.max_seconds
-    try:
-        wait_ready(a.port)
-        with open(a.out, "a") as f:
-            def worker(k):
+    args = ["-t", str(a.threads), "-np", str(a.slots), "-c", str(a.slots * (a.tokens + 64))]
+    with servers(a.llama_server, a.model, [(a.port, args)]), open(a.out, "a") as f:
+        def worker(k):
+            try:
                 for seed in todo[k::a.slots]:
-                    if time.time() > deadline:
+                    if time.time() > deadline or errors:
                         return
                     text = ask(a.port, seed, a.tokens)
                     with lock:
                         f.write(json.dumps({"seed": seed, "genre": GENRES[seed % len(GENRES)], "text": text}) + "\n")
                         f.flush()
-                        have[seed] = True
+                        have.add(seed)
                         print(f"{len(have)}/{a.texts} texts", flush=True)
-            threads = [threading.Thread(target=worker, args=(k,)) for k in range(a.slots)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
+            except Exception as e:  # surfaced after the join, the server stopped
+                errors.append(e)
+        threads = [threading.Thread(target=worker, args=(k,)) for k in range(a.slots)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    if errors:
+        raise SystemExit(f"{len(have)} texts in {a.out}; a request failed: {errors[0]!r} (run again to resume)")
     print(f"{len(have)} texts in {a.out}")
-
 
 if __name__ == "__main__":
     main()
