@@ -1,7 +1,7 @@
 //! `expertsteer data build`: labelled JSON Lines from benchmark data.
 
 use super::data_args::{BuildArgs, DataAction, DataArgs, Source, SplitArg};
-use expertsteer::{Error, Result};
+use expertsteer::{models, Error, Result};
 use expertsteer_eval::data::{
     self, load_questions, split_of, LabelledText, McQuestion, QuestionSource, SplitFractions,
     TaskSpec,
@@ -52,19 +52,25 @@ fn build_generic(b: &BuildArgs) -> Result<()> {
     let other = b.label.is_some() || b.log.is_some() || b.model.is_some() || b.split.is_some();
     if other || !b.subjects.is_empty() || !b.tasks.is_empty() {
         return Err(Error::Input(
-            "--source generic takes only --limit, --map-corpus, --code and --out: its texts are unlabelled, \
+            "--source generic takes only --limit, --map-corpus (with --target, --code, --sample) and --out: its texts are unlabelled, \
              come from fixed subjects that no evaluation uses, and have no split"
                 .into(),
         ));
     }
     let texts = if b.map_corpus {
-        let mut t = super::map::corpus_texts(b.code.as_deref())?;
+        let target_arg = b.target.as_deref().unwrap_or(models::DEFAULT_MODEL);
+        let target_path = models::resolve(target_arg)?;
+        let target = expertsteer::llama::Model::load(&target_path, &Default::default())?;
+        let threads = expertsteer::llama::default_threads();
+        let mut t = super::map_corpus::corpus_texts(&b.corpus, &target, &target_path, threads)?;
         if b.limit > 0 && b.limit <= t.len() {
             t.truncate(b.limit);
         }
         t
-    } else if b.code.is_some() {
-        return Err(Error::Input("--code goes with --map-corpus".into()));
+    } else if b.corpus.code.is_some() || b.target.is_some() {
+        return Err(Error::Input(
+            "--code and --target go with --map-corpus".into(),
+        ));
     } else {
         data::generic_texts(if b.limit > 0 { b.limit } else { usize::MAX })?
     };

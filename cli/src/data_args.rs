@@ -120,14 +120,19 @@ pub struct BuildArgs {
     #[arg(long, default_value_t = 0)]
     pub limit: usize,
     /// generic: write the corpus `expertsteer map` reads by default
-    /// instead: the MMLU questions with their options, interleaved with
+    /// instead: everyday prose sampled from --target (--sample texts),
     /// pieces of Python source (--code, default the python3 standard
-    /// library), 4,700+ texts, well over 200k tokens.
+    /// library) and the MMLU questions with their options, mixed by bytes,
+    /// well over 200k tokens.
     #[arg(long)]
     pub map_corpus: bool,
-    /// With --map-corpus: folder of Python sources (`none`: prose only).
+    /// With --map-corpus: the target whose samples the corpus holds
+    /// (registry name or GGUF path; default the default model).
     #[arg(long)]
-    pub code: Option<String>,
+    pub target: Option<String>,
+    /// With --map-corpus: the corpus's code and sampled prose.
+    #[command(flatten)]
+    pub corpus: crate::map_corpus::CorpusArgs,
     #[arg(long)]
     pub out: PathBuf,
 }

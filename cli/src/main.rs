@@ -28,6 +28,7 @@ mod fluency;
 mod generate;
 mod inspect;
 mod map;
+mod map_corpus;
 mod models;
 mod options;
 mod progress;

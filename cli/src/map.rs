@@ -1,11 +1,11 @@
 //! `expertsteer map`: fit the token-level maps between an expert and a
 //! target once, for every concept after.
 
+use super::map_corpus::{corpus_texts, CorpusArgs};
 use clap::Args;
 use expertsteer::atomic_file::check_writable;
 use expertsteer::layer_list::parse_layer_numbers;
 use expertsteer::llama::{Context, ContextParams, Model, ModelParams};
-use expertsteer::map::corpus::{generic_corpus, python_stdlib};
 use expertsteer::map::{run_map, Candidates, MapFile, MapRunConfig};
 use expertsteer::pipeline::dataset::read_texts;
 use expertsteer::{models, Error, Result};
@@ -35,16 +35,14 @@ pub struct MapArgs {
     /// target unless given --map or --align.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Generic texts (JSON Lines with "text"); default: the generic MMLU
-    /// questions with options, interleaved with Python source pieces from
-    /// --code (see `data build --source generic`).
-    #[arg(long)]
+    /// Generic texts (JSON Lines with "text"). Default: everyday prose
+    /// sampled from the target (--sample), Python source (--code) and the
+    /// generic MMLU questions with their options, mixed by bytes (half,
+    /// 0.3 and 0.2); `data build --source generic --map-corpus` writes it.
+    #[arg(long, conflicts_with_all = ["code", "sample", "sample_tokens"])]
     pub texts: Option<PathBuf>,
-    /// Folder of Python sources for the default corpus's code half
-    /// (default: the standard library of the python3 on PATH; `none` for
-    /// prose only).
-    #[arg(long)]
-    pub code: Option<String>,
+    #[command(flatten)]
+    pub corpus: CorpusArgs,
     /// Stop once this many positions are paired (0: read every text).
     #[arg(long, default_value_t = 200_000)]
     pub max_paired: u64,
@@ -123,20 +121,18 @@ pub fn run(a: MapArgs) -> Result<()> {
         }
     }
     check_writable(&out)?;
-    let texts = match (&a.texts, a.code.as_deref()) {
-        (Some(p), None) => read_texts(p)?,
-        (Some(_), Some(_)) => {
-            return Err(Error::Input(
-                "--code builds the default corpus; it does not go with --texts".into(),
-            ))
-        }
-        (None, code) => corpus_texts(code)?,
-    };
     let params = ModelParams {
         gpu_layers: a.gpu_layers,
     };
     let expert = Model::load(&expert_path, &params)?;
     let target = Model::load(&target_path, &params)?;
+    let threads = a
+        .threads
+        .unwrap_or_else(expertsteer::llama::default_threads);
+    let texts = match &a.texts {
+        Some(p) => read_texts(p)?,
+        None => corpus_texts(&a.corpus, &target, &target_path, threads)?,
+    };
     let targets = match &a.target_layers {
         Some(s) => parse_layer_numbers(s)?,
         None => Vec::new(),
@@ -148,9 +144,6 @@ pub fn run(a: MapArgs) -> Result<()> {
         a.stride,
         a.window,
     )?;
-    let threads = a
-        .threads
-        .unwrap_or_else(expertsteer::llama::default_threads);
     let ctx_params = ContextParams {
         n_ctx: a.batch.max(64),
         n_batch: a.batch,
@@ -248,25 +241,6 @@ pub fn run(a: MapArgs) -> Result<()> {
             .unwrap_or_else(|| "unknown".into())
     );
     Ok(())
-}
-
-/// The default corpus: generic prose, and Python source from `code`
-/// (`none`: prose only; default: the python3 standard library).
-pub fn corpus_texts(code: Option<&str>) -> Result<Vec<String>> {
-    match code {
-        Some("none") => generic_corpus(None),
-        Some(dir) => generic_corpus(Some(&PathBuf::from(dir))),
-        None => {
-            let dir = python_stdlib().ok_or_else(|| {
-                Error::Input(
-                    "no python3 standard library found for the code half of the corpus; \
-                     pass --code DIR or --code none"
-                        .into(),
-                )
-            })?;
-            generic_corpus(Some(&dir))
-        }
-    }
 }
 
 /// Held-out R² per pair, the best expert layer per target layer marked.

@@ -438,6 +438,8 @@ fn the_map_corpus_is_prose_with_options_then_code() {
         "--source",
         "generic",
         "--map-corpus",
+        "--sample",
+        "0",
         "--code",
         code.to_str().unwrap(),
         "--out",
@@ -463,7 +465,115 @@ fn the_map_corpus_is_prose_with_options_then_code() {
         "--out",
         out.to_str().unwrap(),
     ]);
-    assert!(String::from_utf8_lossy(&e.stderr).contains("--code goes with --map-corpus"));
+    assert!(String::from_utf8_lossy(&e.stderr).contains("--code and --target go with --map-corpus"));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The sampled prose of a cache: seed → text, in file order.
+fn sampled_store(cache: &Path) -> Vec<(u64, String)> {
+    let dir = cache.join("corpus");
+    let files: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().collect();
+    assert_eq!(files.len(), 1, "one store per target and token limit");
+    std::fs::read_to_string(files[0].path())
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                v["seed"].as_u64().unwrap(),
+                v["text"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_default_corpus_mixes_prose_sampled_from_the_target_and_resumes_it() {
+    let dir = common::scratch("map-sampled");
+    // A cache of its own for the samples, sharing the real one's models and
+    // MMLU download.
+    let cache = dir.join("cache");
+    std::fs::create_dir_all(&cache).unwrap();
+    let real = expertsteer::cache::cache_root();
+    for sub in ["models", "data"] {
+        if real.join(sub).exists() {
+            std::os::unix::fs::symlink(real.join(sub), cache.join(sub)).unwrap();
+        }
+    }
+    let code = dir.join("src");
+    std::fs::create_dir_all(&code).unwrap();
+    std::fs::write(code.join("a.py"), "def double(x):\n    return 2 * x\n").unwrap();
+    let model = common::smollm2_path();
+    let build = |n: &str, out: &Path| {
+        ok_in(
+            &[
+                "data",
+                "build",
+                "--source",
+                "generic",
+                "--map-corpus",
+                "--target",
+                model.to_str().unwrap(),
+                "--sample",
+                n,
+                "--sample-tokens",
+                "24",
+                "--code",
+                code.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            Some(&cache),
+        );
+        expertsteer_eval::data::read_texts(out).unwrap()
+    };
+    let first = build("3", &dir.join("c3.jsonl"));
+    let store = sampled_store(&cache);
+    assert_eq!(store.iter().map(|(s, _)| *s).collect::<Vec<_>>(), [0, 1, 2]);
+    assert!(
+        store.iter().all(|(_, t)| !t.is_empty() && t.len() < 400),
+        "{store:?}"
+    );
+    assert_ne!(
+        store[0].1, store[1].1,
+        "each text has its own seed and request"
+    );
+    // Sampled prose comes first (half the bytes), then code and MMLU.
+    assert_eq!(first[0], store[0].1);
+    let at = |t: &str| first.iter().position(|x| x == t).unwrap();
+    assert!(
+        store.iter().all(|(_, t)| at(t) < 12),
+        "sampled prose spread late"
+    );
+    assert!(at("def double(x):\n    return 2 * x\n") < 6);
+    assert!(first.iter().filter(|t| t.starts_with("Question: ")).count() > 1000);
+
+    // One more text resumes the store: the first three are kept, not redrawn.
+    build("4", &dir.join("c4.jsonl"));
+    let grown = sampled_store(&cache);
+    assert_eq!(grown.len(), 4);
+    assert_eq!(grown[..3], store[..]);
+
+    // The same settings draw the same texts again.
+    std::fs::remove_dir_all(cache.join("corpus")).unwrap();
+    let again = build("3", &dir.join("c3b.jsonl"));
+    assert_eq!(again, first);
+
+    // --texts is the whole corpus: the default's settings do not go with it.
+    let texts = dir.join("c3.jsonl");
+    let e = run(&[
+        "map",
+        "--expert",
+        model.to_str().unwrap(),
+        "--target",
+        model.to_str().unwrap(),
+        "--texts",
+        texts.to_str().unwrap(),
+        "--sample",
+        "5",
+    ]);
+    assert!(!e.status.success());
+    assert!(String::from_utf8_lossy(&e.stderr).contains("cannot be used with"));
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -5,6 +5,11 @@
 //! breaks into pieces that fit one decode. The two are interleaved so that
 //! any prefix of the corpus (the learning curve's sizes) holds both.
 //!
+//! `map`'s default adds everyday prose sampled from the target
+//! ([`crate::map::sampled`]) and mixes the three by bytes
+//! ([`SAMPLED_SHARE`], [`CODE_SHARE`], the rest MMLU), so that any prefix
+//! holds each in its share: [`mixed_corpus`].
+//!
 //! [`GENERIC_SUBJECTS`]: crate::corpus::GENERIC_SUBJECTS
 
 use crate::map::positions::split_text;
@@ -115,7 +120,56 @@ pub fn interleave(a: Vec<String>, b: Vec<String>) -> Vec<String> {
     }
 }
 
-/// The default corpus: prose, and code from `code_root` when given.
+/// Share of the mixed corpus's bytes that is sampled everyday prose.
+pub const SAMPLED_SHARE: f64 = 0.5;
+/// Share of the mixed corpus's bytes that is code (when code is given).
+pub const CODE_SHARE: f64 = 0.3;
+
+/// Takes texts from `sources` (texts, share) one at a time, each time from
+/// the source furthest below its share of the bytes taken so far (ties to
+/// the first), until all run out: any prefix holds each source in its share
+/// while it lasts.
+pub fn mix_by_bytes(sources: Vec<(Vec<String>, f64)>) -> Vec<String> {
+    let mut taken = vec![0usize; sources.len()];
+    let shares: Vec<f64> = sources.iter().map(|(_, w)| *w).collect();
+    let mut iters: Vec<_> = sources
+        .into_iter()
+        .map(|(t, _)| t.into_iter().peekable())
+        .collect();
+    let mut out = Vec::new();
+    loop {
+        let next = (0..iters.len())
+            .filter(|&i| shares[i] > 0.0 && iters[i].peek().is_some())
+            .min_by(|&a, &b| {
+                let (ra, rb) = (taken[a] as f64 / shares[a], taken[b] as f64 / shares[b]);
+                ra.total_cmp(&rb).then(a.cmp(&b))
+            });
+        let Some(i) = next else { return out };
+        let t = iters[i].next().unwrap_or_default();
+        taken[i] += t.len();
+        out.push(t);
+    }
+}
+
+/// `map`'s default corpus: `sampled` prose, code from `code_root` when
+/// given and the generic MMLU prose, mixed by [`mix_by_bytes`] at
+/// [`SAMPLED_SHARE`] and [`CODE_SHARE`] (without code, MMLU takes its
+/// share).
+pub fn mixed_corpus(sampled: Vec<String>, code_root: Option<&Path>) -> Result<Vec<String>> {
+    let code = match code_root {
+        Some(root) => code_texts(root)?,
+        None => Vec::new(),
+    };
+    let code_share = if code.is_empty() { 0.0 } else { CODE_SHARE };
+    Ok(mix_by_bytes(vec![
+        (sampled, SAMPLED_SHARE),
+        (code, code_share),
+        (prose_texts()?, 1.0 - SAMPLED_SHARE - code_share),
+    ]))
+}
+
+/// The corpus before sampled prose (`map --sample 0`): MMLU prose, and code
+/// from `code_root` when given, interleaved one text each.
 pub fn generic_corpus(code_root: Option<&Path>) -> Result<Vec<String>> {
     let prose = prose_texts()?;
     match code_root {
@@ -136,6 +190,47 @@ mod tests {
             s(&["a", "1", "b", "c"])
         );
         assert_eq!(interleave(s(&[]), s(&["1", "2"])), s(&["1", "2"]));
+    }
+
+    #[test]
+    fn mixing_by_bytes_keeps_each_share_in_every_prefix_and_loses_nothing() {
+        let texts = |n: usize, len: usize, c: char| -> Vec<String> {
+            (0..n).map(|_| c.to_string().repeat(len)).collect()
+        };
+        // a: 10-byte texts at half; b: 30-byte texts at 0.3; c: 5-byte at 0.2.
+        let mixed = mix_by_bytes(vec![
+            (texts(100, 10, 'a'), 0.5),
+            (texts(20, 30, 'b'), 0.3),
+            (texts(40, 5, 'c'), 0.2),
+        ]);
+        assert_eq!(mixed.len(), 160);
+        let bytes = |upto: usize, c: char| -> usize {
+            mixed[..upto]
+                .iter()
+                .filter(|t| t.starts_with(c))
+                .map(String::len)
+                .sum()
+        };
+        // While all three last (c runs out first, near text 100), each prefix
+        // is within one text of its share.
+        for upto in [10, 30, 45] {
+            let total: usize = mixed[..upto].iter().map(String::len).sum();
+            for (c, share, len) in [('a', 0.5, 10.0), ('b', 0.3, 30.0), ('c', 0.2, 5.0)] {
+                let got = bytes(upto, c) as f64;
+                assert!(
+                    (got - share * total as f64).abs() <= len + 30.0 * share,
+                    "prefix {upto}: {c} has {got} of {total} bytes"
+                );
+            }
+        }
+        assert_eq!(mixed[0], "a".repeat(10), "ties go to the first source");
+        // A zero share takes nothing; an empty source is skipped.
+        let only = mix_by_bytes(vec![
+            (texts(2, 1, 'x'), 0.0),
+            (vec![], 0.5),
+            (texts(3, 1, 'y'), 0.5),
+        ]);
+        assert_eq!(only, texts(3, 1, 'y'));
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! models end at the same byte) → [`run`] (both models read the texts, the
 //! paired states stream into [`moments`]) → [`solve`] (ridge per pair,
 //! penalty by held-out R²) → [`file`] (the `.esmap` artifact); [`dump`]
-//! keeps the paired rows themselves when asked (the non-linear ablation).
+//! keeps the paired rows themselves when asked (the non-linear ablation);
+//! [`sampled`] makes the everyday prose of the default corpus.
 
 pub mod corpus;
 pub mod dump;
@@ -13,6 +14,7 @@ pub mod file;
 pub mod moments;
 pub mod positions;
 pub mod run;
+pub mod sampled;
 pub mod solve;
 
 pub use file::{CorpusInfo, MapFile};

@@ -1,0 +1,98 @@
+//! The corpus `map` reads unless given --texts, which `data build --source
+//! generic --map-corpus` also writes: everyday prose sampled from the
+//! target (kept in the cache per target file, resumed when interrupted),
+//! Python source and the generic MMLU questions, mixed by bytes.
+
+use clap::Args;
+use expertsteer::llama::{Context, ContextParams, Model};
+use expertsteer::map::corpus::{generic_corpus, mixed_corpus, python_stdlib};
+use expertsteer::map::sampled::{sample_prose, SampleSettings};
+use expertsteer::{Error, Result};
+use std::path::{Path, PathBuf};
+
+#[derive(Args, Debug, Clone)]
+pub struct CorpusArgs {
+    /// Folder of Python sources for the default corpus's code (default:
+    /// the standard library of the python3 on PATH; `none`: no code).
+    #[arg(long)]
+    pub code: Option<String>,
+    /// Texts of everyday prose the default corpus samples from the target
+    /// (answers to genre requests such as "Write a letter to a friend.",
+    /// no topic named; half the corpus's bytes while they last). Kept in
+    /// the cache per target file and resumed when interrupted: 500 texts
+    /// are ~100k tokens, ~10-20 minutes for a 135M target on 2 threads.
+    /// 0: MMLU and code only, the corpus before sampling, on which
+    /// everyday topics mapped at half the cosine (EVALUATION.md).
+    #[arg(long, default_value_t = SampleSettings::default().texts)]
+    pub sample: usize,
+    /// Most tokens per sampled text.
+    #[arg(long, default_value_t = SampleSettings::default().max_tokens)]
+    pub sample_tokens: usize,
+}
+
+/// Where the sampled prose of `target` is kept: `corpus/` under the cache,
+/// named for the model file, its content hash and the token limit.
+pub fn sample_store(target: &Path, max_tokens: usize) -> Result<PathBuf> {
+    let sha = expertsteer::hash::content_sha256(target)?;
+    let stem = target
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".into());
+    Ok(expertsteer::cache::cache_root()
+        .join("corpus")
+        .join(format!("sampled-{stem}-{}-t{max_tokens}.jsonl", &sha[..12])))
+}
+
+/// The default corpus for `target` (loaded from `target_path`).
+pub fn corpus_texts(
+    c: &CorpusArgs,
+    target: &Model,
+    target_path: &Path,
+    threads: i32,
+) -> Result<Vec<String>> {
+    let code = match c.code.as_deref() {
+        Some("none") => None,
+        Some(dir) => Some(PathBuf::from(dir)),
+        None => Some(python_stdlib().ok_or_else(|| {
+            Error::Input(
+                "no python3 standard library found for the code in the corpus; \
+                 pass --code DIR or --code none"
+                    .into(),
+            )
+        })?),
+    };
+    if c.sample == 0 {
+        return generic_corpus(code.as_deref());
+    }
+    let settings = SampleSettings {
+        texts: c.sample,
+        max_tokens: c.sample_tokens,
+        ..SampleSettings::default()
+    };
+    let store = sample_store(target_path, c.sample_tokens)?;
+    if let Some(dir) = store.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    let mut ctx = Context::new(
+        target,
+        ContextParams {
+            n_ctx: settings.n_ctx(),
+            n_batch: settings.n_ctx(),
+            n_ubatch: 512,
+            n_seq_max: settings.seqs as u32,
+            threads,
+            hook: false,
+        },
+    )?;
+    let mut progress = super::progress::StageProgress::new("map");
+    let sampled = sample_prose(&mut ctx, &settings, &store, &mut |done, total| {
+        progress.update("sampling everyday prose", done, total)
+    })?;
+    progress.finish();
+    errln!(
+        "map corpus: {} texts of everyday prose sampled from the target ({})",
+        sampled.len(),
+        store.display()
+    );
+    mixed_corpus(sampled, code.as_deref())
+}
