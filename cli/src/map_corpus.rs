@@ -6,7 +6,7 @@
 use clap::Args;
 use expertsteer::llama::{Context, ContextParams, Model};
 use expertsteer::map::corpus::{generic_corpus, mixed_corpus, python_stdlib};
-use expertsteer::map::sampled::{sample_prose, SampleSettings};
+use expertsteer::map::sampled::{longest_prompt, sample_prose, SampleSettings};
 use expertsteer::{Error, Result};
 use std::path::{Path, PathBuf};
 
@@ -73,11 +73,12 @@ pub fn corpus_texts(
     if let Some(dir) = store.parent() {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
+    let n_ctx = settings.n_ctx(longest_prompt(target)?);
     let mut ctx = Context::new(
         target,
         ContextParams {
-            n_ctx: settings.n_ctx(),
-            n_batch: settings.n_ctx(),
+            n_ctx,
+            n_batch: n_ctx,
             n_ubatch: 512,
             n_seq_max: settings.seqs as u32,
             threads,

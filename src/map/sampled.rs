@@ -13,7 +13,7 @@
 //! same build give the same texts.
 
 use crate::generate::prompt_tokens;
-use crate::llama::{Batch, Context, Sampler, SamplerParams, Token};
+use crate::llama::{Batch, Context, Model, Sampler, SamplerParams, Token};
 use crate::{Error, Result};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -53,11 +53,24 @@ impl Default for SampleSettings {
 }
 
 impl SampleSettings {
-    /// Context length a batch of `seqs` texts needs (prompts of up to 64
-    /// tokens each).
-    pub fn n_ctx(&self) -> u32 {
-        (self.seqs.max(1) * (self.max_tokens + 64)) as u32
+    /// Context length a batch of `seqs` texts needs when the longest
+    /// prompt is `prompt` tokens.
+    pub fn n_ctx(&self, prompt: usize) -> u32 {
+        (self.seqs.max(1) * (self.max_tokens + prompt)) as u32
     }
+}
+
+/// The requests in `model`'s chat template, as tokens.
+fn prompts(model: &Model) -> Result<Vec<Vec<Token>>> {
+    Ok(GENRES
+        .iter()
+        .map(|g| prompt_tokens(model, g, true))
+        .collect::<std::result::Result<_, _>>()?)
+}
+
+/// Tokens of the longest request in `model`'s chat template.
+pub fn longest_prompt(model: &Model) -> Result<usize> {
+    Ok(prompts(model)?.iter().map(Vec::len).max().unwrap_or(0))
 }
 
 /// The sampler of text `seed`.
@@ -115,7 +128,8 @@ pub fn sample_prose(
             "sampling needs at least one token and one sequence per batch".into(),
         ));
     }
-    if (ctx.params().n_seq_max as usize) < settings.seqs || ctx.params().n_ctx < settings.n_ctx() {
+    let need = settings.n_ctx(longest_prompt(ctx.model())?);
+    if (ctx.params().n_seq_max as usize) < settings.seqs || ctx.params().n_ctx < need {
         return Err(Error::Input(format!(
             "the sampling context holds {} sequences and {} tokens; {} texts of {} tokens need {} and {}",
             ctx.params().n_seq_max,
@@ -123,7 +137,7 @@ pub fn sample_prose(
             settings.seqs,
             settings.max_tokens,
             settings.seqs,
-            settings.n_ctx()
+            need
         )));
     }
     let mut have = read_store(store)?;
@@ -163,11 +177,12 @@ pub fn sample_prose(
 /// unfinished text per decode until each ends or reaches `max_tokens`.
 fn sample_wave(ctx: &mut Context<'_>, seeds: &[u32], max_tokens: usize) -> Result<Vec<String>> {
     let model = ctx.model();
-    let prompts = seeds
+    let requests = prompts(model)?;
+    let prompts: Vec<&Vec<Token>> = seeds
         .iter()
-        .map(|&s| prompt_tokens(model, GENRES[s as usize % GENRES.len()], true))
-        .collect::<std::result::Result<Vec<Vec<Token>>, _>>()?;
-    let total: usize = prompts.iter().map(Vec::len).sum();
+        .map(|&s| &requests[s as usize % GENRES.len()])
+        .collect();
+    let total: usize = prompts.iter().map(|p| p.len()).sum();
     let mut batch = Batch::new(total.max(seeds.len()), 1);
     let mut at = Vec::with_capacity(seeds.len()); // batch index of each text's logits
     ctx.clear_memory();
@@ -180,7 +195,7 @@ fn sample_wave(ctx: &mut Context<'_>, seeds: &[u32], max_tokens: usize) -> Resul
         .iter()
         .map(|&s| Sampler::new(&sampler_params(s)))
         .collect();
-    let mut pos: Vec<usize> = prompts.iter().map(Vec::len).collect();
+    let mut pos: Vec<usize> = prompts.iter().map(|p| p.len()).collect();
     let mut bytes: Vec<Vec<u8>> = vec![Vec::new(); seeds.len()];
     let mut live = vec![true; seeds.len()];
     for step in 0..max_tokens {
