@@ -20,7 +20,8 @@ pub struct CorpusArgs {
     /// (answers to genre requests such as "Write a letter to a friend.",
     /// no topic named; half the corpus's bytes while they last). Kept in
     /// the cache per target file and resumed when interrupted: 500 texts
-    /// are ~100k tokens, ~10-20 minutes for a 135M target on 2 threads.
+    /// are ~100k tokens, about 20 minutes for a 135M target on 2 quiet
+    /// cores (41 beside other work).
     /// 0: MMLU and code only, the corpus before sampling, on which
     /// everyday topics mapped at half the cosine (EVALUATION.md).
     #[arg(long, default_value_t = SampleSettings::default().texts)]
