@@ -2,8 +2,9 @@
 //! corpus that varies along everyday topics. MMLU questions and code barely
 //! mention cooking, music or sports (1-6 % of texts hold such a word), and
 //! maps fitted on them carried those concepts' directions at a median cos
-//! of 0.29-0.37; on 380 of the target's own answers to genre requests, at
-//! the same size, 0.50-0.53 (EVALUATION.md, "the corpus").
+//! of 0.29-0.37 even at 200k positions; on 380 of the target's own answers
+//! to genre requests, 0.50-0.53 at 25-50k (EVALUATION.md, "A corpus of
+//! everyday prose").
 //!
 //! Text `i` answers [`GENRES`]`[i % 8]` in the target's chat template,
 //! sampled at temperature 1 (top-k 40, top-p 0.95) with seed `i`. No topic

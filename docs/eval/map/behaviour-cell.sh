@@ -2,7 +2,7 @@
 # One behaviour cell through a token-level map: the expert's mapped mean
 # difference at fit's default target layers (K = 4 of the map's candidates,
 # spread), the target's own CAA and a random direction at the same layers;
-# 50 open prompts, 40 greedy tokens, c = 0.2, 0.4; scored by
+# 50 open prompts, 40 greedy tokens, c = $STRENGTHS (default 0.2, 0.4); scored by
 # score_behaviour.py (fraction of CAA's shift at the same perplexity).
 #
 #   CONCEPT=cooking SCORER=empath:cooking OUT=runs/beh50k bash docs/eval/map/behaviour-cell.sh
@@ -23,7 +23,7 @@ L=$(layers_of "$D/es-map.steer")
 echo "layers: $L" >&2
 [ -f "$D/caa.steer" ] || $B fit --method caa --target $TARGET --data $data --target-layers "$L" --out "$D/caa.steer" $T >/dev/null
 [ -f "$D/random.steer" ] || $B random-steer --like "$D/es-map.steer" --out "$D/random.steer" >/dev/null
-$B eval behaviour --model $TARGET $T --prompts data/concepts/open_prompts.jsonl --limit 50 --strengths 0.2,0.4 \
+$B eval behaviour --model $TARGET $T --prompts data/concepts/open_prompts.jsonl --limit 50 --strengths "${STRENGTHS:-0.2,0.4}" \
   --steer caa="$D/caa.steer" --steer es-map="$D/es-map.steer" --steer random="$D/random.steer" \
   --out "$D/behaviour.jsonl" >&2
 python3 scripts/score_behaviour.py "$D/behaviour.jsonl" --scorer "$SCORER" --markdown "$D/table.md"
