@@ -1,5 +1,5 @@
 """llama-server on 127.0.0.1 for the scripts that drive it
-(peer_kv_layout.py, sampled_corpus.py): start, wait for /health, and
+(peer_kv_layout.py): start, wait for /health, and
 always stop, on error too."""
 import contextlib
 import subprocess

@@ -60,9 +60,8 @@ fn build_generic(b: &BuildArgs) -> Result<()> {
     let texts = if b.map_corpus {
         let target_arg = b.target.as_deref().unwrap_or(models::DEFAULT_MODEL);
         let target_path = models::resolve(target_arg)?;
-        let target = expertsteer::llama::Model::load(&target_path, &Default::default())?;
         let threads = expertsteer::llama::default_threads();
-        let mut t = super::map_corpus::corpus_texts(&b.corpus, &target, &target_path, threads)?;
+        let mut t = super::map_corpus::corpus_texts(&b.corpus, &target_path, None, threads)?;
         if b.limit > 0 && b.limit <= t.len() {
             t.truncate(b.limit);
         }

@@ -131,7 +131,7 @@ pub fn run(a: MapArgs) -> Result<()> {
         .unwrap_or_else(expertsteer::llama::default_threads);
     let texts = match &a.texts {
         Some(p) => read_texts(p)?,
-        None => corpus_texts(&a.corpus, &target, &target_path, threads)?,
+        None => corpus_texts(&a.corpus, &target_path, Some(&target), threads)?,
     };
     let targets = match &a.target_layers {
         Some(s) => parse_layer_numbers(s)?,

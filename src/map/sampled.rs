@@ -206,14 +206,15 @@ fn sample_wave(ctx: &mut Context<'_>, seeds: &[u32], max_tokens: usize) -> Resul
                 continue;
             }
             let t = samplers[k].sample(ctx, at[k])?;
-            if model.is_eog(t) || step + 1 == max_tokens {
+            if model.is_eog(t) {
                 live[k] = false;
-                if !model.is_eog(t) {
-                    bytes[k].extend(model.token_bytes(t));
-                }
                 continue;
             }
             bytes[k].extend(model.token_bytes(t));
+            if step + 1 == max_tokens {
+                live[k] = false;
+                continue;
+            }
             batch.push(t, pos[k], &[k as i32], true)?;
             at[k] = batch.len() - 1;
             pos[k] += 1;
