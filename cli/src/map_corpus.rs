@@ -20,8 +20,9 @@ pub struct CorpusArgs {
     /// (answers to genre requests such as "Write a letter to a friend.",
     /// no topic named; half the corpus's bytes while they last). Kept in
     /// the cache per target file and resumed when interrupted: 500 texts
-    /// are ~100k tokens; for SmolLM2-135M on 2 cores here, 16 texts took
-    /// 43 s and the 500 took 41 minutes beside other work.
+    /// are ~100k tokens; for SmolLM2-135M at 2 threads on 2 cores here,
+    /// the 500 took 832 s beside one single-core job (41 minutes beside
+    /// two).
     /// 0: MMLU and code only, the corpus before sampling, on which
     /// everyday topics mapped at a median cos of 0.29-0.37 even at 200k
     /// positions, against 0.50-0.53 at 25-50k with sampled prose

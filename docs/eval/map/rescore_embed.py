@@ -5,7 +5,7 @@ was scored with and with the embedding axis (score_behaviour.py's
 target's own CAA at equal perplexity under each. No model is run: the
 logs hold the generated texts and their perplexities.
 
-  /path/to/venv/bin/python docs/eval/map/rescore_embed.py > docs/eval/map/embed/summary.md
+  /path/to/venv/bin/python docs/eval/map/rescore_embed.py [MAPDIR ...] > docs/eval/map/embed/summary.md
 
 Writes docs/eval/map/embed/<map>-<log>.md, the full embed table of each
 log. The venv needs scripts/requirements-behaviour.txt and
@@ -69,18 +69,20 @@ def fmt(x):
 
 
 def main():
-    logs = sorted(glob.glob(os.path.join(HERE, "*", "*-behaviour*.jsonl")))
-    print(
-        "| map | log | c | Empath: CAA shift | Empath: fraction | Empath: random's fraction "
-        "| embed: CAA shift | embed: fraction | embed: random's fraction |"
-    )
-    print("|---|---|---|---|---|---|---|---|---|")
+    dirs = sys.argv[1:] or ["*"]  # map folders under docs/eval/map (default: all)
+    logs = sorted(p for d in dirs for p in glob.glob(os.path.join(HERE, d, "*-behaviour*.jsonl")))
     print("| concept | held-out pairs | positive above its negative | held-out positives' mean | negatives' mean |")
     print("|---|---|---|---|---|")
     for concept in CONCEPTS:
         share, p, n, k = axis_check(concept)
         print(f"| {concept} | {k} | {share:.0%} | {p:+.2f} | {n:+.2f} |")
     print()
+    print(
+        "| map | log | c | Empath: CAA shift | Empath: fraction | Empath: random's fraction "
+        "| embed: CAA shift | embed: fraction | embed: random's fraction |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    both = []  # (Empath fraction, embed fraction) of the cells outside sports
     for log in logs:
         name = os.path.basename(log)
         concept = name.split("-")[0]
@@ -94,12 +96,29 @@ def main():
         with open(os.path.join(HERE, "embed", f"{mapdir}-{stem}.md"), "w", encoding="utf-8") as f:
             f.write(sb.markdown(table, "caa", 0.05, hits=True) + "\n")
         for c in sorted({c for (m, c) in emb if m == "es-map"}):
+            fe, fb = emp[("es-map", c)][1], emb[("es-map", c)][1]
+            if concept != "sports" and fe is not None and fb is not None:
+                both.append((fe, fb))
             print(
                 f"| {mapdir} | {stem} | {c:g} | {emp_caa.get(c, float('nan')):+.3f} "
                 f"| {fmt(emp[('es-map', c)][1])} | {fmt(emp.get(('random', c), (0, None))[1])} "
                 f"| {emb_caa.get(c, float('nan')):+.3f} | {fmt(emb[('es-map', c)][1])} "
                 f"| {fmt(emb.get(('random', c), (0, None))[1])} |"
             )
+    if len(both) > 2:
+        import statistics
+
+        xs, ys = [e for e, _ in both], [b for _, b in both]
+        mx, my = statistics.mean(xs), statistics.mean(ys)
+        r = sum((x - mx) * (y - my) for x, y in both) / (
+            sum((x - mx) ** 2 for x in xs) * sum((y - my) ** 2 for y in ys)
+        ) ** 0.5
+        same = sum((x >= 0.8) == (y >= 0.8) for x, y in both)
+        print(
+            f"\nCooking, music and weather cells with a fraction under both scorers: {len(both)}; "
+            f"Pearson r {r:.2f}; median embed minus Empath {statistics.median(y - x for x, y in both):+.2f}; "
+            f"on the same side of 0.8 in {same}."
+        )
 
 
 if __name__ == "__main__":
