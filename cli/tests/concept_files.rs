@@ -1,5 +1,5 @@
 //! Texts for the behaviour runs and the paired map. The contrast sets
-//! shipped in `data/concepts/` (sentiment, cooking, sports, music) and the
+//! shipped in `data/concepts/` (sentiment, cooking, sports, music, weather) and the
 //! open prompts: each set reads with the same loader `fit` uses, has at
 //! least 100 pairs (the issue's ~200 texts), one positive and one negative
 //! text per pair, no text twice, no text shared between two sets, and no
@@ -25,10 +25,10 @@ fn every_contrast_set_is_balanced_paired_and_free_of_repeats() {
         .unwrap()
         .into_iter()
         .collect();
-    assert!(prompts.len() >= 50, "{} open prompts", prompts.len());
+    assert!(prompts.len() >= 150, "{} open prompts", prompts.len());
     // Every text of every set, with the set it came from.
     let mut owner: HashMap<String, &str> = HashMap::new();
-    for name in ["sentiment", "cooking", "sports", "music"] {
+    for name in ["sentiment", "cooking", "sports", "music", "weather"] {
         let path = concepts().join(format!("{name}.jsonl"));
         let texts = read_dataset(&path).unwrap();
         let mut by_group: BTreeMap<&str, Vec<u8>> = BTreeMap::new();
