@@ -16,6 +16,9 @@
 # STRENGTHS (default 0.2,0.4; sports adds 0.6: CAA's Empath shift at 0.2
 # is zero), RANDOM_STRENGTH (0.4), THREADS (1), PY (python with empath and,
 # for the embedding, scripts/requirements-embed.txt; default python3).
+# CAA also runs one step further (0.6; sports 0.8), so that its sweep
+# covers the perplexity a mapped direction reaches at the top strength
+# (a fraction is only taken inside CAA's sweep; CAA_MORE overrides it).
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 B=${ES:-./target/release/expertsteer}
@@ -62,6 +65,10 @@ for concept in ${CONCEPTS:-cooking music weather sports}; do
   [ -f "$D/random.steer" ] || $B random-steer --like "$first" --out "$D/random.steer" >/dev/null
   $B eval behaviour --model $TARGET $T --prompts $PROMPTS --strengths "$strengths" \
     --steer caa="$D/caa.steer" "${steers[@]}" --out "$D/behaviour.jsonl" >&2
+  caa_more=0.6
+  [ "$strengths" = 0.2,0.4,0.6 ] && caa_more=0.8
+  $B eval behaviour --model $TARGET $T --prompts $PROMPTS --strengths "${CAA_MORE:-$caa_more}" \
+    --steer caa="$D/caa.steer" --out "$D/behaviour.jsonl" >&2
   $B eval behaviour --model $TARGET $T --prompts $PROMPTS --strengths "${RANDOM_STRENGTH:-0.4}" \
     --steer random="$D/random.steer" --out "$D/behaviour.jsonl" >&2
   $PY scripts/score_behaviour.py "$D/behaviour.jsonl" --scorer "empath:$concept" --markdown "$D/empath.md" >/dev/null
