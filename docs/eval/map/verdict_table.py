@@ -11,7 +11,7 @@ a draw where the fraction is undefined (the method's perplexity outside
 CAA's sweep, or CAA's shift under the scorer's floor) is left out, and
 the share of draws that gave one is printed beside it.
 
-  /path/to/venv/bin/python docs/eval/map/verdict_table.py DIR [--concepts cooking,music,...]
+  /path/to/venv/bin/python docs/eval/map/verdict_table.py DIR [--concepts cooking,music,...] [--prompts 0-49]
 
 DIR holds one folder per concept with its behaviour.jsonl (runs/verdict,
 or the committed docs/eval/map/verdict). The venv needs
@@ -93,7 +93,16 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("dir")
     ap.add_argument("--concepts", default="cooking,music,weather,sports")
+    ap.add_argument(
+        "--prompts",
+        help="only the prompts of these places in open_prompts.jsonl, FIRST-LAST "
+        "(0-49: the 50 that every earlier cell read; 50-149: the rest)",
+    )
     a = ap.parse_args()
+    keep = lambda r: True  # noqa: E731
+    if a.prompts:
+        first, last = (int(x) for x in a.prompts.split("-"))
+        keep = lambda r: first <= int(r["prompt_id"].lstrip("p")) <= last  # noqa: E731
     print(
         "| concept | method | c | n | Empath shift [95% CI] | hits | ppl | Empath: fraction of CAA [95% CI] "
         "| embed shift [95% CI] | embed: fraction of CAA [95% CI] |"
@@ -104,7 +113,7 @@ def main():
         if not os.path.exists(log):
             print(f"{log}: missing, skipped", file=sys.stderr)
             continue
-        rows = sb.load([log])
+        rows = [r for r in sb.load([log]) if keep(r)]
         emp = fractions(rows, f"empath:{concept}")
         emb = fractions(rows, f"embed:{concept}")
         order = {"caa": 0, "random": 9}
