@@ -184,7 +184,9 @@ def cells(rows):
     return out
 
 
-def summarise(rows):
+def summarise(rows, ci=True):
+    """One summary row per (method, strength); `ci=False` skips the
+    bootstrap interval (for callers that resample themselves)."""
     by_cell = cells(rows)
     base = by_cell.get((UNSTEERED, 0.0), {})
     if not base:
@@ -196,7 +198,7 @@ def summarise(rows):
             continue
         shifts = [per_prompt[p]["score"] - base[p]["score"] for p in ids]
         ppl = [per_prompt[p]["ppl"] for p in ids if math.isfinite(per_prompt[p]["ppl"])]
-        lo, hi = bootstrap_ci(shifts) if method != UNSTEERED else (0.0, 0.0)
+        lo, hi = bootstrap_ci(shifts) if ci and method != UNSTEERED else (0.0, 0.0)
         table.append(
             {
                 "method": method,

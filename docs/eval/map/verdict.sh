@@ -61,6 +61,8 @@ for concept in ${CONCEPTS:-cooking music weather sports}; do
   L=$(cat "$D/layers")
   echo "$concept: layers $L" >&2
   [ -f "$D/caa.steer" ] || $B fit --method caa --target $TARGET --data "$data" --target-layers "$L" --out "$D/caa.steer" $T >/dev/null
+  # The random direction takes the norms of the first expert file by name
+  # (es-gemma in the committed run); it is made once per concept.
   first=$(ls "$D"/es-*.steer | head -1)
   [ -f "$D/random.steer" ] || $B random-steer --like "$first" --out "$D/random.steer" >/dev/null
   $B eval behaviour --model $TARGET $T --prompts $PROMPTS --strengths "$strengths" \

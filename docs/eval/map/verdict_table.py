@@ -18,7 +18,6 @@ or the committed docs/eval/map/verdict). The venv needs
 scripts/requirements-behaviour.txt and scripts/requirements-embed.txt."""
 
 import argparse
-import math
 import os
 import random
 import sys
@@ -30,39 +29,23 @@ import score_behaviour as sb  # noqa: E402
 RESAMPLES = 1000
 
 
-def table_over(by_cell, base, ids):
-    """score_behaviour's summary rows (method, strength, shift, log_ppl),
-    over the prompt ids given (repeats allowed)."""
-    out = []
-    for (method, c), per in by_cell.items():
-        if not all(p in per for p in ids):
-            continue
-        lp = [math.log(per[p]["ppl"]) for p in ids if math.isfinite(per[p]["ppl"])]
-        out.append(
-            {
-                "method": method,
-                "strength": c,
-                "shift": sb.mean([per[p]["score"] - base[p]["score"] for p in ids]),
-                "log_ppl": sb.mean(lp),
-            }
-        )
-    return out
-
-
 def fractions(rows, spec, seed=0):
     """(method, c) -> (summary row, fraction or None, [lo, hi] or None,
     share of resamples with a fraction)."""
     scored = sb.score([dict(r) for r in rows], spec)
     table = sb.summarise(scored)
-    by_cell = sb.cells(scored)
-    base = by_cell[(sb.UNSTEERED, 0.0)]
-    ids = sorted(base)
+    by_prompt = {}
+    for r in scored:
+        by_prompt.setdefault(r["prompt_id"], []).append(r)
+    ids = sorted(by_prompt)
     floor = sb.default_min_reference(spec)
     rng = random.Random(seed)
     draws = {(t["method"], t["strength"]): [] for t in table}
     for _ in range(RESAMPLES):
-        pick = [rng.choice(ids) for _ in ids]
-        tb = table_over(by_cell, base, pick)
+        # A draw of prompts with repeats: the k-th drawn prompt's rows
+        # under the id k, summarised by score_behaviour itself.
+        drawn = [dict(r, prompt_id=k) for k in range(len(ids)) for r in by_prompt[rng.choice(ids)]]
+        tb = sb.summarise(drawn, ci=False)
         for t in tb:
             if t["method"] not in (sb.UNSTEERED, "caa"):
                 f = sb.fraction(tb, t, "caa", floor)[1]
