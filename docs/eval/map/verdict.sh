@@ -13,6 +13,8 @@
 #
 # EXPERTS: any of q05 (Qwen2.5-Coder-0.5B), gemma (Gemma 3 270M),
 # q15 (Qwen2.5-Coder-1.5B); each needs $MAPS/NAME-smol-mixed.esmap.
+# NAME:CORPUS reads through $MAPS/NAME-smol-CORPUS.esmap instead, as the
+# steer es-NAME-CORPUS (e.g. gemma:sampled, a map on sampled prose only).
 # STRENGTHS (default 0.2,0.4; sports adds 0.6: CAA's Empath shift at 0.2
 # is zero), RANDOM_STRENGTH (0.4), THREADS (1), PY (python with empath and,
 # for the embedding, scripts/requirements-embed.txt; default python3).
@@ -43,9 +45,12 @@ for concept in ${CONCEPTS:-cooking music weather sports}; do
   strengths=${STRENGTHS:-0.2,0.4}
   [ "$concept" = sports ] && [ -z "${STRENGTHS:-}" ] && strengths=0.2,0.4,0.6
   steers=()
-  for e in ${EXPERTS:-q05 gemma q15}; do
+  for spec in ${EXPERTS:-q05 gemma q15}; do
+    e=${spec%%:*} corpus=mixed
+    [ "$spec" = "$e" ] || corpus=${spec#*:}
     m=$(model_of "$e")
-    map=$MAPS/$e-smol-mixed.esmap
+    map=$MAPS/$e-smol-$corpus.esmap
+    [ "$corpus" = mixed ] || e=$e-$corpus
     [ -f "$map" ] || { echo "verdict.sh: no map $map (see EVALUATION's reproduce block)" >&2; exit 2; }
     [ -f "$D/es-$e.steer" ] || $B fit --expert "$m" --target $TARGET --data "$data" --map "$map" \
       --expert-direction mean-diff --out "$D/es-$e.steer" $T >/dev/null
