@@ -38,8 +38,9 @@ pub struct MapArgs {
     /// Generic texts (JSON Lines with "text"). Default: everyday prose
     /// sampled from the target (--sample), Python source (--code) and the
     /// generic MMLU questions with their options, mixed by bytes (half,
-    /// 0.3 and 0.2); `data build --source generic --map-corpus` writes it.
-    #[arg(long, conflicts_with_all = ["code", "sample", "sample_tokens"])]
+    /// 0.3 and 0.2), or that prose alone with --prose-only; `data build
+    /// --source generic --map-corpus` writes it.
+    #[arg(long, conflicts_with_all = ["code", "sample", "sample_tokens", "prose_only"])]
     pub texts: Option<PathBuf>,
     #[command(flatten)]
     pub corpus: CorpusArgs,

@@ -465,7 +465,18 @@ fn the_map_corpus_is_prose_with_options_then_code() {
         "--out",
         out.to_str().unwrap(),
     ]);
-    assert!(String::from_utf8_lossy(&e.stderr).contains("--code and --target go with --map-corpus"));
+    assert!(String::from_utf8_lossy(&e.stderr)
+        .contains("--code, --sample, --prose-only and --target go with --map-corpus"));
+    let e = run(&[
+        "data",
+        "build",
+        "--source",
+        "generic",
+        "--prose-only",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(String::from_utf8_lossy(&e.stderr).contains("go with --map-corpus"));
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -553,6 +564,43 @@ fn the_default_corpus_mixes_prose_sampled_from_the_target_and_resumes_it() {
     let grown = sampled_store(&cache);
     assert_eq!(grown.len(), 4);
     assert_eq!(grown[..3], store[..]);
+
+    // --prose-only: the sampled prose alone, in seed order, no code or MMLU.
+    let prose_only = |n: &str, extra: &[&str]| {
+        let out = dir.join(format!("prose{n}.jsonl"));
+        let mut args = vec![
+            "data",
+            "build",
+            "--source",
+            "generic",
+            "--map-corpus",
+            "--target",
+            model.to_str().unwrap(),
+            "--prose-only",
+            "--sample",
+            n,
+            "--sample-tokens",
+            "24",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        (run_in(&args, Some(&cache)), out)
+    };
+    let (o, out) = prose_only("4", &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let want: Vec<String> = grown
+        .iter()
+        .map(|(_, t)| t.clone())
+        .filter(|t| !t.is_empty())
+        .collect();
+    assert_eq!(expertsteer_eval::data::read_texts(&out).unwrap(), want);
+    let (o, _) = prose_only("0", &[]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--prose-only needs --sample above 0"));
+    let (o, _) = prose_only("4", &["--code", code.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("cannot be used with"));
 
     // The same settings draw the same texts again.
     std::fs::remove_dir_all(cache.join("corpus")).unwrap();
