@@ -515,28 +515,32 @@ fn the_default_corpus_mixes_prose_sampled_from_the_target_and_resumes_it() {
     std::fs::create_dir_all(&code).unwrap();
     std::fs::write(code.join("a.py"), "def double(x):\n    return 2 * x\n").unwrap();
     let model = common::smollm2_path();
-    let build = |n: &str, out: &Path| {
-        ok_in(
-            &[
-                "data",
-                "build",
-                "--source",
-                "generic",
-                "--map-corpus",
-                "--target",
-                model.to_str().unwrap(),
-                "--sample",
-                n,
-                "--sample-tokens",
-                "24",
-                "--code",
-                code.to_str().unwrap(),
-                "--out",
-                out.to_str().unwrap(),
-            ],
-            Some(&cache),
-        );
+    // `data build --map-corpus` of n sampled texts of 24 tokens, plus `extra`.
+    let run_build = |n: &str, out: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "data",
+            "build",
+            "--source",
+            "generic",
+            "--map-corpus",
+            "--target",
+            model.to_str().unwrap(),
+            "--sample",
+            n,
+            "--sample-tokens",
+            "24",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        run_in(&args, Some(&cache))
+    };
+    let read_built = |o: Output, out: &Path| {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         expertsteer_eval::data::read_texts(out).unwrap()
+    };
+    let build = |n: &str, out: &Path| {
+        read_built(run_build(n, out, &["--code", code.to_str().unwrap()]), out)
     };
     let first = build("3", &dir.join("c3.jsonl"));
     let store = sampled_store(&cache);
@@ -566,39 +570,22 @@ fn the_default_corpus_mixes_prose_sampled_from_the_target_and_resumes_it() {
     assert_eq!(grown[..3], store[..]);
 
     // --prose-only: the sampled prose alone, in seed order, no code or MMLU.
-    let prose_only = |n: &str, extra: &[&str]| {
-        let out = dir.join(format!("prose{n}.jsonl"));
-        let mut args = vec![
-            "data",
-            "build",
-            "--source",
-            "generic",
-            "--map-corpus",
-            "--target",
-            model.to_str().unwrap(),
-            "--prose-only",
-            "--sample",
-            n,
-            "--sample-tokens",
-            "24",
-            "--out",
-            out.to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        (run_in(&args, Some(&cache)), out)
-    };
-    let (o, out) = prose_only("4", &[]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let prose = dir.join("prose.jsonl");
     let want: Vec<String> = grown
         .iter()
         .map(|(_, t)| t.clone())
         .filter(|t| !t.is_empty())
         .collect();
-    assert_eq!(expertsteer_eval::data::read_texts(&out).unwrap(), want);
-    let (o, _) = prose_only("0", &[]);
+    let got = read_built(run_build("4", &prose, &["--prose-only"]), &prose);
+    assert_eq!(got, want);
+    let o = run_build("0", &prose, &["--prose-only"]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("--prose-only needs --sample above 0"));
-    let (o, _) = prose_only("4", &["--code", code.to_str().unwrap()]);
+    let o = run_build(
+        "4",
+        &prose,
+        &["--prose-only", "--code", code.to_str().unwrap()],
+    );
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("cannot be used with"));
 
