@@ -52,7 +52,7 @@ fn build_generic(b: &BuildArgs) -> Result<()> {
     let other = b.label.is_some() || b.log.is_some() || b.model.is_some() || b.split.is_some();
     if other || !b.subjects.is_empty() || !b.tasks.is_empty() {
         return Err(Error::Input(
-            "--source generic takes only --limit, --map-corpus (with --target, --code, --sample, --prose-only) and --out: its texts are unlabelled, \
+            "--source generic takes only --limit, --map-corpus (with --target, --code, --sample, --sample-tokens, --prose-only) and --out: its texts are unlabelled, \
              come from fixed subjects that no evaluation uses, and have no split"
                 .into(),
         ));
@@ -68,7 +68,8 @@ fn build_generic(b: &BuildArgs) -> Result<()> {
         t
     } else if b.corpus.any_given() || b.target.is_some() {
         return Err(Error::Input(
-            "--code, --sample, --prose-only and --target go with --map-corpus".into(),
+            "--code, --sample, --sample-tokens, --prose-only and --target go with --map-corpus"
+                .into(),
         ));
     } else {
         data::generic_texts(if b.limit > 0 { b.limit } else { usize::MAX })?

@@ -44,9 +44,9 @@ pub struct CorpusArgs {
     /// (EVALUATION.md).
     #[arg(long)]
     pub sample: Option<usize>,
-    /// Most tokens per sampled text.
-    #[arg(long, default_value_t = SampleSettings::default().max_tokens)]
-    pub sample_tokens: usize,
+    /// Most tokens per sampled text [default: 240].
+    #[arg(long)]
+    pub sample_tokens: Option<usize>,
 }
 
 impl CorpusArgs {
@@ -59,9 +59,18 @@ impl CorpusArgs {
         })
     }
 
+    /// Most tokens per sampled text: --sample-tokens, else the default.
+    pub fn tokens_per_text(&self) -> usize {
+        self.sample_tokens
+            .unwrap_or(SampleSettings::default().max_tokens)
+    }
+
     /// Whether any corpus option was given (they go with --map-corpus).
     pub fn any_given(&self) -> bool {
-        self.code.is_some() || self.prose_only || self.sample.is_some()
+        self.code.is_some()
+            || self.prose_only
+            || self.sample.is_some()
+            || self.sample_tokens.is_some()
     }
 }
 
@@ -110,7 +119,7 @@ pub fn corpus_texts(
     }
     let settings = SampleSettings {
         texts: n_texts,
-        max_tokens: c.sample_tokens,
+        max_tokens: c.tokens_per_text(),
         ..SampleSettings::default()
     };
     let own;
@@ -121,7 +130,7 @@ pub fn corpus_texts(
             &own
         }
     };
-    let store = sample_store(target_path, c.sample_tokens)?;
+    let store = sample_store(target_path, c.tokens_per_text())?;
     if let Some(dir) = store.parent() {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }

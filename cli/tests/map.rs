@@ -465,14 +465,26 @@ fn the_map_corpus_is_prose_with_options_then_code() {
         "--out",
         out.to_str().unwrap(),
     ]);
-    assert!(String::from_utf8_lossy(&e.stderr)
-        .contains("--code, --sample, --prose-only and --target go with --map-corpus"));
+    assert!(String::from_utf8_lossy(&e.stderr).contains(
+        "--code, --sample, --sample-tokens, --prose-only and --target go with --map-corpus"
+    ));
     let e = run(&[
         "data",
         "build",
         "--source",
         "generic",
         "--prose-only",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(String::from_utf8_lossy(&e.stderr).contains("go with --map-corpus"));
+    let e = run(&[
+        "data",
+        "build",
+        "--source",
+        "generic",
+        "--sample-tokens",
+        "24",
         "--out",
         out.to_str().unwrap(),
     ]);
