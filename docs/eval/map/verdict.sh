@@ -14,7 +14,7 @@
 # EXPERTS: any of q05 (Qwen2.5-Coder-0.5B), gemma (Gemma 3 270M),
 # q15 (Qwen2.5-Coder-1.5B); each needs $MAPS/NAME-smol-mixed.esmap.
 # NAME:CORPUS reads through $MAPS/NAME-smol-CORPUS.esmap instead, as the
-# steer es-NAME-CORPUS (e.g. gemma:sampled, a map on sampled prose only).
+# steer es-NAME-CORPUS (e.g. gemma:prose, the map `map --prose-only` fits).
 # STRENGTHS (default 0.2,0.4; sports adds 0.6: CAA's Empath shift at 0.2
 # is zero), RANDOM_STRENGTH (0.4), THREADS (1), PY (python with empath and,
 # for the embedding, scripts/requirements-embed.txt; default python3).
