@@ -455,40 +455,30 @@ fn the_map_corpus_is_prose_with_options_then_code() {
     // The one code piece comes second (interleaved), the test file never.
     assert_eq!(texts[1], "def double(x):\n    return 2 * x\n");
     assert!(texts.iter().all(|t| !t.contains("assert False")));
-    let e = run(&[
-        "data",
-        "build",
-        "--source",
-        "generic",
-        "--code",
-        "x",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(String::from_utf8_lossy(&e.stderr).contains(
-        "--code, --sample, --sample-tokens, --prose-only and --target go with --map-corpus"
-    ));
-    let e = run(&[
-        "data",
-        "build",
-        "--source",
-        "generic",
-        "--prose-only",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(String::from_utf8_lossy(&e.stderr).contains("go with --map-corpus"));
-    let e = run(&[
-        "data",
-        "build",
-        "--source",
-        "generic",
-        "--sample-tokens",
-        "24",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(String::from_utf8_lossy(&e.stderr).contains("go with --map-corpus"));
+    // The corpus options without --map-corpus are refused, not ignored.
+    let said = "--code, --sample, --sample-tokens, --prose-only and --target go with --map-corpus";
+    for given in [
+        &["--code", "x"][..],
+        &["--sample", "4"],
+        &["--sample-tokens", "24"],
+        &["--prose-only"],
+    ] {
+        let mut args = vec![
+            "data",
+            "build",
+            "--source",
+            "generic",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(given);
+        let e = run(&args);
+        assert!(!e.status.success(), "{given:?}");
+        assert!(
+            String::from_utf8_lossy(&e.stderr).contains(said),
+            "{given:?}"
+        );
+    }
     std::fs::remove_dir_all(&dir).ok();
 }
 
